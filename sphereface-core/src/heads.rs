@@ -1,0 +1,379 @@
+//! The three classification heads of the seed: original, modified and angular softmax.
+//!
+//! x ∈ R^d is the embedding, W = [w_1..w_C] ∈ R^{d×C} the class weights, y the label.
+//! Each head gives the loss (batch mean of the cross-entropy, through a log-sum-exp),
+//! the prediction logits (no margin) and the margin logits the loss was taken on.
+//!
+//! ```text
+//! original:  f_j = w_j·x + b_j
+//! modified:  f_j = ||x|| cos θ_j = x·ŵ_j,            ŵ_j = w_j/||w_j||
+//! angular:   f_y = ||x|| (λ cos θ_y + ψ(θ_y)) / (1 + λ),  f_j = ||x|| cos θ_j (j ≠ y)
+//!            ψ(θ) = (−1)^k cos(mθ) − 2k,  θ ∈ [kπ/m, (k+1)π/m]
+//! ```
+//! **Reference:** Liu et al., *SphereFace*, arXiv 1704.08063, eq. (6)–(7); λ annealing as in
+//! the authors' Caffe `MarginInnerProduct` layer (wy1iu/sphereface).
+
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::params::{e, join, vector, xavier_uniform, HasParams, ParamKind, Vector};
+use crate::{dev_err, Error, Result, Rng};
+
+/// Number of MNIST classes.
+pub const NUM_CLASSES: usize = 10;
+
+/// Added to squared norms before the square root: ||v|| = sqrt(Σv² + ε), finite gradient at 0.
+pub const NORM_EPS: f64 = 1e-12;
+
+/// λ(t) = max(λ_min, base·(1 + γ t)^(−power)), evaluated at the step passed in.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LambdaSchedule {
+    /// λ at step 0 (before the floor).
+    pub base: f64,
+    /// Decay rate γ per step.
+    pub gamma: f64,
+    /// Exponent.
+    pub power: f64,
+    /// Floor λ_min.
+    pub min: f64,
+}
+
+impl LambdaSchedule {
+    /// The authors' Caffe values: base 1000, γ 0.12, power 1, λ_min 5 (the default).
+    pub fn caffe() -> Self {
+        LambdaSchedule { base: 1000.0, gamma: 0.12, power: 1.0, min: 5.0 }
+    }
+    /// The PyTorch port's values (clcarwin): base 1500, γ 0.1, power 1, λ_min 5.
+    pub fn pytorch() -> Self {
+        LambdaSchedule { base: 1500.0, gamma: 0.1, power: 1.0, min: 5.0 }
+    }
+    /// λ = 0 at every step: the full margin from the start (the seed's final code).
+    pub fn none() -> Self {
+        LambdaSchedule { base: 0.0, gamma: 0.0, power: 1.0, min: 0.0 }
+    }
+    /// A preset by name: `caffe`, `pytorch` or `none`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the unknown preset.
+    pub fn preset(name: &str) -> Result<Self> {
+        match name {
+            "caffe" => Ok(Self::caffe()),
+            "pytorch" => Ok(Self::pytorch()),
+            "none" => Ok(Self::none()),
+            other => Err(Error::Config(format!("unknown lambda schedule {other:?} (expected caffe, pytorch or none)"))),
+        }
+    }
+    /// λ at `step`.
+    pub fn at(&self, step: u64) -> f64 {
+        (self.base * (1.0 + self.gamma * step as f64).powf(-self.power)).max(self.min)
+    }
+    /// Checks that every value is finite and non-negative.
+    ///
+    /// # Errors
+    /// [`Error::Config`] with the bad field and value.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in [("base", self.base), ("gamma", self.gamma), ("power", self.power), ("min", self.min)] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(Error::Config(format!("lambda {name} must be finite and >= 0, got {v}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Which head, with its settings.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "loss", rename_all = "lowercase")]
+pub enum LossKind {
+    /// f_j = w_j·x + b_j (bias switchable; the README formula has it, the seed code not).
+    Original {
+        /// Whether the head has a bias b.
+        bias: bool,
+    },
+    /// f_j = ||x|| cos θ_j: weights normalised, x not, no bias.
+    Modified,
+    /// A-Softmax with integer margin m and the λ schedule.
+    Angular {
+        /// Angular margin m ≥ 1.
+        m: u32,
+        /// λ(t) schedule.
+        lambda: LambdaSchedule,
+    },
+}
+
+impl LossKind {
+    /// A-Softmax with margin `m` (validated: m ≥ 1) and schedule `lambda`.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when m = 0 or the schedule is invalid.
+    pub fn angular(m: u32, lambda: LambdaSchedule) -> Result<Self> {
+        let k = LossKind::Angular { m, lambda };
+        k.validate()?;
+        Ok(k)
+    }
+    /// Checks the settings.
+    ///
+    /// # Errors
+    /// [`Error::Config`] with the bad value.
+    pub fn validate(&self) -> Result<()> {
+        if let LossKind::Angular { m, lambda } = self {
+            if *m == 0 {
+                return Err(Error::Config("angular margin m must be an integer >= 1, got 0".into()));
+            }
+            if *m > MAX_MARGIN {
+                return Err(Error::Config(format!("angular margin m must be at most {MAX_MARGIN}, got {m}")));
+            }
+            lambda.validate()?;
+        }
+        Ok(())
+    }
+    /// Short name: `original`, `modified` or `angular`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            LossKind::Original { .. } => "original",
+            LossKind::Modified => "modified",
+            LossKind::Angular { .. } => "angular",
+        }
+    }
+}
+
+/// Largest margin accepted: beyond it the Chebyshev coefficients lose f64 precision.
+pub const MAX_MARGIN: u32 = 16;
+
+/// Coefficients a_0..a_m of the Chebyshev polynomial T_m(c) = Σ a_i cᵢ = cos(m·acos c),
+/// from T_0 = 1, T_1 = c, T_{n+1} = 2c T_n − T_{n−1}.
+pub fn chebyshev_coefficients(m: u32) -> Vec<f64> {
+    let mut prev = vec![1.0]; // T_0
+    let mut cur = vec![0.0, 1.0]; // T_1
+    if m == 0 {
+        return prev;
+    }
+    for _ in 1..m {
+        let mut next = vec![0.0; cur.len() + 1];
+        for (i, a) in cur.iter().enumerate() {
+            next[i + 1] += 2.0 * a;
+        }
+        for (i, a) in prev.iter().enumerate() {
+            next[i] -= a;
+        }
+        prev = cur;
+        cur = next;
+    }
+    cur
+}
+
+/// k(c) = #{j ∈ 1..m−1 : c ≤ cos(jπ/m)}, the interval [kπ/m, (k+1)π/m] holding θ = acos c.
+pub fn margin_interval(m: u32, c: f64) -> u32 {
+    (1..m).filter(|&j| c <= (j as f64 * std::f64::consts::PI / m as f64).cos()).count() as u32
+}
+
+/// ψ as a function of c = cos θ: (−1)^k T_m(c) − 2k (Chebyshev form, no acos).
+pub fn psi(m: u32, c: f64) -> f64 {
+    let c = c.clamp(-1.0, 1.0);
+    let k = margin_interval(m, c);
+    let t: f64 = chebyshev_coefficients(m).iter().rev().fold(0.0, |acc, a| acc * c + a);
+    let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+    sign * t - 2.0 * k as f64
+}
+
+/// What a head computes for one batch.
+#[derive(Debug)]
+pub struct HeadOutput<E: Dtype, D: Storage<E>, T> {
+    /// Mean cross-entropy over the batch, on the margin logits; carries the tape.
+    pub loss: Tensor<(), E, D, T>,
+    /// Prediction logits `[B, C]` without margin (argmax = prediction), detached.
+    pub logits: Tensor<(usize, usize), E, D>,
+    /// The logits the loss was taken on `[B, C]` (equal to `logits` except for angular), detached.
+    pub margin_logits: Tensor<(usize, usize), E, D>,
+    /// λ used (0 for the non-angular heads).
+    pub lambda: f64,
+}
+
+/// A classification head: weights W `[d, C]` (and bias b `[C]` for the original softmax).
+#[derive(Clone, Debug)]
+pub struct Head<E: Dtype, D: Storage<E>> {
+    /// The loss this head computes.
+    pub kind: LossKind,
+    /// Class weights, flat `[d, C]` row-major (column j is w_j).
+    pub weight: Vector<E, D>,
+    /// Bias `[C]` (original softmax with bias only).
+    pub bias: Option<Vector<E, D>>,
+    /// Embedding dimension d.
+    pub dim: usize,
+    /// Number of classes C.
+    pub classes: usize,
+}
+
+type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
+
+impl<E: Dtype, D: Device<E>> Head<E, D> {
+    /// A head for `dim`-dimensional embeddings and 10 classes; W Glorot-uniform, b = 0.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `dim` is 0 or the loss settings are invalid.
+    pub fn new(kind: LossKind, dim: usize, dev: &D, rng: &mut Rng) -> Result<Self> {
+        Self::with_classes(kind, dim, NUM_CLASSES, dev, rng)
+    }
+
+    /// As [`Head::new`] with `classes` classes.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `dim` or `classes` is 0 or the loss settings are invalid.
+    pub fn with_classes(kind: LossKind, dim: usize, classes: usize, dev: &D, rng: &mut Rng) -> Result<Self> {
+        kind.validate()?;
+        if dim == 0 || classes == 0 {
+            return Err(Error::Config(format!("embedding dimension and class count must be >= 1, got {dim} and {classes}")));
+        }
+        let weight = vector(dev, xavier_uniform(rng, dim * classes, dim, classes));
+        let bias = matches!(kind, LossKind::Original { bias: true }).then(|| vector(dev, vec![0.0; classes]));
+        Ok(Head { kind, weight, bias, dim, classes })
+    }
+
+    /// A head with the given weights (W `[d][C]` row-major, optional bias).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the sizes disagree, [`Error::Config`] for bad settings.
+    pub fn from_weights(kind: LossKind, dim: usize, classes: usize, weight: Vec<f64>, bias: Option<Vec<f64>>, dev: &D) -> Result<Self> {
+        kind.validate()?;
+        if weight.len() != dim * classes {
+            return Err(Error::Shape(format!("head weight has {} values, expected {dim}x{classes}", weight.len())));
+        }
+        let wants_bias = matches!(kind, LossKind::Original { bias: true });
+        if wants_bias != bias.is_some() || bias.as_ref().is_some_and(|b| b.len() != classes) {
+            return Err(Error::Shape("head bias must be given (with one value per class) exactly for original softmax with bias".into()));
+        }
+        Ok(Head { kind, weight: vector(dev, weight), bias: bias.map(|b| vector(dev, b)), dim, classes })
+    }
+
+    fn check_input<T>(&self, x: &Mat<E, D, T>) -> Result<(usize, usize)> {
+        let (b, d) = *x.shape();
+        if d != self.dim {
+            return Err(Error::Shape(format!("head expects {}-dimensional embeddings, got {d}", self.dim)));
+        }
+        Ok((b, d))
+    }
+
+    /// `[d, C]` weights, normalised per column for the modified and angular heads.
+    fn weights<T: Tape<E, D>>(&self) -> Result<Mat<E, D, T>> {
+        let w = self.weight.retaped::<T>().try_reshape_like(&(self.dim, self.classes)).map_err(dev_err)?; // [d, C]
+        if matches!(self.kind, LossKind::Original { .. }) {
+            return Ok(w);
+        }
+        // ŵ_j = w_j / sqrt(Σ_k w_kj² + ε)
+        let norms = (w.retaped::<T>().try_square().map_err(dev_err)?.try_sum::<(usize,), Axis<0>>().map_err(dev_err)? + e::<E>(NORM_EPS))
+            .try_sqrt()
+            .map_err(dev_err)?; // [C]
+        w.try_div(norms.try_broadcast_like::<_, Axis<0>>(&(self.dim, self.classes)).map_err(dev_err)?).map_err(dev_err)
+    }
+
+    /// Prediction logits `[B, C]` (no margin): x·W + b, or x·ŵ_j = ||x|| cos θ_j.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when x is not `[B, d]`.
+    pub fn logits<T: Tape<E, D>>(&self, x: Mat<E, D, T>) -> Result<Mat<E, D, T>> {
+        let (b, _) = self.check_input(&x)?;
+        let y = x.try_matmul(self.weights::<T>()?).map_err(dev_err)?; // [B, C]
+        match &self.bias {
+            Some(bias) => y.try_add(bias.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&(b, self.classes)).map_err(dev_err)?).map_err(dev_err),
+            None => Ok(y),
+        }
+    }
+
+    /// Loss, prediction logits and margin logits for embeddings x `[B, d]`, labels y and
+    /// training step `step` (which sets λ for the angular head).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when x is not `[B, d]`, B is 0 or the label count differs from B;
+    /// [`Error::Config`] for a label ≥ C.
+    pub fn forward<T: Tape<E, D>>(&self, x: Mat<E, D, T>, labels: &[usize], step: u64) -> Result<HeadOutput<E, D, T>> {
+        let (b, _) = self.check_input(&x)?;
+        if b == 0 || labels.len() != b {
+            return Err(Error::Shape(format!("{} labels for a batch of {b} embeddings", labels.len())));
+        }
+        if let Some(&bad) = labels.iter().find(|&&l| l >= self.classes) {
+            return Err(Error::Config(format!("label {bad} is out of range for {} classes", self.classes)));
+        }
+        let dev = x.device().clone();
+        let mut onehot = vec![E::default(); b * self.classes];
+        for (i, &l) in labels.iter().enumerate() {
+            onehot[i * self.classes + l] = E::ONE;
+        }
+        let onehot: Mat<E, D, NoneTape> = dev.tensor_from_vec(onehot, (b, self.classes)); // [B, C]
+
+        let (m, lambda) = match self.kind {
+            LossKind::Angular { m, lambda } => (m, lambda.at(step)),
+            _ => (1, 0.0),
+        };
+        let xnorm = match self.kind {
+            LossKind::Angular { .. } if m > 1 => Some(x.retaped::<T>()),
+            _ => None,
+        };
+        let f = self.logits(x)?; // [B, C]: x·W + b, or ||x|| cos θ_j
+        let logits = f.retaped::<NoneTape>();
+        let f = match xnorm {
+            None => f,
+            Some(x) => {
+                // ||x|| = sqrt(Σ x² + ε)                                   [B]
+                let xnorm = (x.try_square().map_err(dev_err)?.try_sum::<(usize,), Axis<1>>().map_err(dev_err)? + e::<E>(NORM_EPS))
+                    .try_sqrt()
+                    .map_err(dev_err)?;
+                // c_y = clamp(x·ŵ_y / ||x||, −1, 1)                        [B]
+                let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(labels.to_vec(), (b,));
+                let fy = f.retaped::<T>().try_select(idx).map_err(dev_err)?;
+                let c = fy.try_div(xnorm.retaped::<T>()).map_err(dev_err)?.try_clamp(-1.0, 1.0).map_err(dev_err)?;
+                // k and (−1)^k from threshold comparisons, no gradient      [B]
+                let cs = c.as_vec();
+                let ks: Vec<u32> = cs.iter().map(|&v| margin_interval(m, v.to_f64().unwrap_or(0.0))).collect();
+                let sign: Tensor<(usize,), E, D> = dev.tensor_from_vec(ks.iter().map(|&k| e::<E>(if k % 2 == 0 { 1.0 } else { -1.0 })).collect(), (b,));
+                let two_k: Tensor<(usize,), E, D> = dev.tensor_from_vec(ks.iter().map(|&k| e::<E>(2.0 * k as f64)).collect(), (b,));
+                // T_m(c) by Horner on the Chebyshev coefficients           [B]
+                let coef = chebyshev_coefficients(m);
+                let mut t = (c.retaped::<T>() * e::<E>(coef[m as usize])) + e::<E>(coef[m as usize - 1]);
+                for a in coef[..m as usize - 1].iter().rev() {
+                    t = t.try_mul(c.retaped::<T>()).map_err(dev_err)? + e::<E>(*a);
+                }
+                // ψ = (−1)^k T_m(c) − 2k
+                let psi = t.try_mul(sign).map_err(dev_err)?.try_sub(two_k).map_err(dev_err)?;
+                // f_y − ||x|| c_y = ||x|| (ψ − c_y)/(1 + λ)                   [B]
+                let delta = psi.try_sub(c).map_err(dev_err)?.try_mul(xnorm).map_err(dev_err)? * e::<E>(1.0 / (1.0 + lambda));
+                let delta = delta.try_broadcast_like::<_, Axis<1>>(&(b, self.classes)).map_err(dev_err)?.try_mul(onehot.clone()).map_err(dev_err)?;
+                f.try_add(delta).map_err(dev_err)?
+            }
+        };
+        let margin_logits = f.retaped::<NoneTape>();
+        let loss = cross_entropy_with_logits_loss(f, onehot);
+        Ok(HeadOutput { loss, logits, margin_logits, lambda })
+    }
+}
+
+impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Head<E, D> {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
+        f(&join(prefix, "weight"), ParamKind::Trainable, &self.weight);
+        if let Some(b) = &self.bias {
+            f(&join(prefix, "bias"), ParamKind::Trainable, b);
+        }
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>)) {
+        f(&join(prefix, "weight"), ParamKind::Trainable, &mut self.weight);
+        if let Some(b) = &mut self.bias {
+            f(&join(prefix, "bias"), ParamKind::Trainable, b);
+        }
+    }
+}
+
+/// Number of rows whose argmax equals the label (first maximum wins).
+pub fn count_correct<E: Dtype + num_traits::ToPrimitive>(logits: &[E], classes: usize, labels: &[usize]) -> usize {
+    logits
+        .chunks(classes)
+        .zip(labels)
+        .filter(|(row, &y)| {
+            let mut best = 0;
+            for (j, v) in row.iter().enumerate() {
+                if v.to_f64() > row[best].to_f64() {
+                    best = j;
+                }
+            }
+            best == y
+        })
+        .count()
+}

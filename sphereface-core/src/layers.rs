@@ -1,0 +1,461 @@
+//! Layers on stable dfdx: 2-D convolution, max-pooling, batch norm, PReLU, ReLU, linear.
+//!
+//! Activations are [`Act`]: a `[B·H·W, C]` matrix in NHWC order plus `(B, H, W)`.
+//! Convolution and pooling gather image patches (im2col) with dfdx's `gather`, whose
+//! backward accumulates, so no `slice` (whose CPU backward overwrites) is involved.
+//! Padding positions point at one extra all-zero (pooling: very negative) pixel row.
+//!
+//! Every layer is generic over the dfdx device: the same code runs on `Cpu` and, with the
+//! `cuda` feature, on `Cuda`.
+
+use dfdx::prelude::*;
+
+use crate::params::{e, join, vector, xavier_uniform, HasParams, ParamKind, Vector};
+use crate::{dev_err, Error, Result, Rng};
+
+/// Training (batch statistics, running statistics updated) or evaluation (frozen).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Batch norm uses and records batch statistics.
+    Train,
+    /// Batch norm uses its running statistics; nothing changes.
+    Eval,
+}
+
+/// A batch of feature maps: `t` is `[B·H·W, C]`, rows ordered (b, y, x).
+#[derive(Debug)]
+pub struct Act<E: Dtype, D: Storage<E>, T> {
+    /// The values, `[B·H·W, C]`.
+    pub t: Tensor<(usize, usize), E, D, T>,
+    /// Batch size B.
+    pub b: usize,
+    /// Height H.
+    pub h: usize,
+    /// Width W.
+    pub w: usize,
+}
+
+impl<E: Dtype, D: Device<E>, T: Tape<E, D>> Act<E, D, T> {
+    /// Wraps `[B, H·W·C]` images (NHWC, e.g. MNIST `[B, 784]` with C = 1) as an activation.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the row length is not `h·w·c`.
+    pub fn from_images(x: Tensor<(usize, usize), E, D, T>, h: usize, w: usize, c: usize) -> Result<Self> {
+        let (b, n) = *x.shape();
+        if n != h * w * c {
+            return Err(Error::Shape(format!("images have {n} values per row, expected {h}x{w}x{c} = {}", h * w * c)));
+        }
+        let t = x.try_reshape_like(&(b * h * w, c)).map_err(dev_err)?;
+        Ok(Act { t, b, h, w })
+    }
+
+    /// Channels C.
+    pub fn channels(&self) -> usize {
+        self.t.shape().1
+    }
+
+    /// `[B, H·W·C]`: one row per image (flatten in NHWC order).
+    pub fn flatten(self) -> Result<Tensor<(usize, usize), E, D, T>> {
+        let c = self.channels();
+        self.t.try_reshape_like(&(self.b, self.h * self.w * c)).map_err(dev_err)
+    }
+
+    fn map(self, f: impl FnOnce(Tensor<(usize, usize), E, D, T>) -> Result<Tensor<(usize, usize), E, D, T>>) -> Result<Self> {
+        Ok(Act { t: f(self.t)?, b: self.b, h: self.h, w: self.w })
+    }
+}
+
+/// How a convolution or pool treats the border.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Padding {
+    /// TensorFlow 'same': output ⌈H/s⌉; the total padding max((out−1)·s + k − H, 0) is
+    /// split with the odd pixel at the bottom/right (as TF does).
+    Same,
+    /// No padding: output ⌊(H − k)/s⌋ + 1.
+    Valid,
+}
+
+/// Output size and leading padding of a window of size `k`, stride `s` over `n` pixels.
+///
+/// # Errors
+/// [`Error::Shape`] when a 'valid' window does not fit or k/s is zero.
+pub fn window_geometry(n: usize, k: usize, s: usize, padding: Padding) -> Result<(usize, usize)> {
+    if k == 0 || s == 0 {
+        return Err(Error::Shape(format!("kernel {k} and stride {s} must be at least 1")));
+    }
+    match padding {
+        Padding::Same => {
+            let out = n.div_ceil(s);
+            let total = ((out - 1) * s + k).saturating_sub(n);
+            Ok((out, total / 2))
+        }
+        Padding::Valid => {
+            if n < k {
+                return Err(Error::Shape(format!("input size {n} is smaller than the {k}x{k} window ('valid')")));
+            }
+            Ok(((n - k) / s + 1, 0))
+        }
+    }
+}
+
+/// Patch indices for an image of `h × w`: for each output pixel (row-major) and each kernel
+/// offset (ky, kx), the input pixel `y·w + x`, or `h·w` (the padding row) outside the image.
+/// Returns `(indices, out_h, out_w, needs_padding_row)`.
+pub fn patch_indices(h: usize, w: usize, k: usize, s: usize, padding: Padding) -> Result<(Vec<usize>, usize, usize, bool)> {
+    let (oh, pt) = window_geometry(h, k, s, padding)?;
+    let (ow, pl) = window_geometry(w, k, s, padding)?;
+    let pad = h * w;
+    let mut idx = Vec::with_capacity(oh * ow * k * k);
+    let mut padded = false;
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for ky in 0..k {
+                for kx in 0..k {
+                    let y = (oy * s + ky) as isize - pt as isize;
+                    let x = (ox * s + kx) as isize - pl as isize;
+                    if y < 0 || x < 0 || y >= h as isize || x >= w as isize {
+                        padded = true;
+                        idx.push(pad);
+                    } else {
+                        idx.push(y as usize * w + x as usize);
+                    }
+                }
+            }
+        }
+    }
+    Ok((idx, oh, ow, padded))
+}
+
+/// Gathers the `k×k` patches: returns `[B·OH·OW, k·k, C]` with the given padding value.
+fn im2col<E: Dtype, D: Device<E>, T: Tape<E, D>>(
+    x: Act<E, D, T>,
+    k: usize,
+    s: usize,
+    padding: Padding,
+    pad_value: E,
+) -> Result<(Tensor<(usize, usize, usize), E, D, T>, usize, usize)> {
+    let Act { t, b, h, w } = x;
+    let c = t.shape().1;
+    let (idx, oh, ow, padded) = patch_indices(h, w, k, s, padding)?;
+    let dev = t.device().clone();
+    let x3 = t.try_reshape_like(&(b, h * w, c)).map_err(dev_err)?; // [B, HW, C]
+    let src = if padded {
+        let pad: Tensor<(usize, usize, usize), E, D> = dev.tensor_from_vec(vec![pad_value; b * c], (b, 1, c));
+        (x3, pad).try_concat_along(Axis::<1>).map_err(dev_err)? // [B, HW+1, C]
+    } else {
+        x3
+    };
+    let z = idx.len();
+    let mut all = Vec::with_capacity(b * z);
+    for _ in 0..b {
+        all.extend_from_slice(&idx);
+    }
+    let idx: Tensor<(usize, usize), usize, D> = dev.tensor_from_vec(all, (b, z));
+    let cols = src.try_gather(idx).map_err(dev_err)?; // [B, OH·OW·k·k, C]
+    let cols = cols.try_reshape_like(&(b * oh * ow, k * k, c)).map_err(dev_err)?;
+    Ok((cols, oh, ow))
+}
+
+/// 2-D convolution, `k×k` kernel, NHWC; weight `[k, k, C_in, C_out]` flattened.
+#[derive(Clone, Debug)]
+pub struct Conv2d<E: Dtype, D: Storage<E>> {
+    /// Flat weight, `[k·k·C_in, C_out]` row-major (ky, kx, c_in).
+    pub weight: Vector<E, D>,
+    /// Bias `[C_out]`, if any.
+    pub bias: Option<Vector<E, D>>,
+    /// Input channels.
+    pub c_in: usize,
+    /// Output channels.
+    pub c_out: usize,
+    /// Kernel size k.
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Border handling.
+    pub padding: Padding,
+}
+
+impl<E: Dtype, D: Device<E>> Conv2d<E, D> {
+    /// A convolution with weights from `init(rng, n, fan_in, fan_out)` and a zero bias.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        dev: &D,
+        rng: &mut Rng,
+        c_in: usize,
+        c_out: usize,
+        k: usize,
+        stride: usize,
+        padding: Padding,
+        bias: bool,
+        init: fn(&mut Rng, usize, usize, usize) -> Vec<f64>,
+    ) -> Self {
+        let n = k * k * c_in * c_out;
+        let weight = vector(dev, init(rng, n, k * k * c_in, k * k * c_out));
+        let bias = bias.then(|| vector(dev, vec![0.0; c_out]));
+        Conv2d { weight, bias, c_in, c_out, k, stride, padding }
+    }
+
+    /// Applies the convolution.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the input has the wrong channel count or is too small.
+    pub fn forward<T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
+        if x.channels() != self.c_in {
+            return Err(Error::Shape(format!("conv expects {} input channels, got {}", self.c_in, x.channels())));
+        }
+        let b = x.b;
+        let (cols, oh, ow) = im2col(x, self.k, self.stride, self.padding, E::default())?;
+        let kkc = self.k * self.k * self.c_in;
+        let cols = cols.try_reshape_like(&(b * oh * ow, kkc)).map_err(dev_err)?; // [N', k·k·C_in]
+        let w = self.weight.retaped::<T>().try_reshape_like(&(kkc, self.c_out)).map_err(dev_err)?;
+        let mut y = cols.try_matmul(w).map_err(dev_err)?; // [N', C_out]
+        if let Some(bias) = &self.bias {
+            let shape = *y.shape();
+            y = y.try_add(bias.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?).map_err(dev_err)?;
+        }
+        Ok(Act { t: y, b, h: oh, w: ow })
+    }
+}
+
+impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Conv2d<E, D> {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
+        f(&join(prefix, "weight"), ParamKind::Trainable, &self.weight);
+        if let Some(b) = &self.bias {
+            f(&join(prefix, "bias"), ParamKind::Trainable, b);
+        }
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>)) {
+        f(&join(prefix, "weight"), ParamKind::Trainable, &mut self.weight);
+        if let Some(b) = &mut self.bias {
+            f(&join(prefix, "bias"), ParamKind::Trainable, b);
+        }
+    }
+}
+
+/// Max-pooling over `k×k` windows with a stride.
+#[derive(Clone, Copy, Debug)]
+pub struct MaxPool2d {
+    /// Window size.
+    pub k: usize,
+    /// Stride.
+    pub stride: usize,
+    /// Border handling ('same' pads with a value below every input).
+    pub padding: Padding,
+}
+
+impl MaxPool2d {
+    /// Applies the pooling. Ties pass the gradient to every maximal input (dfdx `max`).
+    pub fn forward<E: Dtype, D: Device<E>, T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
+        let b = x.b;
+        // A finite "minus infinity": no input is this low, and 0·pad stays finite in backward.
+        let pad = e::<E>(-1e30);
+        let (cols, oh, ow) = im2col(x, self.k, self.stride, self.padding, pad)?;
+        let y = cols.try_max::<(usize, usize), Axis<1>>().map_err(dev_err)?; // [N', C]
+        Ok(Act { t: y, b, h: oh, w: ow })
+    }
+}
+
+/// Batch normalisation over `[B·H·W, C]` per channel, with running statistics.
+#[derive(Clone, Debug)]
+pub struct BatchNorm<E: Dtype, D: Storage<E>> {
+    /// Scale γ `[C]`, starts at 1.
+    pub gamma: Vector<E, D>,
+    /// Shift β `[C]`, starts at 0.
+    pub beta: Vector<E, D>,
+    /// Running mean `[C]` (buffer).
+    pub running_mean: Vector<E, D>,
+    /// Running unbiased variance `[C]` (buffer).
+    pub running_var: Vector<E, D>,
+    /// Weight of the new batch in the running statistics (PyTorch convention, 0.1).
+    pub momentum: f64,
+    /// Added to the variance before the square root.
+    pub eps: f64,
+}
+
+impl<E: Dtype, D: Device<E>> BatchNorm<E, D> {
+    /// Momentum of the running statistics (PyTorch's default).
+    pub const MOMENTUM: f64 = 0.1;
+    /// Variance epsilon (TF's `batch_normalization` default).
+    pub const EPS: f64 = 1e-3;
+
+    /// γ = 1, β = 0, running mean 0, running variance 1.
+    pub fn new(dev: &D, c: usize) -> Self {
+        BatchNorm {
+            gamma: vector(dev, vec![1.0; c]),
+            beta: vector(dev, vec![0.0; c]),
+            running_mean: vector(dev, vec![0.0; c]),
+            running_var: vector(dev, vec![1.0; c]),
+            momentum: Self::MOMENTUM,
+            eps: Self::EPS,
+        }
+    }
+
+    /// y = γ (x − μ)/sqrt(σ² + ε) + β with batch statistics (training: the running
+    /// statistics are updated) or running statistics (evaluation).
+    pub fn forward<T: Tape<E, D>>(&mut self, x: Act<E, D, T>, mode: Mode) -> Result<Act<E, D, T>> {
+        let c = self.gamma.shape().0;
+        if x.channels() != c {
+            return Err(Error::Shape(format!("batch norm expects {c} channels, got {}", x.channels())));
+        }
+        let eps = e::<E>(self.eps);
+        x.map(|t| {
+            let shape = *t.shape(); // [N, C]
+            let n = shape.0;
+            let (centered, std) = match mode {
+                Mode::Train => {
+                    if n < 2 {
+                        return Err(Error::Shape("batch norm in training needs at least 2 values per channel".into()));
+                    }
+                    let mean = t.retaped::<T>().try_mean::<(usize,), Axis<0>>().map_err(dev_err)?; // [C]
+                    let centered = t.try_sub(mean.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?).map_err(dev_err)?;
+                    let var = centered.retaped::<T>().try_square().map_err(dev_err)?.try_mean::<(usize,), Axis<0>>().map_err(dev_err)?;
+                    // Running statistics: detached copies, unbiased variance (as PyTorch).
+                    let m = e::<E>(self.momentum);
+                    let keep = e::<E>(1.0 - self.momentum);
+                    let unbias = e::<E>(n as f64 / (n as f64 - 1.0));
+                    let batch_mean = mean.retaped::<NoneTape>();
+                    let batch_var = var.retaped::<NoneTape>();
+                    self.running_mean = (self.running_mean.clone() * keep).try_add(batch_mean * m).map_err(dev_err)?;
+                    self.running_var = (self.running_var.clone() * keep).try_add(batch_var * (m * unbias)).map_err(dev_err)?;
+                    let std = (var + eps).try_sqrt().map_err(dev_err)?;
+                    // `mean` keeps its tape inside `centered`; `std` carries var's.
+                    drop(mean);
+                    (centered, std.try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?)
+                }
+                Mode::Eval => {
+                    let mean = self.running_mean.clone().try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?;
+                    let std = (self.running_var.clone() + eps).try_sqrt().map_err(dev_err)?;
+                    let centered = t.try_sub(mean).map_err(dev_err)?;
+                    (centered, std.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?)
+                }
+            };
+            let xhat = centered.try_div(std).map_err(dev_err)?;
+            let g = self.gamma.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?;
+            let bta = self.beta.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?;
+            xhat.try_mul(g).map_err(dev_err)?.try_add(bta).map_err(dev_err)
+        })
+    }
+}
+
+impl<E: Dtype, D: Storage<E>> HasParams<E, D> for BatchNorm<E, D> {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
+        f(&join(prefix, "gamma"), ParamKind::Trainable, &self.gamma);
+        f(&join(prefix, "beta"), ParamKind::Trainable, &self.beta);
+        f(&join(prefix, "running_mean"), ParamKind::Buffer, &self.running_mean);
+        f(&join(prefix, "running_var"), ParamKind::Buffer, &self.running_var);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>)) {
+        f(&join(prefix, "gamma"), ParamKind::Trainable, &mut self.gamma);
+        f(&join(prefix, "beta"), ParamKind::Trainable, &mut self.beta);
+        f(&join(prefix, "running_mean"), ParamKind::Buffer, &mut self.running_mean);
+        f(&join(prefix, "running_var"), ParamKind::Buffer, &mut self.running_var);
+    }
+}
+
+/// Per-channel PReLU: y = max(0, x) + α_c·min(0, x).
+#[derive(Clone, Debug)]
+pub struct PRelu<E: Dtype, D: Storage<E>> {
+    /// Slopes α `[C]`.
+    pub alpha: Vector<E, D>,
+}
+
+impl<E: Dtype, D: Device<E>> PRelu<E, D> {
+    /// Initial slope, Caffe's and PyTorch's default (the seed started at 0).
+    pub const ALPHA0: f64 = 0.25;
+
+    /// All slopes [`Self::ALPHA0`].
+    pub fn new(dev: &D, c: usize) -> Self {
+        PRelu { alpha: vector(dev, vec![Self::ALPHA0; c]) }
+    }
+
+    /// Applies PReLU, computed as relu(x) − α·relu(−x).
+    pub fn forward<T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
+        let c = self.alpha.shape().0;
+        if x.channels() != c {
+            return Err(Error::Shape(format!("PReLU expects {c} channels, got {}", x.channels())));
+        }
+        x.map(|t| {
+            let shape = *t.shape();
+            let neg = t.retaped::<T>().try_negate().map_err(dev_err)?.try_relu().map_err(dev_err)?;
+            let a = self.alpha.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?;
+            t.try_relu().map_err(dev_err)?.try_sub(neg.try_mul(a).map_err(dev_err)?).map_err(dev_err)
+        })
+    }
+}
+
+impl<E: Dtype, D: Storage<E>> HasParams<E, D> for PRelu<E, D> {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
+        f(&join(prefix, "alpha"), ParamKind::Trainable, &self.alpha);
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>)) {
+        f(&join(prefix, "alpha"), ParamKind::Trainable, &mut self.alpha);
+    }
+}
+
+/// ReLU on an activation.
+pub fn relu<E: Dtype, D: Device<E>, T: Tape<E, D>>(x: Act<E, D, T>) -> Result<Act<E, D, T>> {
+    x.map(|t| t.try_relu().map_err(dev_err))
+}
+
+/// Fully connected layer: y = x W + b, W `[in, out]`.
+#[derive(Clone, Debug)]
+pub struct Linear<E: Dtype, D: Storage<E>> {
+    /// Flat weight `[in, out]` row-major.
+    pub weight: Vector<E, D>,
+    /// Bias `[out]`, if any.
+    pub bias: Option<Vector<E, D>>,
+    /// Input features.
+    pub n_in: usize,
+    /// Output features.
+    pub n_out: usize,
+}
+
+impl<E: Dtype, D: Device<E>> Linear<E, D> {
+    /// A linear layer with weights from `init` (default: [`xavier_uniform`]) and zero bias.
+    pub fn new(dev: &D, rng: &mut Rng, n_in: usize, n_out: usize, bias: bool, init: fn(&mut Rng, usize, usize, usize) -> Vec<f64>) -> Self {
+        Linear {
+            weight: vector(dev, init(rng, n_in * n_out, n_in, n_out)),
+            bias: bias.then(|| vector(dev, vec![0.0; n_out])),
+            n_in,
+            n_out,
+        }
+    }
+
+    /// The default initialiser, Glorot uniform.
+    pub fn default_init() -> fn(&mut Rng, usize, usize, usize) -> Vec<f64> {
+        xavier_uniform
+    }
+
+    /// `[B, in] → [B, out]`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the input width is not `n_in`.
+    pub fn forward<T: Tape<E, D>>(&self, x: Tensor<(usize, usize), E, D, T>) -> Result<Tensor<(usize, usize), E, D, T>> {
+        let (b, n) = *x.shape();
+        if n != self.n_in {
+            return Err(Error::Shape(format!("linear layer expects {} inputs, got {n}", self.n_in)));
+        }
+        let w = self.weight.retaped::<T>().try_reshape_like(&(self.n_in, self.n_out)).map_err(dev_err)?;
+        let y = x.try_matmul(w).map_err(dev_err)?;
+        match &self.bias {
+            Some(bias) => y.try_add(bias.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&(b, self.n_out)).map_err(dev_err)?).map_err(dev_err),
+            None => Ok(y),
+        }
+    }
+}
+
+impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Linear<E, D> {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
+        f(&join(prefix, "weight"), ParamKind::Trainable, &self.weight);
+        if let Some(b) = &self.bias {
+            f(&join(prefix, "bias"), ParamKind::Trainable, b);
+        }
+    }
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>)) {
+        f(&join(prefix, "weight"), ParamKind::Trainable, &mut self.weight);
+        if let Some(b) = &mut self.bias {
+            f(&join(prefix, "bias"), ParamKind::Trainable, b);
+        }
+    }
+}

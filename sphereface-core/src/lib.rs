@@ -1,0 +1,111 @@
+//! SphereFace (A-Softmax, arXiv 1704.08063) on MNIST in [dfdx] on stable Rust.
+//!
+//! A reimplementation of the TensorFlow repository YunYang1994/SphereFace: the
+//! networks (`mnist4`, `sphere20`), the three softmax heads (original, modified and
+//! angular), MNIST loading and the parameter/optimizer plumbing needed to train them.
+//!
+//! dfdx 0.13 has no convolution or pooling on stable Rust, so [`layers`] builds them
+//! from stable tensor ops (an im2col through `gather`, then one matmul). Activations
+//! are kept as `[B·H·W, C]` matrices (NHWC order) with their spatial size beside them.
+//!
+//! # Examples
+//!
+//! ```
+//! use sphereface_core::prelude::*;
+//!
+//! # fn main() -> Result<(), sphereface_core::Error> {
+//! let dev = Cpu::default();
+//! let mut rng = Rng::seed_from_u64(0);
+//! let mut net = Network::<f32, Cpu>::new(NetKind::Mnist4, 2, &dev, &mut rng)?;
+//! let head = Head::<f32, Cpu>::new(LossKind::angular(4, LambdaSchedule::caffe())?, 2, &dev, &mut rng)?;
+//! let images: Tensor<(usize, usize), f32, Cpu> = dev.zeros_like(&(3, 784));
+//! let x = net.forward(images.leaky_traced(), Mode::Train)?; // [3, 2]
+//! let out = head.forward(x, &[1, 7, 3], 0)?;
+//! assert!(out.loss.array().is_finite());
+//! # Ok(())
+//! # }
+//! ```
+#![warn(missing_docs)]
+
+pub mod data;
+pub mod heads;
+pub mod layers;
+pub mod net;
+pub mod optim;
+pub mod params;
+
+pub use dfdx;
+
+use std::fmt;
+
+/// Random number generator used for every initialisation and shuffle (seeded, portable).
+pub type Rng = rand::rngs::StdRng;
+
+/// Errors of this crate: every public function returns them instead of panicking.
+#[derive(Debug)]
+pub enum Error {
+    /// The data directory or one of its files is unusable.
+    Data(data::DataError),
+    /// A configuration value is out of range; the message names the field and the value.
+    Config(String),
+    /// Tensors or inputs of the wrong size; the message gives the dimensions.
+    Shape(String),
+    /// The device failed (out of memory, CUDA error).
+    Device(String),
+    /// Reading or writing a file failed.
+    Io {
+        /// The file involved.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Data(e) => write!(f, "{e}"),
+            Error::Config(m) => write!(f, "invalid configuration: {m}"),
+            Error::Shape(m) => write!(f, "shape mismatch: {m}"),
+            Error::Device(m) => write!(f, "device error: {m}"),
+            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Data(e) => Some(e),
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+impl From<data::DataError> for Error {
+    fn from(e: data::DataError) -> Self {
+        Error::Data(e)
+    }
+}
+
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Converts a dfdx device error into [`Error::Device`].
+pub(crate) fn dev_err<X: fmt::Debug>(e: X) -> Error {
+    Error::Device(format!("{e:?}"))
+}
+
+/// Everything a user of the crate usually needs, plus dfdx's prelude.
+pub mod prelude {
+    pub use crate::data::{Mnist, Sampler, Split};
+    pub use crate::heads::{psi, Head, HeadOutput, LambdaSchedule, LossKind};
+    pub use crate::layers::{Act, Mode, Padding};
+    pub use crate::net::{NetKind, Network};
+    pub use crate::optim::{Adam, AdamConfig};
+    pub use crate::params::{HasParams, ParamKind};
+    pub use crate::{Error, Rng};
+    pub use dfdx::prelude::*;
+    pub use rand::SeedableRng;
+}

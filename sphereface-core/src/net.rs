@@ -1,0 +1,223 @@
+//! The two networks of ../shared/spec/PROTOCOL.md, for 28×28×1 images and any embedding
+//! dimension d ≥ 1.
+//!
+//! - `mnist4` (the net behind the seed README's numbers, commit 1df7dc7):
+//!   conv3×3 32 s1 same → BN → ReLU; conv3×3 64 s2 same → BN → ReLU;
+//!   conv3×3 128 s1 valid → BN → ReLU; conv3×3 128 s2 valid → BN → ReLU (5×5×128)
+//!   → flatten 3200 → linear d. Convs before BN have no bias (BN's β replaces it).
+//! - `sphere20` (the seed's final SphereFace-20 layout): four stages, each a stride-2
+//!   3×3 conv (64, 128, 256, 512) + PReLU followed by 1, 2, 4, 1 residual units of two
+//!   3×3 convs + PReLU with an identity shortcut; per-channel PReLU; no BN;
+//!   flatten 2048 → linear d.
+//!
+//! Padding is TensorFlow's 'same' (the odd pixel at the bottom/right), as in the seed.
+
+use std::str::FromStr;
+
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::layers::{relu, Act, BatchNorm, Conv2d, Linear, Mode, PRelu, Padding};
+use crate::params::{join, xavier_truncated_normal, xavier_uniform, HasParams, ParamKind, Vector};
+use crate::{Error, Result, Rng};
+
+/// Image side (MNIST: 28).
+pub const IMAGE_SIDE: usize = 28;
+
+/// Which network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetKind {
+    /// Four convs with batch norm (the default on CPU).
+    Mnist4,
+    /// SphereFace-20 for 28×28 input (meant for a GPU).
+    Sphere20,
+}
+
+impl FromStr for NetKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "mnist4" => Ok(NetKind::Mnist4),
+            "sphere20" => Ok(NetKind::Sphere20),
+            other => Err(Error::Config(format!("unknown network {other:?} (expected mnist4 or sphere20)"))),
+        }
+    }
+}
+
+impl NetKind {
+    /// `mnist4` or `sphere20`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            NetKind::Mnist4 => "mnist4",
+            NetKind::Sphere20 => "sphere20",
+        }
+    }
+}
+
+/// conv → BN → ReLU.
+#[derive(Clone, Debug)]
+struct ConvBnRelu<E: Dtype, D: Storage<E>> {
+    conv: Conv2d<E, D>,
+    bn: BatchNorm<E, D>,
+}
+
+/// conv → PReLU.
+#[derive(Clone, Debug)]
+struct ConvPrelu<E: Dtype, D: Storage<E>> {
+    conv: Conv2d<E, D>,
+    act: PRelu<E, D>,
+}
+
+impl<E: Dtype, D: Device<E>> ConvPrelu<E, D> {
+    fn new(dev: &D, rng: &mut Rng, c_in: usize, c_out: usize, stride: usize, init: fn(&mut Rng, usize, usize, usize) -> Vec<f64>) -> Self {
+        ConvPrelu { conv: Conv2d::new(dev, rng, c_in, c_out, 3, stride, Padding::Same, true, init), act: PRelu::new(dev, c_out) }
+    }
+    fn forward<T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
+        self.act.forward(self.conv.forward(x)?)
+    }
+}
+
+/// A SphereFace-20 stage: stride-2 conv + PReLU, then residual units (two conv + PReLU each).
+#[derive(Clone, Debug)]
+struct Stage<E: Dtype, D: Storage<E>> {
+    down: ConvPrelu<E, D>,
+    units: Vec<(ConvPrelu<E, D>, ConvPrelu<E, D>)>,
+}
+
+#[derive(Clone, Debug)]
+enum Body<E: Dtype, D: Storage<E>> {
+    Mnist4(Vec<ConvBnRelu<E, D>>),
+    Sphere20(Vec<Stage<E, D>>),
+}
+
+/// A network mapping `[B, 784]` images in [0, 1] to `[B, d]` embeddings.
+#[derive(Clone, Debug)]
+pub struct Network<E: Dtype, D: Storage<E>> {
+    /// Which layout.
+    pub kind: NetKind,
+    /// Embedding dimension d.
+    pub dim: usize,
+    body: Body<E, D>,
+    fc: Linear<E, D>,
+}
+
+impl<E: Dtype, D: Device<E>> Network<E, D> {
+    /// A freshly initialised network (TF1 initialisers of the seed, see the crate docs).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when `dim` is 0.
+    pub fn new(kind: NetKind, dim: usize, dev: &D, rng: &mut Rng) -> Result<Self> {
+        if dim == 0 {
+            return Err(Error::Config("embedding dimension must be >= 1, got 0".into()));
+        }
+        let (body, flat) = match kind {
+            NetKind::Mnist4 => {
+                let spec = [(1, 32, 1, Padding::Same), (32, 64, 2, Padding::Same), (64, 128, 1, Padding::Valid), (128, 128, 2, Padding::Valid)];
+                let layers = spec
+                    .iter()
+                    .map(|&(ci, co, s, p)| ConvBnRelu { conv: Conv2d::new(dev, rng, ci, co, 3, s, p, false, xavier_uniform), bn: BatchNorm::new(dev, co) })
+                    .collect();
+                (Body::Mnist4(layers), 5 * 5 * 128)
+            }
+            NetKind::Sphere20 => {
+                let spec = [(1, 64, 1), (64, 128, 2), (128, 256, 4), (256, 512, 1)];
+                let stages = spec
+                    .iter()
+                    .map(|&(ci, co, n)| Stage {
+                        down: ConvPrelu::new(dev, rng, ci, co, 2, xavier_uniform),
+                        units: (0..n)
+                            .map(|_| {
+                                (ConvPrelu::new(dev, rng, co, co, 1, xavier_truncated_normal), ConvPrelu::new(dev, rng, co, co, 1, xavier_truncated_normal))
+                            })
+                            .collect(),
+                    })
+                    .collect();
+                (Body::Sphere20(stages), 2 * 2 * 512)
+            }
+        };
+        let fc = Linear::new(dev, rng, flat, dim, true, xavier_truncated_normal);
+        Ok(Network { kind, dim, body, fc })
+    }
+
+    /// Embeddings `[B, d]` of images `[B, 784]`. In [`Mode::Train`] batch norm uses batch
+    /// statistics and updates its running statistics; in [`Mode::Eval`] nothing changes.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the images are not `[B, 784]` (or B < 2 in training with BN).
+    pub fn forward<T: Tape<E, D>>(&mut self, images: Tensor<(usize, usize), E, D, T>, mode: Mode) -> Result<Tensor<(usize, usize), E, D, T>> {
+        let mut x = Act::from_images(images, IMAGE_SIDE, IMAGE_SIDE, 1)?;
+        match &mut self.body {
+            Body::Mnist4(layers) => {
+                for l in layers.iter_mut() {
+                    x = relu(l.bn.forward(l.conv.forward(x)?, mode)?)?;
+                }
+            }
+            Body::Sphere20(stages) => {
+                for st in stages.iter() {
+                    x = st.down.forward(x)?;
+                    for (a, b) in &st.units {
+                        let shortcut = x.t.retaped::<T>();
+                        let y = b.forward(a.forward(x)?)?;
+                        x = Act { t: y.t.try_add(shortcut).map_err(crate::dev_err)?, b: y.b, h: y.h, w: y.w };
+                    }
+                }
+            }
+        }
+        self.fc.forward(x.flatten()?)
+    }
+}
+
+impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Network<E, D> {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
+        match &self.body {
+            Body::Mnist4(layers) => {
+                for (i, l) in layers.iter().enumerate() {
+                    l.conv.visit(&join(prefix, &format!("conv{}", i + 1)), f);
+                    l.bn.visit(&join(prefix, &format!("bn{}", i + 1)), f);
+                }
+            }
+            Body::Sphere20(stages) => {
+                for (s, st) in stages.iter().enumerate() {
+                    let p = join(prefix, &format!("stage{}", s + 1));
+                    st.down.conv.visit(&join(&p, "down.conv"), f);
+                    st.down.act.visit(&join(&p, "down.prelu"), f);
+                    for (u, (a, b)) in st.units.iter().enumerate() {
+                        for (n, l) in [(1, a), (2, b)] {
+                            let q = join(&p, &format!("unit{}.{}", u + 1, n));
+                            l.conv.visit(&join(&q, "conv"), f);
+                            l.act.visit(&join(&q, "prelu"), f);
+                        }
+                    }
+                }
+            }
+        }
+        self.fc.visit(&join(prefix, "fc"), f);
+    }
+
+    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>)) {
+        match &mut self.body {
+            Body::Mnist4(layers) => {
+                for (i, l) in layers.iter_mut().enumerate() {
+                    l.conv.visit_mut(&join(prefix, &format!("conv{}", i + 1)), f);
+                    l.bn.visit_mut(&join(prefix, &format!("bn{}", i + 1)), f);
+                }
+            }
+            Body::Sphere20(stages) => {
+                for (s, st) in stages.iter_mut().enumerate() {
+                    let p = join(prefix, &format!("stage{}", s + 1));
+                    st.down.conv.visit_mut(&join(&p, "down.conv"), f);
+                    st.down.act.visit_mut(&join(&p, "down.prelu"), f);
+                    for (u, (a, b)) in st.units.iter_mut().enumerate() {
+                        for (n, l) in [(1, a), (2, b)] {
+                            let q = join(&p, &format!("unit{}.{}", u + 1, n));
+                            l.conv.visit_mut(&join(&q, "conv"), f);
+                            l.act.visit_mut(&join(&q, "prelu"), f);
+                        }
+                    }
+                }
+            }
+        }
+        self.fc.visit_mut(&join(prefix, "fc"), f);
+    }
+}
