@@ -307,20 +307,20 @@ impl<E: Dtype, D: Device<E>> BatchNorm<E, D> {
                     if n < 2 {
                         return Err(Error::Shape("batch norm in training needs at least 2 values per channel".into()));
                     }
+                    // The taped `mean` and `var` must flow on: their tapes hold the backward
+                    // ops to x; only detached copies go into the running statistics.
                     let mean = t.retaped::<T>().try_mean::<(usize,), Axis<0>>().map_err(dev_err)?; // [C]
-                    let centered = t.try_sub(mean.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?).map_err(dev_err)?;
-                    let var = centered.retaped::<T>().try_square().map_err(dev_err)?.try_mean::<(usize,), Axis<0>>().map_err(dev_err)?;
-                    // Running statistics: detached copies, unbiased variance (as PyTorch).
+                    let batch_mean = mean.retaped::<NoneTape>();
+                    let centered = t.try_sub(mean.try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?).map_err(dev_err)?; // [N, C]
+                    let var = centered.retaped::<T>().try_square().map_err(dev_err)?.try_mean::<(usize,), Axis<0>>().map_err(dev_err)?; // [C]
+                    let batch_var = var.retaped::<NoneTape>();
+                    // Running statistics: unbiased variance (as PyTorch).
                     let m = e::<E>(self.momentum);
                     let keep = e::<E>(1.0 - self.momentum);
                     let unbias = e::<E>(n as f64 / (n as f64 - 1.0));
-                    let batch_mean = mean.retaped::<NoneTape>();
-                    let batch_var = var.retaped::<NoneTape>();
                     self.running_mean = (self.running_mean.clone() * keep).try_add(batch_mean * m).map_err(dev_err)?;
                     self.running_var = (self.running_var.clone() * keep).try_add(batch_var * (m * unbias)).map_err(dev_err)?;
                     let std = (var + eps).try_sqrt().map_err(dev_err)?;
-                    // `mean` keeps its tape inside `centered`; `std` carries var's.
-                    drop(mean);
                     (centered, std.try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?)
                 }
                 Mode::Eval => {

@@ -32,19 +32,30 @@ pub fn assert_all_close(what: &str, a: &[f64], b: &[f64], atol: f64, rtol: f64) 
     }
 }
 
+/// Step for whole networks: a bias or an early weight moves hundreds of ReLU/PReLU inputs,
+/// and a step of [`FD_STEP`] can carry one of them across its kink; 1e-7 makes that rarer,
+/// while rounding (ε·|L|/h ≈ 1e-9) stays far below [`FD_ATOL`].
+pub const FD_STEP_NETWORK: f64 = 1e-7;
+
 /// Checks `analytic` against central differences of `f` at `x0`, on the listed coordinates.
 #[track_caller]
 pub fn fd_check(what: &str, x0: &[f64], analytic: &[f64], coords: &[usize], f: impl Fn(&[f64]) -> f64) {
+    fd_check_step(what, x0, analytic, coords, FD_STEP, f)
+}
+
+/// [`fd_check`] with step `h`.
+#[track_caller]
+pub fn fd_check_step(what: &str, x0: &[f64], analytic: &[f64], coords: &[usize], h: f64, f: impl Fn(&[f64]) -> f64) {
     assert_eq!(x0.len(), analytic.len(), "{what}: gradient length");
     let mut x = x0.to_vec();
     for &i in coords {
         let orig = x[i];
-        x[i] = orig + FD_STEP;
+        x[i] = orig + h;
         let up = f(&x);
-        x[i] = orig - FD_STEP;
+        x[i] = orig - h;
         let down = f(&x);
         x[i] = orig;
-        let numeric = (up - down) / (2.0 * FD_STEP);
+        let numeric = (up - down) / (2.0 * h);
         assert_close(&format!("{what} d/d[{i}]"), analytic[i], numeric, FD_ATOL, FD_RTOL);
     }
 }

@@ -1,0 +1,280 @@
+//! Layers against plain scalar loops, and their gradients against f64 finite differences.
+
+mod common;
+
+use common::*;
+use sphereface_core::layers::{patch_indices, window_geometry, Act, BatchNorm, Conv2d, Linear, MaxPool2d, Mode, PRelu, Padding};
+use sphereface_core::params::vector;
+use sphereface_core::prelude::*;
+
+type M = Tensor<(usize, usize), f64, Cpu>;
+
+/// NHWC image batch as `[B, H·W·C]`.
+fn images(dev: &Cpu, v: &[f64], b: usize) -> M {
+    dev.tensor_from_vec(v.to_vec(), (b, v.len() / b))
+}
+
+/// Plain-loop convolution (NHWC, TF padding): the independent route.
+#[allow(clippy::too_many_arguments)]
+fn conv_loop(x: &[f64], b: usize, h: usize, w: usize, ci: usize, wt: &[f64], bias: &[f64], co: usize, k: usize, s: usize, pad: Padding) -> (Vec<f64>, usize, usize) {
+    let (oh, pt) = window_geometry(h, k, s, pad).unwrap();
+    let (ow, pl) = window_geometry(w, k, s, pad).unwrap();
+    let mut out = vec![0.0; b * oh * ow * co];
+    for n in 0..b {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for o in 0..co {
+                    let mut acc = bias.get(o).copied().unwrap_or(0.0);
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            let y = (oy * s + ky) as isize - pt as isize;
+                            let xx = (ox * s + kx) as isize - pl as isize;
+                            if y < 0 || xx < 0 || y >= h as isize || xx >= w as isize {
+                                continue;
+                            }
+                            for c in 0..ci {
+                                acc += x[((n * h + y as usize) * w + xx as usize) * ci + c] * wt[((ky * k + kx) * ci + c) * co + o];
+                            }
+                        }
+                    }
+                    out[((n * oh + oy) * ow + ox) * co + o] = acc;
+                }
+            }
+        }
+    }
+    (out, oh, ow)
+}
+
+/// Plain-loop max-pool over the in-image part of each window.
+fn pool_loop(x: &[f64], b: usize, h: usize, w: usize, c: usize, k: usize, s: usize, pad: Padding) -> Vec<f64> {
+    let (oh, pt) = window_geometry(h, k, s, pad).unwrap();
+    let (ow, pl) = window_geometry(w, k, s, pad).unwrap();
+    let mut out = vec![f64::NEG_INFINITY; b * oh * ow * c];
+    for n in 0..b {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let y = (oy * s + ky) as isize - pt as isize;
+                        let xx = (ox * s + kx) as isize - pl as isize;
+                        if y < 0 || xx < 0 || y >= h as isize || xx >= w as isize {
+                            continue;
+                        }
+                        for ch in 0..c {
+                            let o = &mut out[((n * oh + oy) * ow + ox) * c + ch];
+                            *o = o.max(x[((n * h + y as usize) * w + xx as usize) * c + ch]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Σ out ⊙ R for a fixed random R: a scalar whose gradient reaches every output.
+fn project(out: &[f64], seed: u64) -> f64 {
+    out.iter().zip(uniform(out.len(), -1.0, 1.0, seed)).map(|(a, b)| a * b).sum()
+}
+
+fn projected_loss<T: Tape<f64, Cpu>>(t: Tensor<(usize, usize), f64, Cpu, T>, seed: u64) -> Tensor<(), f64, Cpu, T> {
+    let r: M = t.device().tensor_from_vec(uniform(t.shape().0 * t.shape().1, -1.0, 1.0, seed), *t.shape());
+    (t * r).sum()
+}
+
+/// TF 'same' and 'valid' geometry, including the odd padding at the bottom/right.
+#[test]
+fn window_geometry_matches_tensorflow() {
+    assert_eq!(window_geometry(28, 3, 1, Padding::Same).unwrap(), (28, 1));
+    assert_eq!(window_geometry(28, 3, 2, Padding::Same).unwrap(), (14, 0)); // pad 0 top, 1 bottom
+    assert_eq!(window_geometry(7, 3, 2, Padding::Same).unwrap(), (4, 1));
+    assert_eq!(window_geometry(14, 3, 1, Padding::Valid).unwrap(), (12, 0));
+    assert_eq!(window_geometry(12, 3, 2, Padding::Valid).unwrap(), (5, 0));
+    assert!(window_geometry(2, 3, 1, Padding::Valid).unwrap_err().to_string().contains("smaller"));
+    assert!(window_geometry(5, 0, 1, Padding::Same).is_err());
+    let (idx, oh, ow, padded) = patch_indices(3, 3, 3, 1, Padding::Same).unwrap();
+    assert_eq!((oh, ow, padded), (3, 3, true));
+    assert_eq!(&idx[..9], &[9, 9, 9, 9, 0, 1, 9, 3, 4]); // top-left output: 9 marks padding
+}
+
+const CONV_CASES: [(usize, usize, usize, usize, usize, usize, Padding); 6] = [
+    // (h, w, c_in, c_out, k, stride, padding)
+    (5, 5, 2, 3, 3, 1, Padding::Same),
+    (6, 6, 2, 3, 3, 2, Padding::Same),
+    (7, 7, 1, 2, 3, 2, Padding::Same),
+    (6, 5, 3, 2, 3, 1, Padding::Valid),
+    (7, 7, 2, 2, 3, 2, Padding::Valid),
+    (6, 6, 2, 2, 2, 2, Padding::Valid),
+];
+
+/// Convolution equals the scalar loop for strides 1/2, 'same'/'valid', odd and even sizes.
+#[test]
+fn conv_matches_scalar_loop() {
+    let dev = Cpu::default();
+    for (i, &(h, w, ci, co, k, s, pad)) in CONV_CASES.iter().enumerate() {
+        let b = 2;
+        let x = uniform(b * h * w * ci, -1.0, 1.0, i as u64);
+        let wt = uniform(k * k * ci * co, -1.0, 1.0, 100 + i as u64);
+        let bias = uniform(co, -1.0, 1.0, 200 + i as u64);
+        let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: Some(vector(&dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad };
+        let out = conv.forward(Act::from_images(images(&dev, &x, b), h, w, ci).unwrap()).unwrap();
+        let (want, oh, ow) = conv_loop(&x, b, h, w, ci, &wt, &bias, co, k, s, pad);
+        assert_eq!((out.h, out.w), (oh, ow), "case {i}");
+        assert_all_close(&format!("conv case {i}"), &out.t.as_vec(), &want, 1e-12, 1e-12);
+    }
+}
+
+/// Convolution gradients (input, weight, bias) by central differences.
+#[test]
+fn conv_gradients_match_finite_differences() {
+    let dev = Cpu::default();
+    for (i, &(h, w, ci, co, k, s, pad)) in CONV_CASES.iter().enumerate() {
+        let b = 2;
+        let x = uniform(b * h * w * ci, -1.0, 1.0, i as u64);
+        let wt = uniform(k * k * ci * co, -1.0, 1.0, 100 + i as u64);
+        let bias = uniform(co, -1.0, 1.0, 200 + i as u64);
+        let f = |x: &[f64], wt: &[f64], bias: &[f64]| project(&conv_loop(x, b, h, w, ci, wt, bias, co, k, s, pad).0, 7);
+        let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: Some(vector(&dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad };
+        let xt = images(&dev, &x, b);
+        let out = conv.forward(Act::from_images(xt.leaky_trace(), h, w, ci).unwrap()).unwrap();
+        let grads = projected_loss(out.t, 7).backward();
+        let name = format!("conv case {i}");
+        fd_check(&format!("{name} x"), &x, &grads.get(&xt).as_vec(), &sample_coords(x.len(), 60, 1), |v| f(v, &wt, &bias));
+        fd_check(&format!("{name} W"), &wt, &grads.get(&conv.weight).as_vec(), &sample_coords(wt.len(), 60, 2), |v| f(&x, v, &bias));
+        fd_check(&format!("{name} b"), &bias, &grads.get(conv.bias.as_ref().unwrap()).as_vec(), &sample_coords(co, 60, 3), |v| f(&x, &wt, v));
+    }
+}
+
+/// Max-pooling equals the scalar loop, and its gradient the finite differences
+/// (distinct random inputs, so no ties).
+#[test]
+fn max_pool_matches_scalar_loop_and_gradients() {
+    let dev = Cpu::default();
+    for (i, &(h, w, c, k, s, pad)) in [(6, 6, 2, 2, 2, Padding::Valid), (7, 7, 3, 3, 2, Padding::Same), (5, 6, 1, 3, 1, Padding::Same), (7, 5, 2, 3, 2, Padding::Valid)].iter().enumerate() {
+        let b = 2;
+        let x = uniform(b * h * w * c, -1.0, 1.0, 300 + i as u64);
+        let pool = MaxPool2d { k, stride: s, padding: pad };
+        let xt = images(&dev, &x, b);
+        let out = pool.forward(Act::from_images(xt.leaky_trace(), h, w, c).unwrap()).unwrap();
+        let want = pool_loop(&x, b, h, w, c, k, s, pad);
+        let got = out.t.retaped::<NoneTape>().as_vec();
+        assert_all_close(&format!("pool case {i}"), &got, &want, 0.0, 0.0);
+        let grads = projected_loss(out.t, 9).backward();
+        fd_check(&format!("pool case {i} x"), &x, &grads.get(&xt).as_vec(), &sample_coords(x.len(), 80, 4), |v| project(&pool_loop(v, b, h, w, c, k, s, pad), 9));
+    }
+}
+
+/// Plain-loop batch norm with batch statistics (biased variance, as in the forward pass).
+fn bn_loop(x: &[f64], c: usize, gamma: &[f64], beta: &[f64], eps: f64) -> Vec<f64> {
+    let n = x.len() / c;
+    let mut out = vec![0.0; x.len()];
+    for ch in 0..c {
+        let mean = (0..n).map(|r| x[r * c + ch]).sum::<f64>() / n as f64;
+        let var = (0..n).map(|r| (x[r * c + ch] - mean).powi(2)).sum::<f64>() / n as f64;
+        for r in 0..n {
+            out[r * c + ch] = gamma[ch] * (x[r * c + ch] - mean) / (var + eps).sqrt() + beta[ch];
+        }
+    }
+    out
+}
+
+/// Batch norm in training: values, gradients, and the running statistics it records;
+/// in evaluation: the running statistics are used and nothing changes.
+#[test]
+fn batch_norm_train_and_eval() {
+    let dev = Cpu::default();
+    let (b, h, w, c) = (3, 2, 2, 3);
+    let x = uniform(b * h * w * c, -2.0, 3.0, 11);
+    let gamma = uniform(c, 0.5, 1.5, 12);
+    let beta = uniform(c, -0.5, 0.5, 13);
+    let mut bn = BatchNorm::<f64, Cpu>::new(&dev, c);
+    bn.gamma = vector(&dev, gamma.clone());
+    bn.beta = vector(&dev, beta.clone());
+    let eps = bn.eps;
+    let xt = images(&dev, &x, b);
+    let out = bn.forward(Act::from_images(xt.leaky_trace(), h, w, c).unwrap(), Mode::Train).unwrap();
+    assert_all_close("bn train", &out.t.retaped::<NoneTape>().as_vec(), &bn_loop(&x, c, &gamma, &beta, eps), 1e-12, 1e-10);
+    let grads = projected_loss(out.t, 5).backward();
+    let f = |x: &[f64], g: &[f64], bt: &[f64]| project(&bn_loop(x, c, g, bt, eps), 5);
+    fd_check("bn x", &x, &grads.get(&xt).as_vec(), &sample_coords(x.len(), 36, 1), |v| f(v, &gamma, &beta));
+    fd_check("bn gamma", &gamma, &grads.get(&bn.gamma).as_vec(), &[0, 1, 2], |v| f(&x, v, &beta));
+    fd_check("bn beta", &beta, &grads.get(&bn.beta).as_vec(), &[0, 1, 2], |v| f(&x, &gamma, v));
+
+    // running = 0.9·(0, 1) + 0.1·(batch mean, unbiased batch variance)
+    let n = b * h * w;
+    let rm = bn.running_mean.as_vec();
+    let rv = bn.running_var.as_vec();
+    for ch in 0..c {
+        let col: Vec<f64> = (0..n).map(|r| x[r * c + ch]).collect();
+        let mean = col.iter().sum::<f64>() / n as f64;
+        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n as f64 - 1.0);
+        assert_close("running mean", rm[ch], 0.1 * mean, 1e-12, 1e-12);
+        assert_close("running var", rv[ch], 0.9 + 0.1 * var, 1e-12, 1e-12);
+    }
+
+    // Evaluation: (x − running mean)/sqrt(running var + ε)·γ + β, statistics frozen.
+    let out = bn.forward(Act::from_images(images(&dev, &x, b), h, w, c).unwrap(), Mode::Eval).unwrap().t.as_vec();
+    for (i, v) in out.iter().enumerate() {
+        let ch = i % c;
+        assert_close("bn eval", *v, gamma[ch] * (x[i] - rm[ch]) / (rv[ch] + eps).sqrt() + beta[ch], 1e-12, 1e-12);
+    }
+    assert_eq!(bn.running_mean.as_vec(), rm, "evaluation must not change the running mean");
+    let one: M = dev.zeros_like(&(1, c));
+    assert!(bn.forward(Act::from_images(one, 1, 1, c).unwrap(), Mode::Train).is_err(), "one value per channel cannot be normalised");
+}
+
+/// PReLU and Linear: values and gradients (inputs kept away from PReLU's kink at 0).
+#[test]
+fn prelu_and_linear_gradients() {
+    let dev = Cpu::default();
+    let (b, c) = (4, 3);
+    let x: Vec<f64> = uniform(b * c, 0.05, 2.0, 21).iter().zip(uniform(b * c, -1.0, 1.0, 22)).map(|(m, s)| m * s.signum()).collect();
+    let alpha = uniform(c, 0.0, 0.5, 23);
+    let prelu_loop = |x: &[f64], a: &[f64]| x.iter().enumerate().map(|(i, &v)| if v > 0.0 { v } else { a[i % c] * v }).collect::<Vec<_>>();
+    let mut p = PRelu::<f64, Cpu>::new(&dev, c);
+    p.alpha = vector(&dev, alpha.clone());
+    let xt = images(&dev, &x, b);
+    let out = p.forward(Act::from_images(xt.leaky_trace(), 1, 1, c).unwrap()).unwrap();
+    assert_all_close("prelu", &out.t.retaped::<NoneTape>().as_vec(), &prelu_loop(&x, &alpha), 1e-15, 0.0);
+    let grads = projected_loss(out.t, 3).backward();
+    fd_check("prelu x", &x, &grads.get(&xt).as_vec(), &sample_coords(x.len(), 12, 0), |v| project(&prelu_loop(v, &alpha), 3));
+    fd_check("prelu alpha", &alpha, &grads.get(&p.alpha).as_vec(), &[0, 1, 2], |v| project(&prelu_loop(&x, v), 3));
+
+    let (n_in, n_out) = (3, 2);
+    let w = uniform(n_in * n_out, -1.0, 1.0, 24);
+    let bias = uniform(n_out, -1.0, 1.0, 25);
+    let lin_loop = |x: &[f64], w: &[f64], bias: &[f64]| {
+        (0..b * n_out).map(|i| bias[i % n_out] + (0..n_in).map(|k| x[(i / n_out) * n_in + k] * w[k * n_out + i % n_out]).sum::<f64>()).collect::<Vec<_>>()
+    };
+    let lin = Linear { weight: vector(&dev, w.clone()), bias: Some(vector(&dev, bias.clone())), n_in, n_out };
+    let out = lin.forward(xt.leaky_trace()).unwrap();
+    assert_all_close("linear", &out.retaped::<NoneTape>().as_vec(), &lin_loop(&x, &w, &bias), 1e-15, 1e-15);
+    let grads = projected_loss(out, 4).backward();
+    let f = |x: &[f64], w: &[f64], bias: &[f64]| project(&lin_loop(x, w, bias), 4);
+    fd_check("linear x", &x, &grads.get(&xt).as_vec(), &sample_coords(x.len(), 12, 0), |v| f(v, &w, &bias));
+    fd_check("linear W", &w, &grads.get(&lin.weight).as_vec(), &sample_coords(w.len(), 6, 0), |v| f(&x, v, &bias));
+    fd_check("linear b", &bias, &grads.get(lin.bias.as_ref().unwrap()).as_vec(), &[0, 1], |v| f(&x, &w, v));
+    let wrong: M = dev.zeros_like(&(2, 5));
+    assert!(lin.forward(wrong).unwrap_err().to_string().contains("expects 3 inputs"));
+}
+
+/// Using one tensor twice (the residual shortcut) accumulates both gradients:
+/// the dfdx `slice` bug (overwrite) must not reappear in our ops.
+#[test]
+fn reused_activation_accumulates_gradient() {
+    let dev = Cpu::default();
+    let x = uniform(2 * 3 * 3 * 2, -1.0, 1.0, 31);
+    let wt = uniform(9 * 2 * 2, -1.0, 1.0, 32);
+    let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: None, c_in: 2, c_out: 2, k: 3, stride: 1, padding: Padding::Same };
+    let xt = images(&dev, &x, 2);
+    let a = Act::from_images(xt.leaky_trace(), 3, 3, 2).unwrap();
+    let shortcut = a.t.retaped::<OwnedTape<f64, Cpu>>();
+    let y = conv.forward(a).unwrap();
+    let sum = y.t + shortcut;
+    let grads = projected_loss(sum, 8).backward();
+    let f = |v: &[f64]| {
+        let (c, _, _) = conv_loop(v, 2, 3, 3, 2, &wt, &[], 2, 3, 1, Padding::Same);
+        project(&c.iter().zip(v).map(|(a, b)| a + b).collect::<Vec<_>>(), 8)
+    };
+    fd_check("conv + shortcut", &x, &grads.get(&xt).as_vec(), &(0..x.len()).collect::<Vec<_>>(), f);
+}

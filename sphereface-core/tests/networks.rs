@@ -1,0 +1,146 @@
+//! Whole networks: shapes, parameter counts, gradients of network + head against f64
+//! finite differences, and the optimizer.
+
+mod common;
+
+use common::*;
+use sphereface_core::params::{HasParams, ParamKind, Vector};
+use sphereface_core::prelude::*;
+
+type M = Tensor<(usize, usize), f64, Cpu>;
+
+fn net(kind: NetKind, dim: usize, seed: u64) -> Network<f64, Cpu> {
+    Network::new(kind, dim, &Cpu::default(), &mut sphereface_core::Rng::seed_from_u64(seed)).unwrap()
+}
+
+fn count(n: &impl HasParams<f64, Cpu>, prefix: &str) -> usize {
+    let mut c = 0;
+    n.visit("", &mut |name, k, t| {
+        if k == ParamKind::Trainable && name.contains(prefix) {
+            c += t.shape().0;
+        }
+    });
+    c
+}
+
+/// Parameter counts: mnist4 by hand; sphere20's convolutions hold 11,654,272 parameters
+/// (seed-analysis §1.1), plus 4,672 per-channel PReLU slopes and the 2048·d + d dense layer.
+#[test]
+fn parameter_counts() {
+    let m = net(NetKind::Mnist4, 2, 0);
+    let convs = 9 * 32 + 9 * 32 * 64 + 9 * 64 * 128 + 9 * 128 * 128;
+    let bn = 2 * (32 + 64 + 128 + 128);
+    assert_eq!(m.num_trainable(), convs + bn + 3200 * 2 + 2);
+    let s = net(NetKind::Sphere20, 3, 0);
+    assert_eq!(count(&s, "conv"), 11_654_272);
+    assert_eq!(count(&s, "prelu"), 4_672);
+    assert_eq!(count(&s, "fc"), 2048 * 3 + 3);
+    assert_eq!(s.param_names().iter().filter(|n| n.ends_with("conv.weight")).count(), 20);
+}
+
+/// Both networks map `[B, 784]` to `[B, d]` for several d, and reject other input sizes.
+#[test]
+fn output_shapes_and_input_checks() {
+    let dev = Cpu::default();
+    for kind in [NetKind::Mnist4, NetKind::Sphere20] {
+        for d in [1, 2, 3] {
+            let mut n = net(kind, d, 1);
+            let x: M = dev.tensor_from_vec(uniform(2 * 784, 0.0, 1.0, 2), (2, 784));
+            let y = n.forward(x, Mode::Eval).unwrap();
+            assert_eq!(*y.shape(), (2, d), "{kind:?} d={d}");
+        }
+        let mut n = net(kind, 2, 1);
+        let bad: M = dev.zeros_like(&(2, 783));
+        assert!(n.forward(bad, Mode::Eval).unwrap_err().to_string().contains("784"));
+    }
+    assert!(Network::<f32, Cpu>::new(NetKind::Mnist4, 0, &dev, &mut sphereface_core::Rng::seed_from_u64(0)).is_err());
+    assert!("resnet".parse::<NetKind>().unwrap_err().to_string().contains("resnet"));
+}
+
+/// Same seed, same network; another seed, another network.
+#[test]
+fn initialisation_is_seeded() {
+    let a = net(NetKind::Mnist4, 2, 7);
+    let b = net(NetKind::Mnist4, 2, 7);
+    let c = net(NetKind::Mnist4, 2, 8);
+    let flat = |n: &Network<f64, Cpu>| {
+        let mut v = Vec::new();
+        n.visit("", &mut |_, _, t| v.extend(t.as_vec()));
+        v
+    };
+    assert_eq!(flat(&a), flat(&b));
+    assert_ne!(flat(&a), flat(&c));
+}
+
+/// Loss of network + head as a function of one parameter tensor's values.
+fn loss_with(n: &Network<f64, Cpu>, head: &Head<f64, Cpu>, x: &[f64], labels: &[usize], name: &str, values: &[f64]) -> f64 {
+    let dev = Cpu::default();
+    let mut n = n.clone();
+    let mut head = head.clone();
+    let set = &mut |p: &str, _: ParamKind, t: &mut Vector<f64, Cpu>| {
+        if p == name {
+            *t = dev.tensor_from_vec(values.to_vec(), (values.len(),));
+        }
+    };
+    n.visit_mut("net", set);
+    head.visit_mut("head", set);
+    let xt: M = dev.tensor_from_vec(x.to_vec(), (labels.len(), 784));
+    let emb = n.forward(xt, Mode::Train).unwrap();
+    head.forward(emb, labels, 3).unwrap().loss.array()
+}
+
+/// End-to-end gradients of a whole network with the A-Softmax head, by f64 central
+/// differences, on sampled coordinates of every parameter tensor (mnist4: conv, BN and
+/// dense; sphere20: stride-2 conv, residual conv, PReLU, dense).
+#[test]
+fn whole_network_gradients_match_finite_differences() {
+    let dev = Cpu::default();
+    let labels = [3, 8];
+    let x = uniform(2 * 784, 0.0, 1.0, 40);
+    for (kind, per_tensor, only) in [(NetKind::Mnist4, 4, None), (NetKind::Sphere20, 2, Some(["stage1.down.conv", "stage3.unit4.2.conv.weight", "stage4.unit1.1.prelu", "fc.weight", "head"]))] {
+        let mut n = net(kind, 3, 41);
+        let head = Head::<f64, Cpu>::new(LossKind::angular(4, LambdaSchedule::caffe()).unwrap(), 3, &dev, &mut sphereface_core::Rng::seed_from_u64(42)).unwrap();
+        let xt: M = dev.tensor_from_vec(x.clone(), (2, 784));
+        let emb = n.forward(xt.leaky_trace(), Mode::Train).unwrap();
+        let grads = head.forward(emb, &labels, 3).unwrap().loss.backward();
+        let base = net(kind, 3, 41); // unchanged running statistics for the re-evaluations
+        let mut tensors: Vec<(String, Vec<f64>, Vec<f64>)> = Vec::new();
+        let mut collect = |name: &str, k: ParamKind, t: &Vector<f64, Cpu>| {
+            if k == ParamKind::Trainable && only.is_none_or(|o| o.iter().any(|p| name.contains(p))) {
+                tensors.push((name.to_string(), t.as_vec(), grads.get(t).as_vec()));
+            }
+        };
+        n.visit("net", &mut collect);
+        head.visit("head", &mut collect);
+        assert!(tensors.len() >= 5, "{kind:?}: too few tensors checked");
+        for (i, (name, v, g)) in tensors.iter().enumerate() {
+            fd_check_step(&format!("{kind:?} {name}"), v, g, &sample_coords(v.len(), per_tensor, i as u64), FD_STEP_NETWORK, |p| loss_with(&base, &head, &x, &labels, name, p));
+        }
+    }
+}
+
+/// Adam's first two steps against the formula computed by hand.
+#[test]
+fn adam_matches_hand_computation() {
+    let dev = Cpu::default();
+    let mut head = Head::<f64, Cpu>::from_weights(LossKind::Original { bias: true }, 1, 2, vec![0.5, -0.5], Some(vec![0.0, 0.0]), &dev).unwrap();
+    let mut opt = Adam::new(&head, AdamConfig::default()).unwrap();
+    let (b1, b2, eps, lr) = (0.9f64, 0.999f64, 1e-8, 0.01);
+    let mut w = vec![0.5, -0.5];
+    let (mut m, mut v) = (vec![0.0; 2], vec![0.0; 2]);
+    for t in 1..=2 {
+        let x: M = dev.tensor_from_vec(vec![2.0], (1, 1));
+        let out = head.forward(x.leaky_trace(), &[0], 0).unwrap();
+        let grads = out.loss.backward();
+        let g = grads.get(&head.weight).as_vec();
+        opt.step(&mut head, &grads, lr).unwrap();
+        for i in 0..2 {
+            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+            w[i] -= lr * (m[i] / (1.0 - b1.powi(t))) / ((v[i] / (1.0 - b2.powi(t))).sqrt() + eps);
+        }
+        assert_all_close(&format!("adam step {t}"), &head.weight.as_vec(), &w, 1e-15, 1e-12);
+    }
+    assert!(opt.step(&mut head, &Gradients::leaky(), f64::NAN).unwrap_err().to_string().contains("NaN"));
+    assert!(Adam::<f64, Cpu>::new(&head, AdamConfig { beta1: 1.0, ..Default::default() }).is_err());
+}
