@@ -10,6 +10,7 @@
 
 use dfdx::prelude::*;
 
+use crate::fast::ConvDevice;
 use crate::params::{e, join, vector, xavier_uniform, HasParams, ParamKind, Vector};
 use crate::{dev_err, Error, Result, Rng};
 
@@ -196,14 +197,13 @@ impl<E: Dtype, D: Device<E>> Conv2d<E, D> {
         Conv2d { weight, bias, c_in, c_out, k, stride, padding }
     }
 
-    /// Applies the convolution.
+    /// The convolution composed of dfdx ops (concat, gather, reshape, matmul), on any
+    /// device: the reference route that the CPU fast path is tested against.
     ///
     /// # Errors
     /// [`Error::Shape`] when the input has the wrong channel count or is too small.
-    pub fn forward<T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
-        if x.channels() != self.c_in {
-            return Err(Error::Shape(format!("conv expects {} input channels, got {}", self.c_in, x.channels())));
-        }
+    pub fn forward_portable<T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
+        let x = self.check_input(x)?;
         let b = x.b;
         let (cols, oh, ow) = im2col(x, self.k, self.stride, self.padding, E::default())?;
         let kkc = self.k * self.k * self.c_in;
@@ -215,6 +215,28 @@ impl<E: Dtype, D: Device<E>> Conv2d<E, D> {
             y = y.try_add(bias.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?).map_err(dev_err)?;
         }
         Ok(Act { t: y, b, h: oh, w: ow })
+    }
+}
+
+impl<E: Dtype, D: Storage<E>> Conv2d<E, D> {
+    /// Returns `x` if it has `c_in` channels.
+    pub(crate) fn check_input<T>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
+        let c = x.t.shape().1;
+        if c != self.c_in {
+            return Err(Error::Shape(format!("conv expects {} input channels, got {c}", self.c_in)));
+        }
+        Ok(x)
+    }
+}
+
+impl<E: Dtype, D: ConvDevice<E>> Conv2d<E, D> {
+    /// Applies the convolution through the device's route ([`ConvDevice`]): on `Cpu` the
+    /// fused im2col + GEMM op, elsewhere [`Conv2d::forward_portable`].
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when the input has the wrong channel count or is too small.
+    pub fn forward<T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
+        D::conv2d(self, x)
     }
 }
 
@@ -291,22 +313,20 @@ impl<E: Dtype, D: Device<E>> BatchNorm<E, D> {
         }
     }
 
-    /// y = γ (x − μ)/sqrt(σ² + ε) + β with batch statistics (training: the running
-    /// statistics are updated) or running statistics (evaluation).
-    pub fn forward<T: Tape<E, D>>(&mut self, x: Act<E, D, T>, mode: Mode) -> Result<Act<E, D, T>> {
-        let c = self.gamma.shape().0;
-        if x.channels() != c {
-            return Err(Error::Shape(format!("batch norm expects {c} channels, got {}", x.channels())));
-        }
+    /// y = γ (x − μ)/sqrt(σ² + ε) + β composed of dfdx ops (any device), with batch
+    /// statistics (training: the running statistics are updated) or running statistics
+    /// (evaluation). The reference route for the CPU fast path.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a wrong channel count, or fewer than 2 rows in training.
+    pub fn forward_portable<T: Tape<E, D>>(&mut self, x: Act<E, D, T>, mode: Mode) -> Result<Act<E, D, T>> {
+        let x = self.check_input(x, mode)?;
         let eps = e::<E>(self.eps);
         x.map(|t| {
             let shape = *t.shape(); // [N, C]
             let n = shape.0;
             let (centered, std) = match mode {
                 Mode::Train => {
-                    if n < 2 {
-                        return Err(Error::Shape("batch norm in training needs at least 2 values per channel".into()));
-                    }
                     // The taped `mean` and `var` must flow on: their tapes hold the backward
                     // ops to x; only detached copies go into the running statistics.
                     let mean = t.retaped::<T>().try_mean::<(usize,), Axis<0>>().map_err(dev_err)?; // [C]
@@ -335,6 +355,32 @@ impl<E: Dtype, D: Device<E>> BatchNorm<E, D> {
             let bta = self.beta.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?;
             xhat.try_mul(g).map_err(dev_err)?.try_add(bta).map_err(dev_err)
         })
+    }
+}
+
+impl<E: Dtype, D: Storage<E>> BatchNorm<E, D> {
+    /// Returns `x` if it has the right channel count (and ≥ 2 rows in training).
+    pub(crate) fn check_input<T>(&self, x: Act<E, D, T>, mode: Mode) -> Result<Act<E, D, T>> {
+        let c = self.gamma.shape().0;
+        let (n, xc) = *x.t.shape();
+        if xc != c {
+            return Err(Error::Shape(format!("batch norm expects {c} channels, got {xc}")));
+        }
+        if mode == Mode::Train && n < 2 {
+            return Err(Error::Shape(format!("batch norm in training needs at least 2 values per channel, got {n}")));
+        }
+        Ok(x)
+    }
+}
+
+impl<E: Dtype, D: ConvDevice<E>> BatchNorm<E, D> {
+    /// Batch norm through the device's route ([`ConvDevice`]): fused on `Cpu`, otherwise
+    /// [`BatchNorm::forward_portable`].
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a wrong channel count, or fewer than 2 rows in training.
+    pub fn forward<T: Tape<E, D>>(&mut self, x: Act<E, D, T>, mode: Mode) -> Result<Act<E, D, T>> {
+        D::batch_norm(self, x, mode)
     }
 }
 

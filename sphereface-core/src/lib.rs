@@ -28,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod fast;
 pub mod heads;
 pub mod layers;
 pub mod net;
@@ -100,6 +101,7 @@ pub(crate) fn dev_err<X: fmt::Debug>(e: X) -> Error {
 /// Everything a user of the crate usually needs, plus dfdx's prelude.
 pub mod prelude {
     pub use crate::data::{Mnist, Sampler, Split};
+    pub use crate::fast::ConvDevice;
     pub use crate::heads::{psi, Head, HeadOutput, LambdaSchedule, LossKind};
     pub use crate::layers::{Act, Mode, Padding};
     pub use crate::net::{NetKind, Network};

@@ -17,6 +17,7 @@ use std::str::FromStr;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::fast::ConvDevice;
 use crate::layers::{relu, Act, BatchNorm, Conv2d, Linear, Mode, PRelu, Padding};
 use crate::params::{join, xavier_truncated_normal, xavier_uniform, HasParams, ParamKind, Vector};
 use crate::{Error, Result, Rng};
@@ -69,7 +70,7 @@ struct ConvPrelu<E: Dtype, D: Storage<E>> {
     act: PRelu<E, D>,
 }
 
-impl<E: Dtype, D: Device<E>> ConvPrelu<E, D> {
+impl<E: Dtype, D: ConvDevice<E>> ConvPrelu<E, D> {
     fn new(dev: &D, rng: &mut Rng, c_in: usize, c_out: usize, stride: usize, init: fn(&mut Rng, usize, usize, usize) -> Vec<f64>) -> Self {
         ConvPrelu { conv: Conv2d::new(dev, rng, c_in, c_out, 3, stride, Padding::Same, true, init), act: PRelu::new(dev, c_out) }
     }
@@ -102,7 +103,7 @@ pub struct Network<E: Dtype, D: Storage<E>> {
     fc: Linear<E, D>,
 }
 
-impl<E: Dtype, D: Device<E>> Network<E, D> {
+impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
     /// A freshly initialised network (TF1 initialisers of the seed, see the crate docs).
     ///
     /// # Errors

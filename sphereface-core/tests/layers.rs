@@ -278,3 +278,66 @@ fn reused_activation_accumulates_gradient() {
     };
     fd_check("conv + shortcut", &x, &grads.get(&xt).as_vec(), &(0..x.len()).collect::<Vec<_>>(), f);
 }
+
+/// Values and gradients of one route, for the fast-vs-portable comparison.
+fn conv_route(conv: &Conv2d<f64, Cpu>, x: &[f64], b: usize, h: usize, w: usize, portable: bool) -> Vec<Vec<f64>> {
+    let dev = Cpu::default();
+    let xt = images(&dev, x, b);
+    let a = Act::from_images(xt.leaky_trace(), h, w, conv.c_in).unwrap();
+    let out = if portable { conv.forward_portable(a) } else { conv.forward(a) }.unwrap();
+    let y = out.t.retaped::<NoneTape>().as_vec();
+    let grads = projected_loss(out.t, 17).backward();
+    vec![y, grads.get(&xt).as_vec(), grads.get(&conv.weight).as_vec(), grads.get(conv.bias.as_ref().unwrap()).as_vec()]
+}
+
+/// The CPU fast path (fused im2col + GEMM) equals the portable dfdx composition in values
+/// and in the gradients of input, weight and bias, in f64.
+#[test]
+fn conv_fast_path_matches_portable_path() {
+    let dev = Cpu::default();
+    for (i, &(h, w, ci, co, k, s, pad)) in CONV_CASES.iter().chain(&[(28, 28, 1, 4, 3, 2, Padding::Same), (12, 12, 3, 5, 3, 2, Padding::Valid)]).enumerate() {
+        let b = 3;
+        let x = uniform(b * h * w * ci, -1.0, 1.0, 50 + i as u64);
+        let conv = Conv2d {
+            weight: vector(&dev, uniform(k * k * ci * co, -1.0, 1.0, 60 + i as u64)),
+            bias: Some(vector(&dev, uniform(co, -1.0, 1.0, 70 + i as u64))),
+            c_in: ci,
+            c_out: co,
+            k,
+            stride: s,
+            padding: pad,
+        };
+        let fast = conv_route(&conv, &x, b, h, w, false);
+        let portable = conv_route(&conv, &x, b, h, w, true);
+        for (what, (f, p)) in ["y", "dx", "dW", "db"].iter().zip(fast.iter().zip(&portable)) {
+            assert_all_close(&format!("conv case {i} {what}"), f, p, 1e-12, 1e-12);
+        }
+    }
+}
+
+/// The CPU fused batch norm equals the portable composition: values, gradients (x, γ, β)
+/// and running statistics, in training and evaluation.
+#[test]
+fn batch_norm_fast_path_matches_portable_path() {
+    let dev = Cpu::default();
+    let (b, h, w, c) = (4, 3, 3, 5);
+    let x = uniform(b * h * w * c, -2.0, 3.0, 80);
+    let mut fast = BatchNorm::<f64, Cpu>::new(&dev, c);
+    fast.gamma = vector(&dev, uniform(c, 0.5, 1.5, 81));
+    fast.beta = vector(&dev, uniform(c, -0.5, 0.5, 82));
+    let mut portable = fast.clone();
+    for mode in [Mode::Train, Mode::Train, Mode::Eval] {
+        let mut results = Vec::new();
+        for (use_fast, bn) in [(true, &mut fast), (false, &mut portable)] {
+            let xt = images(&dev, &x, b);
+            let a = Act::from_images(xt.leaky_trace(), h, w, c).unwrap();
+            let out = if use_fast { bn.forward(a, mode) } else { bn.forward_portable(a, mode) }.unwrap();
+            let y = out.t.retaped::<NoneTape>().as_vec();
+            let grads = projected_loss(out.t, 19).backward();
+            results.push(vec![y, grads.get(&xt).as_vec(), grads.get(&bn.gamma).as_vec(), grads.get(&bn.beta).as_vec(), bn.running_mean.as_vec(), bn.running_var.as_vec()]);
+        }
+        for (what, (f, p)) in ["y", "dx", "dgamma", "dbeta", "running mean", "running var"].iter().zip(results[0].iter().zip(&results[1])) {
+            assert_all_close(&format!("bn {mode:?} {what}"), f, p, 1e-12, 1e-10);
+        }
+    }
+}
