@@ -192,24 +192,32 @@ fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T
     Ok(Act { t: y.put_tape(tape), b, h: oh, w: ow })
 }
 
-/// Per-channel sums of `f(row values)` over the rows of a `[N, C]` matrix, in f64, in parallel.
-fn channel_sums<E: Dtype + Float>(rows: &[E], c: usize, f: impl Fn(usize, E) -> f64 + Sync) -> Vec<f64> {
-    let n = rows.len() / c;
-    let chunk = n.div_ceil(rayon::current_num_threads().max(1)).max(1) * c;
-    rows.par_chunks(chunk)
-        .map(|part| {
+/// Rows per partial sum. Fixed (not tied to the thread count) and summed in order, so a
+/// result does not depend on the threads or on how rayon split the work.
+const SUM_CHUNK_ROWS: usize = 2048;
+
+/// Per-channel sums of `f(channel, a, b)` over the rows of two `[N, C]` matrices, in f64,
+/// in parallel, deterministic.
+fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl Fn(usize, E, E) -> f64 + Sync) -> Vec<f64> {
+    let chunk = SUM_CHUNK_ROWS * c;
+    let partial: Vec<Vec<f64>> = a
+        .par_chunks(chunk)
+        .zip(b.par_chunks(chunk))
+        .map(|(pa, pb)| {
             let mut acc = vec![0.0f64; c];
-            for row in part.chunks(c) {
-                for (j, (a, v)) in acc.iter_mut().zip(row).enumerate() {
-                    *a += f(j, *v);
+            for (ra, rb) in pa.chunks(c).zip(pb.chunks(c)) {
+                for j in 0..c {
+                    acc[j] += f(j, ra[j], rb[j]);
                 }
             }
             acc
         })
-        .reduce(|| vec![0.0; c], |mut a, b| {
-            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-            a
-        })
+        .collect();
+    let mut total = vec![0.0; c];
+    for p in partial {
+        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+    }
+    total
 }
 
 fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>, x: Act<E, Cpu, T>, mode: Mode) -> Result<Act<E, Cpu, T>> {
@@ -221,8 +229,8 @@ fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>,
     let to = |v: f64| E::from_f64(v).unwrap_or_else(E::nan);
     let (mean, inv_std): (Vec<f64>, Vec<f64>) = match mode {
         Mode::Train => {
-            let mean: Vec<f64> = channel_sums(&xv, c, |_, v| v.to_f64().unwrap_or(f64::NAN)).into_iter().map(|s| s / n as f64).collect();
-            let var: Vec<f64> = channel_sums(&xv, c, |j, v| (v.to_f64().unwrap_or(f64::NAN) - mean[j]).powi(2)).into_iter().map(|s| s / n as f64).collect();
+            let mean: Vec<f64> = channel_sums(&xv, &xv, c, |_, v, _| v.to_f64().unwrap_or(f64::NAN)).into_iter().map(|s| s / n as f64).collect();
+            let var: Vec<f64> = channel_sums(&xv, &xv, c, |j, v, _| (v.to_f64().unwrap_or(f64::NAN) - mean[j]).powi(2)).into_iter().map(|s| s / n as f64).collect();
             // running ← (1 − m)·running + m·batch (unbiased variance, as PyTorch)
             let (m, unbias) = (bn.momentum, n as f64 / (n as f64 - 1.0));
             let rm: Vec<E> = bn.running_mean.as_vec().iter().zip(&mean).map(|(r, b)| to((1.0 - m) * r.to_f64().unwrap_or(f64::NAN) + m * b)).collect();
@@ -265,26 +273,8 @@ fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>,
         let (dy_ptr, dy_len) = (dy_vec.as_ptr(), dy_vec.len());
         // SAFETY: as in the convolution: the finished output gradient stays put.
         let dy: &[E] = unsafe { std::slice::from_raw_parts(dy_ptr, dy_len) };
-        let dbeta = channel_sums(dy, c, |_, g| g.to_f64().unwrap_or(f64::NAN));
-        let dgamma = {
-            let n_rows = dy.len() / c;
-            let chunk = n_rows.div_ceil(rayon::current_num_threads().max(1)).max(1) * c;
-            dy.par_chunks(chunk)
-                .zip(xhat.par_chunks(chunk))
-                .map(|(g, xh)| {
-                    let mut acc = vec![0.0f64; c];
-                    for (gr, xr) in g.chunks(c).zip(xh.chunks(c)) {
-                        for j in 0..c {
-                            acc[j] += (gr[j] * xr[j]).to_f64().unwrap_or(f64::NAN);
-                        }
-                    }
-                    acc
-                })
-                .reduce(|| vec![0.0; c], |mut a, b| {
-                    a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
-                    a
-                })
-        };
+        let dbeta = channel_sums(dy, dy, c, |_, g, _| g.to_f64().unwrap_or(f64::NAN));
+        let dgamma = channel_sums(dy, &xhat, c, |_, g, xh| (g * xh).to_f64().unwrap_or(f64::NAN));
         for (acc, v) in grads.get_or_alloc_mut(&g_ghost)?.iter_mut().zip(&dgamma) {
             *acc += to(*v);
         }

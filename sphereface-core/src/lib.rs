@@ -27,6 +27,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod data;
 pub mod fast;
 pub mod heads;
@@ -34,6 +35,8 @@ pub mod layers;
 pub mod net;
 pub mod optim;
 pub mod params;
+pub mod report;
+pub mod train;
 
 pub use dfdx;
 
@@ -53,6 +56,13 @@ pub enum Error {
     Shape(String),
     /// The device failed (out of memory, CUDA error).
     Device(String),
+    /// The training loss became NaN or infinite; the run stopped, its last checkpoint kept.
+    Diverged {
+        /// The step whose loss was not finite.
+        step: u64,
+        /// The loss value.
+        loss: f64,
+    },
     /// Reading or writing a file failed.
     Io {
         /// The file involved.
@@ -69,6 +79,11 @@ impl fmt::Display for Error {
             Error::Config(m) => write!(f, "invalid configuration: {m}"),
             Error::Shape(m) => write!(f, "shape mismatch: {m}"),
             Error::Device(m) => write!(f, "device error: {m}"),
+            Error::Diverged { step, loss } => write!(
+                f,
+                "training diverged at step {step}: the loss is {loss}; nothing was updated and the last checkpoint is kept \
+                 (try a lower learning rate, or the caffe lambda schedule for the angular loss)"
+            ),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }
@@ -107,6 +122,7 @@ pub mod prelude {
     pub use crate::net::{NetKind, Network};
     pub use crate::optim::{Adam, AdamConfig};
     pub use crate::params::{HasParams, ParamKind};
+    pub use crate::train::{Metrics, Protocol, RunDir, StepRecord, TrainConfig, Trainer};
     pub use crate::{Error, Rng};
     pub use dfdx::prelude::*;
     pub use rand::SeedableRng;

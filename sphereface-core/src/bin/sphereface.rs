@@ -1,0 +1,336 @@
+//! `sphereface`: train the three softmax losses on MNIST and reproduce the seed's table.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use sphereface_core::heads::{LambdaSchedule, LossKind};
+use sphereface_core::net::NetKind;
+use sphereface_core::report::{results_csv, results_markdown, ResultRow};
+use sphereface_core::train::{self, Metrics, Progress, Protocol, RunDir, StepRecord, TrainConfig};
+use sphereface_core::{checkpoint::write_atomic, Error};
+
+#[derive(Parser)]
+#[command(name = "sphereface", version, about = "SphereFace (A-Softmax) on MNIST: train and compare original, modified and angular softmax")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train one loss and write config.json, history.csv, metrics.json, embeddings.csv and a checkpoint into --out.
+    Train(TrainArgs),
+    /// Train the three losses in 2-D and 3-D and write the results table (CSV, Markdown) beside the seed's numbers.
+    Reproduce(ReproduceArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LossArg {
+    Original,
+    Modified,
+    Angular,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum NetArg {
+    Mnist4,
+    Sphere20,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProtocolArg {
+    Quick,
+    Seed,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LambdaArg {
+    Caffe,
+    Pytorch,
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum DeviceArg {
+    Cpu,
+    Cuda,
+}
+
+/// Settings shared by `train` and `reproduce` (each overrides the protocol's value).
+#[derive(Args, Clone)]
+struct Common {
+    /// Training budget: quick (about a minute per run on 2 cores) or seed (the seed's 1,600 steps of 256).
+    #[arg(long, value_enum, default_value = "quick")]
+    protocol: ProtocolArg,
+    /// Network.
+    #[arg(long, value_enum, default_value = "mnist4")]
+    net: NetArg,
+    /// Number of training steps.
+    #[arg(long)]
+    steps: Option<u64>,
+    /// Images per step.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Initial learning rate.
+    #[arg(long, allow_hyphen_values = true)]
+    lr: Option<f64>,
+    /// Seed of initialisation and batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Angular margin m (integer >= 1).
+    #[arg(long, default_value_t = 4)]
+    m: u32,
+    /// Lambda annealing of the angular loss.
+    #[arg(long, value_enum, default_value = "caffe")]
+    lambda: LambdaArg,
+    /// Train on only the first N images of the training split.
+    #[arg(long)]
+    train_subset: Option<usize>,
+    /// Evaluate on only the first N test images.
+    #[arg(long)]
+    test_subset: Option<usize>,
+    /// Directory with the four MNIST IDX files (gz or not); default: the copy in data/mnist.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Replace a run that is already in the output directory.
+    #[arg(long)]
+    force: bool,
+    /// Continue an interrupted run from its checkpoint.
+    #[arg(long, conflicts_with = "force")]
+    resume: bool,
+    /// Device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// CPU worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar (log lines every 100 steps instead).
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Loss.
+    #[arg(long, value_enum)]
+    loss: LossArg,
+    /// Embedding dimension.
+    #[arg(long, default_value_t = 2)]
+    dim: usize,
+    /// Original softmax without the bias b (the seed's code).
+    #[arg(long)]
+    no_bias: bool,
+    /// Output directory.
+    #[arg(long)]
+    out: PathBuf,
+    #[command(flatten)]
+    common: Common,
+}
+
+#[derive(Args)]
+struct ReproduceArgs {
+    /// Output directory (one subdirectory per run, plus results.csv and results.md).
+    #[arg(long, default_value = "results")]
+    out: PathBuf,
+    /// Embedding dimensions to train.
+    #[arg(long, value_delimiter = ',', default_value = "2,3")]
+    dims: Vec<usize>,
+    #[command(flatten)]
+    common: Common,
+}
+
+fn loss_kind(loss: LossArg, bias: bool, c: &Common) -> Result<LossKind, Error> {
+    Ok(match loss {
+        LossArg::Original => LossKind::Original { bias },
+        LossArg::Modified => LossKind::Modified,
+        LossArg::Angular => LossKind::angular(
+            c.m,
+            match c.lambda {
+                LambdaArg::Caffe => LambdaSchedule::caffe(),
+                LambdaArg::Pytorch => LambdaSchedule::pytorch(),
+                LambdaArg::None => LambdaSchedule::none(),
+            },
+        )?,
+    })
+}
+
+fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> {
+    let protocol = match c.protocol {
+        ProtocolArg::Quick => Protocol::Quick,
+        ProtocolArg::Seed => Protocol::Seed,
+    };
+    let mut cfg = TrainConfig::new(protocol, loss, dim);
+    cfg.net = match c.net {
+        NetArg::Mnist4 => NetKind::Mnist4,
+        NetArg::Sphere20 => NetKind::Sphere20,
+    };
+    cfg.seed = c.seed;
+    if let Some(v) = c.steps {
+        cfg.steps = v;
+    }
+    if let Some(v) = c.batch {
+        cfg.batch = v;
+    }
+    if let Some(v) = c.lr {
+        cfg.lr = v;
+    }
+    if c.train_subset.is_some() {
+        cfg.train_subset = c.train_subset;
+    }
+    if c.test_subset.is_some() {
+        cfg.test_subset = c.test_subset;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// A progress bar with loss, accuracies and λ.
+struct Bar {
+    bar: Option<ProgressBar>,
+    label: String,
+}
+
+impl Bar {
+    fn new(label: &str, quiet: bool) -> Self {
+        Bar { bar: None, label: label.into() }.with_quiet(quiet)
+    }
+    fn with_quiet(mut self, quiet: bool) -> Self {
+        if !quiet {
+            let style = ProgressStyle::with_template("{prefix:>16} [{elapsed_precise}] {bar:30} {pos}/{len} eta {eta} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
+            let bar = ProgressBar::new(0).with_style(style).with_prefix(self.label.clone());
+            self.bar = Some(bar);
+        }
+        self
+    }
+}
+
+impl Progress for Bar {
+    fn step(&mut self, r: &StepRecord, total: u64) {
+        match &self.bar {
+            Some(bar) => {
+                bar.set_length(total);
+                bar.set_position(r.step + 1);
+                bar.set_message(format!("loss {:.3} acc {:.3} margin {:.3} λ {:.1}", r.loss, r.acc, r.margin_acc, r.lambda));
+            }
+            None if (r.step + 1) % 100 == 0 || r.step + 1 == total => {
+                eprintln!("{} step {}/{total} loss {:.4} acc {:.3} margin acc {:.3} lambda {:.2} lr {:.2e}", self.label, r.step + 1, r.loss, r.acc, r.margin_acc, r.lambda, r.lr);
+            }
+            None => {}
+        }
+    }
+    fn message(&mut self, msg: &str) {
+        match &self.bar {
+            Some(bar) => bar.println(format!("{}: {msg}", self.label)),
+            None => eprintln!("{}: {msg}", self.label),
+        }
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish();
+        }
+    }
+}
+
+fn run_one(cfg: TrainConfig, data: &sphereface_core::data::Mnist, out: PathBuf, c: &Common) -> Result<Metrics, Error> {
+    let dir = RunDir { path: out, force: c.force, resume: c.resume };
+    let mut bar = Bar::new(&cfg.label(), c.quiet);
+    match c.device {
+        DeviceArg::Cpu => train::run::<f32, _>(cfg, data, &dir, dfdx::tensor::Cpu::default(), &mut bar),
+        #[cfg(feature = "cuda")]
+        DeviceArg::Cuda => {
+            let dev = dfdx::tensor::Cuda::try_build(0, cfg.seed).map_err(|e| Error::Device(format!("cannot open CUDA device 0: {e:?}")))?;
+            train::run::<f32, _>(cfg, data, &dir, dev, &mut bar)
+        }
+        #[cfg(not(feature = "cuda"))]
+        DeviceArg::Cuda => Err(Error::Config("this binary was built without the cuda feature; rebuild with `--features cuda`".into())),
+    }
+}
+
+fn setup(c: &Common) -> Result<sphereface_core::data::Mnist, Error> {
+    if let Some(t) = c.threads {
+        if t == 0 {
+            return Err(Error::Config("threads must be >= 1, got 0".into()));
+        }
+        rayon::ThreadPoolBuilder::new().num_threads(t).build_global().map_err(|e| Error::Config(format!("cannot start {t} threads: {e}")))?;
+    }
+    train::load_data(c.data_dir.as_deref())
+}
+
+fn print_metrics(m: &Metrics) {
+    println!(
+        "{}: test accuracy {:.4} (margin {:.4}), {} steps in {:.0} s, {:.0} images/s",
+        m.label, m.test_acc, m.test_acc_margin, m.steps, m.train_seconds, m.images_per_second
+    );
+}
+
+fn main_inner(cli: Cli) -> Result<(), Error> {
+    match cli.cmd {
+        Cmd::Train(a) => {
+            let kind = loss_kind(a.loss, !a.no_bias, &a.common)?;
+            let cfg = config(kind, a.dim, &a.common)?;
+            let data = setup(&a.common)?;
+            let m = run_one(cfg, &data, a.out.clone(), &a.common)?;
+            print_metrics(&m);
+            println!("results in {}", a.out.display());
+        }
+        Cmd::Reproduce(a) => {
+            if a.dims.is_empty() || a.dims.contains(&0) {
+                return Err(Error::Config(format!("dims must be a list of dimensions >= 1, got {:?}", a.dims)));
+            }
+            let mut cfgs = Vec::new();
+            for &dim in &a.dims {
+                for loss in [LossArg::Original, LossArg::Modified, LossArg::Angular] {
+                    cfgs.push(config(loss_kind(loss, true, &a.common)?, dim, &a.common)?);
+                }
+            }
+            let data = setup(&a.common)?;
+            let mut rows = Vec::new();
+            for cfg in cfgs {
+                let (loss, dim) = (cfg.head.name(), cfg.dim);
+                let dir = a.out.join(format!("{loss}-d{dim}"));
+                let m = run_one(cfg, &data, dir, &a.common)?;
+                print_metrics(&m);
+                rows.push(ResultRow::new(loss, dim, &m));
+                // Written after every run, so an interrupted reproduction keeps its table.
+                write_atomic(&a.out.join("results.csv"), results_csv(&rows).as_bytes())?;
+                write_atomic(&a.out.join("results.md"), results_markdown(&rows).as_bytes())?;
+            }
+            println!("\n{}", results_markdown(&rows));
+            println!("results in {}", a.out.display());
+        }
+    }
+    Ok(())
+}
+
+/// Large allocations (im2col matrices, activations) come and go every step; glibc would
+/// map and unmap them each time. Keeping them in the heap halves the step time (measured,
+/// docs/PERFORMANCE.md).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+    }
+}
+
+fn main() -> ExitCode {
+    tune_allocator();
+    let cli = Cli::parse();
+    match main_inner(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(match e {
+                Error::Config(_) => 2,
+                _ => 1,
+            })
+        }
+    }
+}

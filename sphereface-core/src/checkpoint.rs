@@ -1,0 +1,168 @@
+//! Checkpoints: every parameter, buffer and Adam moment of a run, with its position, in one
+//! file written atomically (a temporary file in the same directory, synced, then renamed).
+//!
+//! Format: `SFCKPT01`, a little-endian u64 header length, a JSON header (state, dtype,
+//! tensor names and lengths in order), then the values little-endian in that order.
+
+use std::io::Write;
+use std::path::Path;
+
+use dfdx::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::optim::Adam;
+use crate::params::{e, HasParams, Vector};
+use crate::train::TrainConfig;
+use crate::{Error, Result};
+
+const MAGIC: &[u8; 8] = b"SFCKPT01";
+
+/// The position of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct State {
+    /// Next step to run.
+    pub step: u64,
+    /// Adam's update count.
+    pub adam_t: u64,
+    /// Seconds trained so far.
+    pub train_seconds: f64,
+    /// The run's configuration.
+    pub config: TrainConfig,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    state: State,
+    dtype: String,
+    tensors: Vec<(String, usize)>,
+}
+
+fn dtype_name<E: Dtype>() -> &'static str {
+    if std::mem::size_of::<E>() == 8 {
+        "f64"
+    } else {
+        "f32"
+    }
+}
+
+/// Serialises `state`, the tensors of `model` and the moments of `opt`.
+///
+/// # Errors
+/// Never in practice (JSON of plain data); kept fallible for the device reads.
+pub fn encode<E: Dtype, D: Device<E>>(state: &State, model: &impl HasParams<E, D>, opt: &Adam<E, D>) -> Result<Vec<u8>> {
+    let mut tensors = Vec::new();
+    let mut values: Vec<E> = Vec::new();
+    model.visit("", &mut |name, _, t| {
+        let v = t.as_vec();
+        tensors.push((name.to_string(), v.len()));
+        values.extend(v);
+    });
+    for (name, m, v) in &opt.moments {
+        for (which, t) in [("m", m), ("v", v)] {
+            let data = t.as_vec();
+            tensors.push((format!("adam.{which}.{name}"), data.len()));
+            values.extend(data);
+        }
+    }
+    let header = Header { state: state.clone(), dtype: dtype_name::<E>().into(), tensors };
+    let json = serde_json::to_vec(&header).map_err(|err| Error::Config(format!("cannot encode checkpoint header: {err}")))?;
+    let mut out = Vec::with_capacity(16 + json.len() + values.len() * std::mem::size_of::<E>());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    let wide = dtype_name::<E>() == "f64";
+    for v in values {
+        let x = v.to_f64().unwrap_or(f64::NAN);
+        if wide {
+            out.extend_from_slice(&x.to_le_bytes());
+        } else {
+            out.extend_from_slice(&(x as f32).to_le_bytes());
+        }
+    }
+    Ok(out)
+}
+
+/// Restores `model` and `opt` from [`encode`]'s bytes and returns the saved state.
+///
+/// # Errors
+/// [`Error::Config`] naming what does not match: magic, truncation, dtype, tensor names or
+/// lengths (a checkpoint of another network, dimension or loss).
+pub fn decode<E: Dtype, D: Device<E>>(bytes: &[u8], model: &mut impl HasParams<E, D>, opt: &mut Adam<E, D>, dev: &D) -> Result<State> {
+    let bad = |m: &str| Error::Config(format!("not a usable checkpoint: {m}"));
+    if bytes.len() < 16 || &bytes[..8] != MAGIC {
+        return Err(bad("missing the SFCKPT01 signature"));
+    }
+    let hlen = u64::from_le_bytes(bytes[8..16].try_into().map_err(|_| bad("short header"))?) as usize;
+    let body = bytes.get(16..).ok_or_else(|| bad("short header"))?;
+    let json = body.get(..hlen).ok_or_else(|| bad("truncated header"))?;
+    let header: Header = serde_json::from_slice(json).map_err(|err| bad(&format!("header: {err}")))?;
+    if header.dtype != dtype_name::<E>() {
+        return Err(bad(&format!("it holds {} values, the run uses {}", header.dtype, dtype_name::<E>())));
+    }
+    let width = if header.dtype == "f64" { 8 } else { 4 };
+    let data = &body[hlen..];
+    let total: usize = header.tensors.iter().map(|(_, n)| n).sum();
+    if data.len() != total * width {
+        return Err(bad(&format!("expected {} value bytes, found {} (truncated or corrupt)", total * width, data.len())));
+    }
+    let mut expected = Vec::new();
+    model.visit("", &mut |name, _, t| expected.push((name.to_string(), t.shape().0)));
+    for (name, m, _) in &opt.moments {
+        expected.push((format!("adam.m.{name}"), m.shape().0));
+        expected.push((format!("adam.v.{name}"), m.shape().0));
+    }
+    if expected != header.tensors {
+        let first = expected.iter().zip(&header.tensors).find(|(a, b)| a != b);
+        let detail = match first {
+            Some((want, got)) => format!("the model has {} ({} values) where the checkpoint has {} ({} values)", want.0, want.1, got.0, got.1),
+            None => format!("the model has {} tensors, the checkpoint {}", expected.len(), header.tensors.len()),
+        };
+        return Err(bad(&format!("it belongs to another model: {detail}")));
+    }
+    let mut offset = 0usize;
+    let mut next = |n: usize| -> Vector<E, D> {
+        let vals: Vec<E> = data[offset * width..(offset + n) * width]
+            .chunks(width)
+            .map(|c| {
+                let x = if width == 8 { f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) } else { f32::from_le_bytes(c.try_into().unwrap_or([0; 4])) as f64 };
+                e::<E>(x)
+            })
+            .collect();
+        offset += n;
+        dev.tensor_from_vec(vals, (n,))
+    };
+    model.visit_mut("", &mut |_, _, t| {
+        let n = t.shape().0;
+        *t = next(n);
+    });
+    for (_, m, v) in opt.moments.iter_mut() {
+        let n = m.shape().0;
+        *m = next(n);
+        *v = next(n);
+    }
+    Ok(header.state)
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file beside it, flushed and synced,
+/// then renamed over `path`. A crash leaves either the old file or the new one.
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io { path: path.to_path_buf(), source };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let res = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res.map_err(io)
+}
