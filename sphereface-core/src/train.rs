@@ -81,7 +81,7 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Train on only the first N images of the training split (`None`: all 55,000).
     pub train_subset: Option<usize>,
-    /// Evaluate on only the first N test images (`None`: all 10,000).
+    /// Evaluate on only the first N test (and validation) images (`None`: all 10,000 and 5,000).
     pub test_subset: Option<usize>,
     /// Save a checkpoint every this many steps (and always at the end).
     pub checkpoint_every: u64,
@@ -218,7 +218,7 @@ pub struct Metrics {
     pub test_acc_margin: f64,
     /// Mean test loss.
     pub test_loss: f64,
-    /// Accuracy on the 5,000-image validation split.
+    /// Accuracy on the validation split (its first `test_subset` images when that is set).
     pub val_acc: Option<f64>,
     /// Number of test images evaluated.
     pub test_images: usize,
@@ -560,6 +560,11 @@ pub fn run<E: Dtype, D: ConvDevice<E>>(cfg: TrainConfig, data: &Mnist, dir: &Run
         _ => data.test.clone(),
     };
     let ev = trainer.evaluate(&test)?;
+    // The validation split is capped like the test set (small runs stay small).
+    let val = match cfg.test_subset {
+        Some(n) if n < val.len() => val.split_at(n)?.0,
+        _ => val,
+    };
     let val_acc = trainer.evaluate(&val)?.acc;
     let images = trainer.step as f64 * cfg.batch as f64;
     let metrics = Metrics {

@@ -1,0 +1,63 @@
+//! The `sphereface` command: bad flags and values get a clear error and a non-zero exit
+//! status, never a panic; a tiny run writes its files.
+
+use std::process::Command;
+
+fn sphereface(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sphereface")).args(args).output().expect("the binary runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[track_caller]
+fn fails_with(args: &[&str], want: &str) {
+    let (code, _, err) = sphereface(args);
+    assert_ne!(code, 0, "{args:?} should fail");
+    assert!(err.contains(want), "{args:?}: expected {want:?} in stderr:\n{err}");
+    assert!(!err.contains("panicked"), "{args:?} panicked:\n{err}");
+}
+
+#[test]
+fn bad_flags_and_values_are_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out = out.to_str().unwrap();
+    fails_with(&["train", "--loss", "angular", "--m", "0", "--out", out], "m must be an integer >= 1, got 0");
+    fails_with(&["train", "--loss", "modified", "--batch", "0", "--out", out], "batch must be >= 2");
+    fails_with(&["train", "--loss", "modified", "--lr", "-0.1", "--out", out], "lr must be a positive number, got -0.1");
+    fails_with(&["train", "--loss", "cosface", "--out", out], "invalid value 'cosface'");
+    fails_with(&["train", "--loss", "modified", "--dim", "0", "--out", out], "dim must be >= 1, got 0");
+    fails_with(&["train", "--loss", "modified", "--steps", "0", "--out", out], "steps must be >= 1, got 0");
+    fails_with(&["train", "--loss", "modified", "--net", "vgg", "--out", out], "invalid value 'vgg'");
+    fails_with(&["train", "--loss", "modified", "--protocol", "slow", "--out", out], "invalid value 'slow'");
+    fails_with(&["train", "--loss", "modified", "--threads", "0", "--out", out], "threads must be >= 1");
+    fails_with(&["train", "--loss", "modified"], "--out");
+    fails_with(&["reproduce", "--dims", "0"], "dims must be a list of dimensions >= 1");
+    let missing = dir.path().join("nowhere");
+    fails_with(&["train", "--loss", "modified", "--data-dir", missing.to_str().unwrap(), "--out", out], "MNIST file missing");
+}
+
+#[test]
+fn refuses_to_overwrite_a_run_unless_forced() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out = out.to_str().unwrap();
+    let tiny = ["--steps", "2", "--batch", "8", "--train-subset", "64", "--test-subset", "50", "--quiet"];
+    let run = |extra: &[&str]| {
+        let mut a = vec!["train", "--loss", "original", "--dim", "2", "--out", out];
+        a.extend_from_slice(&tiny);
+        a.extend_from_slice(extra);
+        sphereface(&a)
+    };
+    let (code, stdout, err) = run(&[]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("test accuracy"), "{stdout}");
+    let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/metrics.json")).unwrap()).unwrap();
+    for key in ["test_acc", "test_acc_margin", "train_seconds", "steps", "images_per_second"] {
+        assert!(metrics.get(key).is_some(), "metrics.json lacks {key}");
+    }
+    let (code, _, err) = run(&[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("already holds a run") && err.contains("--force"), "{err}");
+    let (code, _, err) = run(&["--force"]);
+    assert_eq!(code, 0, "{err}");
+}

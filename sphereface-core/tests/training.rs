@@ -1,0 +1,180 @@
+//! Training: configuration checks, learning on a small subset, exact resume, NaN stop,
+//! determinism and the run directory rules. Small budgets on the committed MNIST copy.
+
+use std::sync::OnceLock;
+
+use sphereface_core::data::Mnist;
+use sphereface_core::heads::{LambdaSchedule, LossKind};
+use sphereface_core::params::HasParams;
+use sphereface_core::train::{self, Protocol, RunDir, Silent, TrainConfig, Trainer, CHECKPOINT_FILE, CONFIG_FILE, METRICS_FILE};
+use sphereface_core::Error;
+use dfdx::prelude::*;
+
+fn data() -> &'static Mnist {
+    static DATA: OnceLock<Mnist> = OnceLock::new();
+    DATA.get_or_init(|| Mnist::load_default().expect("the committed MNIST copy loads"))
+}
+
+/// A tiny budget: `steps` steps of 16 on 256 training images, 200 test images.
+fn tiny(head: LossKind, steps: u64) -> TrainConfig {
+    TrainConfig { steps, batch: 16, train_subset: Some(256), test_subset: Some(200), checkpoint_every: 2, eval_batch: 100, ..TrainConfig::new(Protocol::Quick, head, 2) }
+}
+
+fn params(t: &mut Trainer<f32, Cpu>) -> Vec<f32> {
+    let mut v = Vec::new();
+    t.model().visit("", &mut |_, _, p| v.extend(p.as_vec()));
+    v
+}
+
+/// Every field is checked, and the message names the field and the bad value.
+#[test]
+fn config_validation_names_field_and_value() {
+    let ok = TrainConfig::new(Protocol::Seed, LossKind::Modified, 2);
+    ok.validate().unwrap();
+    let cases: Vec<(TrainConfig, &str)> = vec![
+        (TrainConfig { dim: 0, ..ok.clone() }, "dim must be >= 1, got 0"),
+        (TrainConfig { steps: 0, ..ok.clone() }, "steps must be >= 1, got 0"),
+        (TrainConfig { batch: 0, ..ok.clone() }, "batch must be >= 2"),
+        (TrainConfig { lr: -0.5, ..ok.clone() }, "lr must be a positive number, got -0.5"),
+        (TrainConfig { lr: f64::NAN, ..ok.clone() }, "got NaN"),
+        (TrainConfig { lr_decay: 1.5, ..ok.clone() }, "lr_decay must be in (0, 1], got 1.5"),
+        (TrainConfig { lr_decay_steps: 0.0, ..ok.clone() }, "lr_decay_steps must be > 0, got 0"),
+        (TrainConfig { checkpoint_every: 0, ..ok.clone() }, "checkpoint_every must be >= 1"),
+        (TrainConfig { eval_batch: 0, ..ok.clone() }, "eval_batch must be >= 1"),
+        (TrainConfig { train_subset: Some(0), ..ok.clone() }, "train_subset must be >= 1"),
+        (TrainConfig { train_subset: Some(100), ..ok.clone() }, "train_subset (100) must hold at least one batch (256)"),
+        (TrainConfig { test_subset: Some(0), ..ok.clone() }, "test_subset must be >= 1"),
+        (TrainConfig { head: LossKind::Angular { m: 0, lambda: LambdaSchedule::caffe() }, ..ok.clone() }, "m must be an integer >= 1, got 0"),
+        (TrainConfig { head: LossKind::Angular { m: 4, lambda: LambdaSchedule { min: -1.0, ..LambdaSchedule::caffe() } }, ..ok.clone() }, "lambda min must be finite and >= 0, got -1"),
+        (TrainConfig { adam: sphereface_core::optim::AdamConfig { beta2: 1.0, ..Default::default() }, ..ok.clone() }, "adam beta2 must be in [0, 1), got 1"),
+    ];
+    for (cfg, want) in cases {
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains(want), "expected {want:?} in {err:?}");
+    }
+    // The configuration round-trips through JSON (it is saved with every run).
+    let json = serde_json::to_string(&TrainConfig::new(Protocol::Quick, LossKind::angular(3, LambdaSchedule::pytorch()).unwrap(), 3)).unwrap();
+    let back: TrainConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.head, LossKind::angular(3, LambdaSchedule::pytorch()).unwrap());
+}
+
+/// The seed protocol is the seed's budget; the learning rate decays continuously.
+#[test]
+fn protocols_and_schedule() {
+    let s = TrainConfig::new(Protocol::Seed, LossKind::Modified, 2);
+    assert_eq!((s.steps, s.batch, s.lr, s.train_subset), (1600, 256, 1e-3, None));
+    assert!((s.lr_at(500) - 0.9e-3).abs() < 1e-15);
+    assert!((s.lr_at(250) - 1e-3 * 0.9f64.sqrt()).abs() < 1e-15);
+    let q = TrainConfig::new(Protocol::Quick, LossKind::Modified, 2);
+    assert!(q.steps * q.batch as u64 <= 40_000, "quick must stay small");
+}
+
+/// A short run on a subset learns: test accuracy far above chance (0.1) for every head.
+#[test]
+fn short_training_learns() {
+    for head in [LossKind::Original { bias: true }, LossKind::Modified, LossKind::angular(4, LambdaSchedule::caffe()).unwrap()] {
+        let cfg = TrainConfig { steps: 60, batch: 32, train_subset: Some(2000), test_subset: Some(500), ..TrainConfig::new(Protocol::Quick, head, 3) };
+        let mut t = Trainer::<f32, Cpu>::new(cfg.clone(), Cpu::default()).unwrap();
+        let (_, train_split) = train::splits(data(), &cfg).unwrap();
+        t.fit(&train_split, None, &mut Silent).unwrap();
+        let test = data().test.split_at(500).unwrap().0;
+        let ev = t.evaluate(&test).unwrap();
+        assert!(ev.acc > 0.5, "{head:?}: test accuracy {} after 60 steps", ev.acc);
+        assert!(ev.margin_acc <= ev.acc + 1e-9 || !matches!(head, LossKind::Angular { .. }), "the margin can only lower accuracy");
+        assert_eq!(ev.embeddings.len(), 500 * 3);
+        assert!(t.history.iter().all(|r| r.loss.is_finite()));
+    }
+}
+
+/// A run interrupted after 3 steps and resumed from its checkpoint ends exactly like one
+/// that ran 6 steps straight (parameters, running statistics, Adam state, history).
+#[test]
+fn resume_gives_the_same_result() {
+    let head = LossKind::angular(4, LambdaSchedule::caffe()).unwrap();
+    let cfg = tiny(head, 6);
+    let (_, train_split) = train::splits(data(), &cfg).unwrap();
+    let mut straight = Trainer::<f32, Cpu>::new(cfg.clone(), Cpu::default()).unwrap();
+    straight.fit(&train_split, None, &mut Silent).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = Trainer::<f32, Cpu>::new(TrainConfig { steps: 3, ..cfg.clone() }, Cpu::default()).unwrap();
+    first.fit(&train_split, Some(dir.path()), &mut Silent).unwrap();
+    drop(first);
+    let mut resumed = Trainer::<f32, Cpu>::resume(dir.path(), cfg.clone(), Cpu::default()).unwrap();
+    assert_eq!(resumed.step, 3);
+    resumed.fit(&train_split, Some(dir.path()), &mut Silent).unwrap();
+    assert_eq!(resumed.history, straight.history);
+    assert_eq!(params(&mut resumed), params(&mut straight));
+    assert_eq!(resumed.opt.t, 6);
+
+    // Another configuration cannot resume this checkpoint.
+    let other = TrainConfig { dim: 3, ..cfg };
+    assert!(Trainer::<f32, Cpu>::resume(dir.path(), other, Cpu::default()).is_err());
+}
+
+/// Same seed, same device: identical histories; another seed: a different one.
+#[test]
+fn same_seed_same_history() {
+    let cfg = tiny(LossKind::Modified, 4);
+    let (_, train_split) = train::splits(data(), &cfg).unwrap();
+    let run = |seed| {
+        let mut t = Trainer::<f32, Cpu>::new(TrainConfig { seed, ..cfg.clone() }, Cpu::default()).unwrap();
+        t.fit(&train_split, None, &mut Silent).unwrap();
+        t.history
+    };
+    assert_eq!(run(5), run(5));
+    assert_ne!(run(5), run(6));
+}
+
+/// A loss that blows up stops the run with a clear error, updates nothing, and leaves the
+/// last good checkpoint readable.
+#[test]
+fn non_finite_loss_stops_and_keeps_checkpoint() {
+    let cfg = TrainConfig { lr: 1e30, checkpoint_every: 1, ..tiny(LossKind::Original { bias: true }, 50) };
+    let (_, train_split) = train::splits(data(), &cfg).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Trainer::<f32, Cpu>::new(cfg.clone(), Cpu::default()).unwrap();
+    let err = t.fit(&train_split, Some(dir.path()), &mut Silent).unwrap_err();
+    let Error::Diverged { step, loss } = err else { panic!("expected Diverged, got {err}") };
+    assert!(!loss.is_finite());
+    assert!(step >= 1 && step < 50, "diverged at step {step}");
+    assert!(err_text(step, loss).contains("last checkpoint is kept"));
+    assert_eq!(t.step, step, "the failing step did not count");
+    let back = Trainer::<f32, Cpu>::resume(dir.path(), cfg, Cpu::default()).unwrap();
+    assert_eq!(back.step, step, "the checkpoint is the last good step");
+    assert!(params_finite(back));
+}
+
+fn err_text(step: u64, loss: f64) -> String {
+    Error::Diverged { step, loss }.to_string()
+}
+
+fn params_finite(mut t: Trainer<f32, Cpu>) -> bool {
+    params(&mut t).iter().all(|v| v.is_finite())
+}
+
+/// `run` writes the run's files, refuses to overwrite another run, and `force`/`resume` work.
+#[test]
+fn run_directory_rules() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run");
+    let cfg = tiny(LossKind::Modified, 2);
+    let rd = |force, resume| RunDir { path: path.clone(), force, resume };
+    let m = train::run::<f32, _>(cfg.clone(), data(), &rd(false, false), Cpu::default(), &mut Silent).unwrap();
+    assert_eq!((m.steps, m.test_images), (2, 200));
+    for f in [CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, "history.csv", "embeddings.csv"] {
+        assert!(path.join(f).exists(), "{f} missing");
+    }
+    let saved: TrainConfig = serde_json::from_str(&std::fs::read_to_string(path.join(CONFIG_FILE)).unwrap()).unwrap();
+    assert_eq!(saved, cfg);
+    let err = train::run::<f32, _>(cfg.clone(), data(), &rd(false, false), Cpu::default(), &mut Silent).unwrap_err();
+    assert!(err.to_string().contains("already holds a run"), "{err}");
+    train::run::<f32, _>(cfg.clone(), data(), &rd(true, false), Cpu::default(), &mut Silent).unwrap();
+    // Resuming a finished run with more steps continues it.
+    let more = TrainConfig { steps: 4, ..cfg };
+    let m = train::run::<f32, _>(more, data(), &rd(false, true), Cpu::default(), &mut Silent).unwrap();
+    assert_eq!(m.steps, 4);
+    let hist = std::fs::read_to_string(path.join("history.csv")).unwrap();
+    assert_eq!(hist.lines().count(), 1 + 4);
+    assert!(!std::fs::read_dir(&path).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp")), "no temporary files left");
+}
