@@ -113,6 +113,11 @@ pub(crate) fn dev_err<X: fmt::Debug>(e: X) -> Error {
     Error::Device(format!("{e:?}"))
 }
 
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 /// Everything a user of the crate usually needs, plus dfdx's prelude.
 pub mod prelude {
     pub use crate::data::{Mnist, Sampler, Split};
