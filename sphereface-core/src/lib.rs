@@ -35,6 +35,8 @@ pub mod layers;
 pub mod net;
 pub mod optim;
 pub mod params;
+pub mod plot;
+pub mod figures;
 pub mod report;
 pub mod train;
 

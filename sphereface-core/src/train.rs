@@ -87,6 +87,17 @@ pub struct TrainConfig {
     pub checkpoint_every: u64,
     /// Images per evaluation batch.
     pub eval_batch: usize,
+    /// Save the embeddings of the first `snapshot_images` test images every this many
+    /// steps (and at step 0) into `snapshots/` of the run directory, for the evolution GIF.
+    #[serde(default)]
+    pub snapshot_every: Option<u64>,
+    /// Test images per snapshot.
+    #[serde(default = "default_snapshot_images")]
+    pub snapshot_images: usize,
+}
+
+fn default_snapshot_images() -> usize {
+    500
 }
 
 impl TrainConfig {
@@ -108,10 +119,12 @@ impl TrainConfig {
             test_subset: None,
             checkpoint_every: 200,
             eval_batch: 500,
+            snapshot_every: None,
+            snapshot_images: default_snapshot_images(),
         };
         match protocol {
             Protocol::Seed => seed,
-            Protocol::Quick => TrainConfig { steps: 300, batch: 64, lr: 2e-3, lr_decay_steps: 100.0, train_subset: Some(20_000), checkpoint_every: 100, ..seed },
+            Protocol::Quick => TrainConfig { steps: 300, batch: 64, lr: 2e-3, lr_decay_steps: 100.0, train_subset: Some(20_000), checkpoint_every: 100, snapshot_every: Some(30), ..seed },
         }
     }
 
@@ -151,6 +164,12 @@ impl TrainConfig {
         }
         if self.eval_batch == 0 {
             return bad("eval_batch must be >= 1, got 0".into());
+        }
+        if self.snapshot_every == Some(0) {
+            return bad("snapshot_every must be >= 1 when given, got 0".into());
+        }
+        if self.snapshot_every.is_some() && self.snapshot_images == 0 {
+            return bad("snapshot_images must be >= 1, got 0".into());
         }
         for (name, v) in [("train_subset", self.train_subset), ("test_subset", self.test_subset)] {
             if v == Some(0) {
@@ -277,6 +296,7 @@ pub struct Trainer<E: Dtype, D: ConvDevice<E>> {
     pub history: Vec<StepRecord>,
     /// Seconds spent training so far.
     pub train_seconds: f64,
+    snapshots: Option<Split>,
     dev: D,
 }
 
@@ -308,7 +328,7 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         let mut net = Network::new(cfg.net, cfg.dim, &dev, &mut rng)?;
         let mut head = Head::new(cfg.head, cfg.dim, &dev, &mut rng)?;
         let opt = Adam::new(&Model { net: &mut net, head: &mut head }, cfg.adam)?;
-        Ok(Trainer { cfg, net, head, opt, step: 0, history: Vec::new(), train_seconds: 0.0, dev })
+        Ok(Trainer { cfg, net, head, opt, step: 0, history: Vec::new(), train_seconds: 0.0, snapshots: None, dev })
     }
 
     /// Parameters of network and head together (names `net.*`, `head.*`).
@@ -351,6 +371,9 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
     /// [`Error::Diverged`], I/O errors writing checkpoints, device errors.
     pub fn fit(&mut self, train: &Split, out: Option<&Path>, progress: &mut dyn Progress) -> Result<()> {
         let sampler = Sampler::new(train.len(), self.cfg.batch, self.cfg.seed)?;
+        if self.step == 0 {
+            self.snapshot(out)?;
+        }
         while self.step < self.cfg.steps {
             let idx = sampler.indices(self.step);
             let (pixels, labels) = train.batch(&idx);
@@ -358,6 +381,9 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
             let rec = self.train_step(&pixels, &labels)?;
             self.train_seconds += t0.elapsed().as_secs_f64();
             progress.step(&rec, self.cfg.steps);
+            if self.cfg.snapshot_every.is_some_and(|k| self.step % k == 0 || self.step == self.cfg.steps) {
+                self.snapshot(out)?;
+            }
             if let Some(dir) = out {
                 if self.step % self.cfg.checkpoint_every == 0 || self.step == self.cfg.steps {
                     self.save_checkpoint(dir)?;
@@ -365,6 +391,22 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
             }
         }
         Ok(())
+    }
+
+    /// Sets the images whose embeddings [`Trainer::fit`] saves every `snapshot_every` steps.
+    pub fn set_snapshot_images(&mut self, split: Split) {
+        self.snapshots = Some(split);
+    }
+
+    /// Writes `snapshots/step-NNNNNN.csv` (embeddings and labels of the snapshot images).
+    fn snapshot(&mut self, out: Option<&Path>) -> Result<()> {
+        let (Some(dir), Some(split)) = (out, self.snapshots.clone()) else { return Ok(()) };
+        if self.cfg.snapshot_every.is_none() {
+            return Ok(());
+        }
+        let ev = self.evaluate(&split)?;
+        let path = dir.join(SNAPSHOT_DIR).join(format!("step-{:06}.csv", self.step));
+        write_atomic(&path, embeddings_csv(self.cfg.dim, &ev.embeddings, &ev.labels).as_bytes())
     }
 
     /// Evaluates on `split` with frozen weights: accuracy without and with the margin,
@@ -445,6 +487,8 @@ pub const HISTORY_FILE: &str = "history.csv";
 pub const CONFIG_FILE: &str = "config.json";
 /// Name of the metrics in a run directory.
 pub const METRICS_FILE: &str = "metrics.json";
+/// Directory of the embedding snapshots in a run directory.
+pub const SNAPSHOT_DIR: &str = "snapshots";
 /// Name of the test embeddings in a run directory.
 pub const EMBEDDINGS_FILE: &str = "embeddings.csv";
 
@@ -553,6 +597,10 @@ pub fn run<E: Dtype, D: ConvDevice<E>>(cfg: TrainConfig, data: &Mnist, dir: &Run
     };
     write_atomic(&path.join(CONFIG_FILE), serde_json::to_string_pretty(&cfg).unwrap_or_default().as_bytes())?;
     let (val, train) = splits(data, &cfg)?;
+    if cfg.snapshot_every.is_some() {
+        let first: Vec<usize> = (0..cfg.snapshot_images.min(data.test.len())).collect();
+        trainer.set_snapshot_images(data.test.subset(&first));
+    }
     trainer.fit(&train, Some(path), progress)?;
     progress.message("evaluating on the test set");
     let test = match cfg.test_subset {

@@ -158,12 +158,16 @@ fn params_finite(mut t: Trainer<f32, Cpu>) -> bool {
 fn run_directory_rules() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("run");
-    let cfg = tiny(LossKind::Modified, 2);
+    let cfg = TrainConfig { snapshot_every: Some(1), snapshot_images: 20, ..tiny(LossKind::Modified, 2) };
     let rd = |force, resume| RunDir { path: path.clone(), force, resume };
     let m = train::run::<f32, _>(cfg.clone(), data(), &rd(false, false), Cpu::default(), &mut Silent).unwrap();
     assert_eq!((m.steps, m.test_images), (2, 200));
     for f in [CONFIG_FILE, METRICS_FILE, CHECKPOINT_FILE, "history.csv", "embeddings.csv"] {
         assert!(path.join(f).exists(), "{f} missing");
+    }
+    for step in 0..=2 {
+        let snap = std::fs::read_to_string(path.join(format!("snapshots/step-{step:06}.csv"))).unwrap();
+        assert_eq!(snap.lines().count(), 1 + 20, "snapshot {step}: header and 20 embeddings");
     }
     let saved: TrainConfig = serde_json::from_str(&std::fs::read_to_string(path.join(CONFIG_FILE)).unwrap()).unwrap();
     assert_eq!(saved, cfg);

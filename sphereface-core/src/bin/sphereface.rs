@@ -22,8 +22,17 @@ struct Cli {
 enum Cmd {
     /// Train one loss and write config.json, history.csv, metrics.json, embeddings.csv and a checkpoint into --out.
     Train(TrainArgs),
-    /// Train the three losses in 2-D and 3-D and write the results table (CSV, Markdown) beside the seed's numbers.
+    /// Train the three losses in 2-D and 3-D, write the results table (CSV, Markdown) beside the seed's numbers and draw the figures.
     Reproduce(ReproduceArgs),
+    /// Draw the figures (embeddings, curves, psi, GIFs) of a results directory into DIR/figures, without training.
+    Figures(FiguresArgs),
+}
+
+#[derive(Args)]
+struct FiguresArgs {
+    /// A directory written by `reproduce` (or holding run directories).
+    #[arg(long, default_value = "results")]
+    from: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -301,7 +310,14 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
                 write_atomic(&a.out.join("results.md"), results_markdown(&rows).as_bytes())?;
             }
             println!("\n{}", results_markdown(&rows));
-            println!("results in {}", a.out.display());
+            let files = sphereface_core::figures::draw_all(&a.out)?;
+            println!("results in {}, {} figure files in {}", a.out.display(), files.len(), a.out.join("figures").display());
+        }
+        Cmd::Figures(a) => {
+            let files = sphereface_core::figures::draw_all(&a.from)?;
+            for f in &files {
+                println!("{}", f.display());
+            }
         }
     }
     Ok(())
