@@ -16,7 +16,7 @@
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::params::{e, join, vector, xavier_uniform, HasParams, ParamKind, Vector};
+use crate::params::{e, vector, xavier_uniform, Vector};
 use crate::{dev_err, Error, Result, Rng};
 
 /// Number of MNIST classes.
@@ -346,20 +346,7 @@ impl<E: Dtype, D: Device<E>> Head<E, D> {
     }
 }
 
-impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Head<E, D> {
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
-        f(&join(prefix, "weight"), ParamKind::Trainable, &self.weight);
-        if let Some(b) = &self.bias {
-            f(&join(prefix, "bias"), ParamKind::Trainable, b);
-        }
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>)) {
-        f(&join(prefix, "weight"), ParamKind::Trainable, &mut self.weight);
-        if let Some(b) = &mut self.bias {
-            f(&join(prefix, "bias"), ParamKind::Trainable, b);
-        }
-    }
-}
+crate::weight_bias_params!(Head);
 
 /// Number of rows whose argmax equals the label (first maximum wins).
 pub fn count_correct<E: Dtype + num_traits::ToPrimitive>(logits: &[E], classes: usize, labels: &[usize]) -> usize {

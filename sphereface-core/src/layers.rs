@@ -240,20 +240,7 @@ impl<E: Dtype, D: ConvDevice<E>> Conv2d<E, D> {
     }
 }
 
-impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Conv2d<E, D> {
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
-        f(&join(prefix, "weight"), ParamKind::Trainable, &self.weight);
-        if let Some(b) = &self.bias {
-            f(&join(prefix, "bias"), ParamKind::Trainable, b);
-        }
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>)) {
-        f(&join(prefix, "weight"), ParamKind::Trainable, &mut self.weight);
-        if let Some(b) = &mut self.bias {
-            f(&join(prefix, "bias"), ParamKind::Trainable, b);
-        }
-    }
-}
+crate::weight_bias_params!(Conv2d);
 
 /// Max-pooling over `k×k` windows with a stride.
 #[derive(Clone, Copy, Debug)]
@@ -491,17 +478,4 @@ impl<E: Dtype, D: Device<E>> Linear<E, D> {
     }
 }
 
-impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Linear<E, D> {
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
-        f(&join(prefix, "weight"), ParamKind::Trainable, &self.weight);
-        if let Some(b) = &self.bias {
-            f(&join(prefix, "bias"), ParamKind::Trainable, b);
-        }
-    }
-    fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>)) {
-        f(&join(prefix, "weight"), ParamKind::Trainable, &mut self.weight);
-        if let Some(b) = &mut self.bias {
-            f(&join(prefix, "bias"), ParamKind::Trainable, b);
-        }
-    }
-}
+crate::weight_bias_params!(Linear);

@@ -65,6 +65,11 @@ pub enum Error {
         /// The loss value.
         loss: f64,
     },
+    /// The run was asked to stop (Ctrl-C); its checkpoint was saved first.
+    Interrupted {
+        /// Steps completed and saved.
+        step: u64,
+    },
     /// Reading or writing a file failed.
     Io {
         /// The file involved.
@@ -86,6 +91,7 @@ impl fmt::Display for Error {
                 "training diverged at step {step}: the loss is {loss}; nothing was updated and the last checkpoint is kept \
                  (try a lower learning rate, or the caffe lambda schedule for the angular loss)"
             ),
+            Error::Interrupted { step } => write!(f, "interrupted after step {step}; the checkpoint is saved: rerun the same command with --resume to continue"),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }

@@ -169,56 +169,42 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
     }
 }
 
-impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Network<E, D> {
-    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
-        match &self.body {
+/// The traversal shared by `visit` and `visit_mut` (`$visit` names the method, `$($m)?`
+/// is `mut` for the mutable one).
+macro_rules! visit_network {
+    ($self:ident, $prefix:ident, $f:ident, $visit:ident $(, $m:tt)?) => {
+        match &$($m)? $self.body {
             Body::Mnist4(layers) => {
-                for (i, l) in layers.iter().enumerate() {
-                    l.conv.visit(&join(prefix, &format!("conv{}", i + 1)), f);
-                    l.bn.visit(&join(prefix, &format!("bn{}", i + 1)), f);
+                for (i, l) in layers.into_iter().enumerate() {
+                    l.conv.$visit(&join($prefix, &format!("conv{}", i + 1)), $f);
+                    l.bn.$visit(&join($prefix, &format!("bn{}", i + 1)), $f);
                 }
             }
             Body::Sphere20(stages) => {
-                for (s, st) in stages.iter().enumerate() {
-                    let p = join(prefix, &format!("stage{}", s + 1));
-                    st.down.conv.visit(&join(&p, "down.conv"), f);
-                    st.down.act.visit(&join(&p, "down.prelu"), f);
-                    for (u, (a, b)) in st.units.iter().enumerate() {
+                for (s, st) in stages.into_iter().enumerate() {
+                    let p = join($prefix, &format!("stage{}", s + 1));
+                    st.down.conv.$visit(&join(&p, "down.conv"), $f);
+                    st.down.act.$visit(&join(&p, "down.prelu"), $f);
+                    for (u, (a, b)) in (&$($m)? st.units).into_iter().enumerate() {
                         for (n, l) in [(1, a), (2, b)] {
                             let q = join(&p, &format!("unit{}.{}", u + 1, n));
-                            l.conv.visit(&join(&q, "conv"), f);
-                            l.act.visit(&join(&q, "prelu"), f);
+                            l.conv.$visit(&join(&q, "conv"), $f);
+                            l.act.$visit(&join(&q, "prelu"), $f);
                         }
                     }
                 }
             }
         }
-        self.fc.visit(&join(prefix, "fc"), f);
+        $self.fc.$visit(&join($prefix, "fc"), $f);
+    };
+}
+
+impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Network<E, D> {
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
+        visit_network!(self, prefix, f, visit);
     }
 
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>)) {
-        match &mut self.body {
-            Body::Mnist4(layers) => {
-                for (i, l) in layers.iter_mut().enumerate() {
-                    l.conv.visit_mut(&join(prefix, &format!("conv{}", i + 1)), f);
-                    l.bn.visit_mut(&join(prefix, &format!("bn{}", i + 1)), f);
-                }
-            }
-            Body::Sphere20(stages) => {
-                for (s, st) in stages.iter_mut().enumerate() {
-                    let p = join(prefix, &format!("stage{}", s + 1));
-                    st.down.conv.visit_mut(&join(&p, "down.conv"), f);
-                    st.down.act.visit_mut(&join(&p, "down.prelu"), f);
-                    for (u, (a, b)) in st.units.iter_mut().enumerate() {
-                        for (n, l) in [(1, a), (2, b)] {
-                            let q = join(&p, &format!("unit{}.{}", u + 1, n));
-                            l.conv.visit_mut(&join(&q, "conv"), f);
-                            l.act.visit_mut(&join(&q, "prelu"), f);
-                        }
-                    }
-                }
-            }
-        }
-        self.fc.visit_mut(&join(prefix, "fc"), f);
+        visit_network!(self, prefix, f, visit_mut, mut);
     }
 }

@@ -89,3 +89,26 @@ pub fn xavier_truncated_normal(rng: &mut Rng, n: usize, fan_in: usize, fan_out: 
         })
         .collect()
 }
+
+/// Implements [`HasParams`] for a layer with a trainable `weight` and an optional trainable
+/// `bias` (both [`Vector`]s), named `weight` and `bias`.
+#[macro_export]
+#[doc(hidden)]
+macro_rules! weight_bias_params {
+    ($ty:ident) => {
+        impl<E: dfdx::prelude::Dtype, D: dfdx::prelude::Storage<E>> $crate::params::HasParams<E, D> for $ty<E, D> {
+            fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, $crate::params::ParamKind, &$crate::params::Vector<E, D>)) {
+                f(&$crate::params::join(prefix, "weight"), $crate::params::ParamKind::Trainable, &self.weight);
+                if let Some(b) = &self.bias {
+                    f(&$crate::params::join(prefix, "bias"), $crate::params::ParamKind::Trainable, b);
+                }
+            }
+            fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, $crate::params::ParamKind, &mut $crate::params::Vector<E, D>)) {
+                f(&$crate::params::join(prefix, "weight"), $crate::params::ParamKind::Trainable, &mut self.weight);
+                if let Some(b) = &mut self.bias {
+                    f(&$crate::params::join(prefix, "bias"), $crate::params::ParamKind::Trainable, b);
+                }
+            }
+        }
+    };
+}

@@ -261,6 +261,10 @@ pub trait Progress {
     fn step(&mut self, _rec: &StepRecord, _total: u64) {}
     /// Called with a free-text message (evaluation, checkpoint).
     fn message(&mut self, _msg: &str) {}
+    /// Polled after every step: `true` saves a checkpoint and stops with [`Error::Interrupted`].
+    fn should_stop(&self) -> bool {
+        false
+    }
 }
 
 /// Reports nothing.
@@ -384,10 +388,14 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
             if self.cfg.snapshot_every.is_some_and(|k| self.step % k == 0 || self.step == self.cfg.steps) {
                 self.snapshot(out)?;
             }
+            let stop = progress.should_stop();
             if let Some(dir) = out {
-                if self.step % self.cfg.checkpoint_every == 0 || self.step == self.cfg.steps {
+                if stop || self.step % self.cfg.checkpoint_every == 0 || self.step == self.cfg.steps {
                     self.save_checkpoint(dir)?;
                 }
+            }
+            if stop {
+                return Err(Error::Interrupted { step: self.step });
             }
         }
         Ok(())

@@ -61,3 +61,42 @@ fn refuses_to_overwrite_a_run_unless_forced() {
     let (code, _, err) = run(&["--force"]);
     assert_eq!(code, 0, "{err}");
 }
+
+/// Ctrl-C (SIGINT) saves a checkpoint, leaves no half-written file and exits with 130;
+/// `--resume` then continues the run to its end.
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let args = ["train", "--loss", "modified", "--dim", "2", "--steps", "100000", "--batch", "8", "--train-subset", "64", "--test-subset", "50", "--quiet", "--out", out.to_str().unwrap()];
+    let child = Command::new(env!("CARGO_BIN_EXE_sphereface")).args(args).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    // Wait until training has checkpointed at least once (checkpoint_every is 100 in quick).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !out.join("checkpoint.bin").exists() {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint within two minutes");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: sends SIGINT to our own child process.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGINT);
+    }
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{err}");
+    assert!(err.contains("interrupted after step") && err.contains("--resume"), "{err}");
+    let names: Vec<String> = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "temporary files left: {names:?}");
+    let hist = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    let saved_steps = hist.lines().count() - 1;
+    assert!(saved_steps >= 100, "saved {saved_steps} steps");
+    // Resume with a budget just past the saved step.
+    let mut resume: Vec<&str> = args.to_vec();
+    let target = (saved_steps + 3).to_string();
+    resume[6] = &target;
+    resume.push("--resume");
+    let (code, stdout, err) = sphereface(&resume);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains(&format!("{target} steps")), "{stdout}");
+    let hist = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(hist.lines().count() - 1, saved_steps + 3);
+}

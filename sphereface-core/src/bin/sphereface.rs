@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -215,7 +216,29 @@ impl Bar {
     }
 }
 
+/// Set by the first Ctrl-C: the run saves a checkpoint after the current step and stops.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+    // SAFETY: signal() is async-signal-safe; a second Ctrl-C then ends the process at once.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+    }
+}
+
+fn catch_ctrl_c() {
+    // SAFETY: installs a handler that only stores to an atomic and calls signal().
+    unsafe {
+        libc::signal(libc::SIGINT, on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t);
+    }
+}
+
 impl Progress for Bar {
+    fn should_stop(&self) -> bool {
+        STOP.load(Ordering::SeqCst)
+    }
+
     fn step(&mut self, r: &StepRecord, total: u64) {
         match &self.bar {
             Some(bar) => {
@@ -338,6 +361,7 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     tune_allocator();
+    catch_ctrl_c();
     let cli = Cli::parse();
     match main_inner(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -345,6 +369,7 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(match e {
                 Error::Config(_) => 2,
+                Error::Interrupted { .. } => 130,
                 _ => 1,
             })
         }
