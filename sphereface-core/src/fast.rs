@@ -45,14 +45,27 @@ pub trait ConvDevice<E: Dtype>: Device<E> {
     }
 }
 
+static FAST_PATH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Turns the CPU fast path on (the default) or off (the portable route everywhere), for
+/// before/after benchmarks.
+pub fn set_fast_path(enabled: bool) {
+    FAST_PATH.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the CPU fast path is on.
+pub fn fast_path() -> bool {
+    FAST_PATH.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 macro_rules! cpu_fast_path {
     ($($e:ty),*) => {$(
         impl ConvDevice<$e> for Cpu {
             fn conv2d<T: Tape<$e, Self>>(conv: &Conv2d<$e, Self>, x: Act<$e, Self, T>) -> Result<Act<$e, Self, T>> {
-                conv2d_cpu(conv, x)
+                if fast_path() { conv2d_cpu(conv, x) } else { conv.forward_portable(x) }
             }
             fn batch_norm<T: Tape<$e, Self>>(bn: &mut BatchNorm<$e, Self>, x: Act<$e, Self, T>, mode: Mode) -> Result<Act<$e, Self, T>> {
-                batch_norm_cpu(bn, x, mode)
+                if fast_path() { batch_norm_cpu(bn, x, mode) } else { bn.forward_portable(x, mode) }
             }
         }
     )*};

@@ -310,6 +310,13 @@ pub struct Model<'a, E: Dtype, D: Storage<E>> {
     head: &'a mut Head<E, D>,
 }
 
+impl<'a, E: Dtype, D: Storage<E>> Model<'a, E, D> {
+    /// Network and head as one parameter set.
+    pub fn new(net: &'a mut Network<E, D>, head: &'a mut Head<E, D>) -> Self {
+        Model { net, head }
+    }
+}
+
 impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Model<'_, E, D> {
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, crate::params::ParamKind, &crate::params::Vector<E, D>)) {
         self.net.visit(&crate::params::join(prefix, "net"), f);

@@ -27,6 +27,33 @@ enum Cmd {
     Reproduce(ReproduceArgs),
     /// Draw the figures (embeddings, curves, psi, GIFs) of a results directory into DIR/figures, without training.
     Figures(FiguresArgs),
+    /// Time training steps (forward, backward, optimizer) on random input; prints one JSON line.
+    Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    /// Network.
+    #[arg(long, value_enum, default_value = "mnist4")]
+    net: NetArg,
+    /// Images per step.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Untimed warm-up steps.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// CPU worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
+    /// Use the portable route (dfdx op composition) instead of the CPU fast path.
+    #[arg(long)]
+    portable: bool,
 }
 
 #[derive(Args)]
@@ -283,13 +310,18 @@ fn run_one(cfg: TrainConfig, data: &sphereface_core::data::Mnist, out: PathBuf, 
     }
 }
 
-fn setup(c: &Common) -> Result<sphereface_core::data::Mnist, Error> {
-    if let Some(t) = c.threads {
+fn set_threads(threads: Option<usize>) -> Result<(), Error> {
+    if let Some(t) = threads {
         if t == 0 {
             return Err(Error::Config("threads must be >= 1, got 0".into()));
         }
         rayon::ThreadPoolBuilder::new().num_threads(t).build_global().map_err(|e| Error::Config(format!("cannot start {t} threads: {e}")))?;
     }
+    Ok(())
+}
+
+fn setup(c: &Common) -> Result<sphereface_core::data::Mnist, Error> {
+    set_threads(c.threads)?;
     train::load_data(c.data_dir.as_deref())
 }
 
@@ -336,6 +368,28 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             let files = sphereface_core::figures::draw_all(&a.out)?;
             println!("results in {}, {} figure files in {}", a.out.display(), files.len(), a.out.join("figures").display());
         }
+        Cmd::Bench(a) => {
+            set_threads(a.threads)?;
+            sphereface_core::fast::set_fast_path(!a.portable);
+            let net = match a.net {
+                NetArg::Mnist4 => NetKind::Mnist4,
+                NetArg::Sphere20 => NetKind::Sphere20,
+            };
+            let r = match a.device {
+                DeviceArg::Cpu => sphereface_core::bench::bench::<f32, _>(net, a.batch, a.steps, a.warmup, dfdx::tensor::Cpu::default())?,
+                #[cfg(feature = "cuda")]
+                DeviceArg::Cuda => {
+                    let dev = dfdx::tensor::Cuda::try_build(0, 0).map_err(|e| Error::Device(format!("cannot open CUDA device 0: {e:?}")))?;
+                    sphereface_core::bench::bench::<f32, _>(net, a.batch, a.steps, a.warmup, dev)?
+                }
+                #[cfg(not(feature = "cuda"))]
+                DeviceArg::Cuda => return Err(Error::Config("this binary was built without the cuda feature; rebuild with `--features cuda`".into())),
+            };
+            let mut json = serde_json::to_value(&r).unwrap_or_default();
+            json["route"] = if a.portable { "portable" } else { "fast" }.into();
+            json["malloc"] = if std::env::var_os("SPHEREFACE_MALLOC_DEFAULT").is_some() { "glibc default" } else { "tuned" }.into();
+            println!("{json}");
+        }
         Cmd::Figures(a) => {
             let files = sphereface_core::figures::draw_all(&a.from)?;
             for f in &files {
@@ -350,6 +404,9 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
 /// map and unmap them each time. Keeping them in the heap halves the step time (measured,
 /// docs/PERFORMANCE.md).
 fn tune_allocator() {
+    if std::env::var_os("SPHEREFACE_MALLOC_DEFAULT").is_some() {
+        return; // for before/after measurements
+    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator parameters; called before any other thread starts.
     unsafe {

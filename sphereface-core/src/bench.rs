@@ -1,0 +1,92 @@
+//! Training-step timing on fixed random input: forward, backward and optimizer separately,
+//! after warm-up steps. Used by `sphereface bench`; numbers go to docs/PERFORMANCE.md.
+
+use std::time::Instant;
+
+use dfdx::prelude::*;
+use rand::{Rng as _, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::fast::ConvDevice;
+use crate::heads::{Head, LambdaSchedule, LossKind};
+use crate::layers::Mode;
+use crate::net::{NetKind, Network};
+use crate::optim::{Adam, AdamConfig};
+use crate::params::e;
+use crate::train::{device_name, Model};
+use crate::{Error, Result, Rng};
+
+/// What `sphereface bench` prints (one JSON line).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    /// Network name.
+    pub net: String,
+    /// Images per step.
+    pub batch: usize,
+    /// CPU worker threads.
+    pub threads: usize,
+    /// Device name.
+    pub device: String,
+    /// Timed steps (after warm-up).
+    pub steps: usize,
+    /// Mean wall-clock seconds per training step.
+    pub seconds_per_step: f64,
+    /// batch / seconds_per_step.
+    pub images_per_second: f64,
+    /// Mean seconds in the forward pass (network and A-Softmax head).
+    pub forward_seconds: f64,
+    /// Mean seconds in the backward pass.
+    pub backward_seconds: f64,
+    /// Mean seconds in the Adam update.
+    pub optimizer_seconds: f64,
+}
+
+/// Times `steps` training steps of `net` (2-D embeddings, A-Softmax m = 4) at `batch`,
+/// after `warmup` untimed steps.
+///
+/// # Errors
+/// [`Error::Config`] for zero sizes, or device errors.
+pub fn bench<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usize, warmup: usize, dev: D) -> Result<BenchResult> {
+    if batch < 2 || steps == 0 {
+        return Err(Error::Config(format!("bench needs batch >= 2 and steps >= 1, got batch {batch}, steps {steps}")));
+    }
+    let mut rng = Rng::seed_from_u64(0);
+    let mut network = Network::<E, D>::new(net, 2, &dev, &mut rng)?;
+    let mut head = Head::<E, D>::new(LossKind::angular(4, LambdaSchedule::caffe())?, 2, &dev, &mut rng)?;
+    let mut opt = Adam::new(&Model::new(&mut network, &mut head), AdamConfig::default())?;
+    let pixels: Vec<E> = (0..batch * 784).map(|_| e::<E>(rng.gen_range(0.0..1.0))).collect();
+    let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+    let (mut fwd, mut bwd, mut upd) = (0.0, 0.0, 0.0);
+    for i in 0..warmup + steps {
+        let x: Tensor<(usize, usize), E, D> = dev.tensor_from_vec(pixels.clone(), (batch, 784));
+        let t0 = Instant::now();
+        let emb = network.forward(x.leaky_traced(), Mode::Train)?;
+        let out = head.forward(emb, &labels, i as u64)?;
+        let _ = out.loss.as_vec(); // wait for the device
+        let t1 = Instant::now();
+        let grads = out.loss.backward();
+        let t2 = Instant::now();
+        opt.step(&mut Model::new(&mut network, &mut head), &grads, 1e-3)?;
+        let _ = head.weight.as_vec(); // wait for the device
+        let t3 = Instant::now();
+        if i >= warmup {
+            fwd += (t1 - t0).as_secs_f64();
+            bwd += (t2 - t1).as_secs_f64();
+            upd += (t3 - t2).as_secs_f64();
+        }
+    }
+    let n = steps as f64;
+    let per_step = (fwd + bwd + upd) / n;
+    Ok(BenchResult {
+        net: net.name().into(),
+        batch,
+        threads: rayon::current_num_threads(),
+        device: device_name::<E, D>(),
+        steps,
+        seconds_per_step: per_step,
+        images_per_second: batch as f64 / per_step,
+        forward_seconds: fwd / n,
+        backward_seconds: bwd / n,
+        optimizer_seconds: upd / n,
+    })
+}
