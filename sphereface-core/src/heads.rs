@@ -172,7 +172,7 @@ pub fn psi(m: u32, c: f64) -> f64 {
     let c = c.clamp(-1.0, 1.0);
     let k = margin_interval(m, c);
     let t: f64 = chebyshev_coefficients(m).iter().rev().fold(0.0, |acc, a| acc * c + a);
-    let sign = if k % 2 == 0 { 1.0 } else { -1.0 };
+    let sign = if k.is_multiple_of(2) { 1.0 } else { -1.0 };
     sign * t - 2.0 * k as f64
 }
 

@@ -128,6 +128,9 @@ pub fn patch_indices(h: usize, w: usize, k: usize, s: usize, padding: Padding) -
     Ok((idx, oh, ow, padded))
 }
 
+/// Image patches `[B·OH·OW, k·k, C]`.
+type Patches<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
+
 /// Gathers the `k×k` patches: returns `[B·OH·OW, k·k, C]` with the given padding value.
 fn im2col<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     x: Act<E, D, T>,
@@ -135,7 +138,7 @@ fn im2col<E: Dtype, D: Device<E>, T: Tape<E, D>>(
     s: usize,
     padding: Padding,
     pad_value: E,
-) -> Result<(Tensor<(usize, usize, usize), E, D, T>, usize, usize)> {
+) -> Result<(Patches<E, D, T>, usize, usize)> {
     let Act { t, b, h, w } = x;
     let c = t.shape().1;
     let (idx, oh, ow, padded) = patch_indices(h, w, k, s, padding)?;

@@ -49,6 +49,9 @@ impl AdamConfig {
     }
 }
 
+/// A parameter's name with its first and second moments.
+pub type Moments<E, D> = (String, Vector<E, D>, Vector<E, D>);
+
 /// Adam's state: step count and the two moments of every trainable parameter.
 #[derive(Clone, Debug)]
 pub struct Adam<E: Dtype, D: Storage<E>> {
@@ -57,7 +60,7 @@ pub struct Adam<E: Dtype, D: Storage<E>> {
     /// Number of updates made so far.
     pub t: u64,
     /// (name, first moment, second moment) in the model's visiting order.
-    pub moments: Vec<(String, Vector<E, D>, Vector<E, D>)>,
+    pub moments: Vec<Moments<E, D>>,
 }
 
 impl<E: Dtype, D: Device<E>> Adam<E, D> {

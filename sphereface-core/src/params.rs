@@ -24,8 +24,10 @@ pub enum ParamKind {
 /// Something that owns named parameters.
 pub trait HasParams<E: Dtype, D: Storage<E>> {
     /// Calls `f` with the dotted name, kind and value of every tensor, in a fixed order.
+    #[allow(clippy::type_complexity)]
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>));
     /// Like [`HasParams::visit`], with mutable access (optimizers, checkpoint loading).
+    #[allow(clippy::type_complexity)]
     fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &mut Vector<E, D>));
 
     /// Number of trainable scalars.

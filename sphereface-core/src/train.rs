@@ -275,7 +275,7 @@ impl Progress for Silent {}
 pub struct PrintEvery(pub u64);
 impl Progress for PrintEvery {
     fn step(&mut self, r: &StepRecord, total: u64) {
-        if (r.step + 1) % self.0 == 0 || r.step + 1 == total {
+        if (r.step + 1).is_multiple_of(self.0) || r.step + 1 == total {
             println!("step {:>5}/{total}  loss {:.4}  acc {:.3}  margin acc {:.3}  lambda {:.1}  lr {:.2e}", r.step + 1, r.loss, r.acc, r.margin_acc, r.lambda, r.lr);
         }
     }
@@ -392,12 +392,12 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
             let rec = self.train_step(&pixels, &labels)?;
             self.train_seconds += t0.elapsed().as_secs_f64();
             progress.step(&rec, self.cfg.steps);
-            if self.cfg.snapshot_every.is_some_and(|k| self.step % k == 0 || self.step == self.cfg.steps) {
+            if self.cfg.snapshot_every.is_some_and(|k| self.step.is_multiple_of(k) || self.step == self.cfg.steps) {
                 self.snapshot(out)?;
             }
             let stop = progress.should_stop();
             if let Some(dir) = out {
-                if stop || self.step % self.cfg.checkpoint_every == 0 || self.step == self.cfg.steps {
+                if stop || self.step.is_multiple_of(self.cfg.checkpoint_every) || self.step == self.cfg.steps {
                     self.save_checkpoint(dir)?;
                 }
             }

@@ -323,7 +323,7 @@ proptest! {
     #[test]
     fn psi_chebyshev_equals_direct(m in 1u32..=6, theta in 0.0..PI) {
         let k = ((m as f64 * theta / PI).floor() as u32).min(m - 1);
-        let direct = if k % 2 == 0 { 1.0 } else { -1.0 } * (m as f64 * theta).cos() - 2.0 * k as f64;
+        let direct = if k.is_multiple_of(2) { 1.0 } else { -1.0 } * (m as f64 * theta).cos() - 2.0 * k as f64;
         prop_assert!((psi(m, theta.cos()) - direct).abs() < 1e-7);
     }
 

@@ -46,6 +46,7 @@ fn conv_loop(x: &[f64], b: usize, h: usize, w: usize, ci: usize, wt: &[f64], bia
 }
 
 /// Plain-loop max-pool over the in-image part of each window.
+#[allow(clippy::too_many_arguments)]
 fn pool_loop(x: &[f64], b: usize, h: usize, w: usize, c: usize, k: usize, s: usize, pad: Padding) -> Vec<f64> {
     let (oh, pt) = window_geometry(h, k, s, pad).unwrap();
     let (ow, pl) = window_geometry(w, k, s, pad).unwrap();

@@ -273,7 +273,7 @@ impl Progress for Bar {
                 bar.set_position(r.step + 1);
                 bar.set_message(format!("loss {:.3} acc {:.3} margin {:.3} λ {:.1}", r.loss, r.acc, r.margin_acc, r.lambda));
             }
-            None if (r.step + 1) % 100 == 0 || r.step + 1 == total => {
+            None if (r.step + 1).is_multiple_of(100) || r.step + 1 == total => {
                 eprintln!("{} step {}/{total} loss {:.4} acc {:.3} margin acc {:.3} lambda {:.2} lr {:.2e}", self.label, r.step + 1, r.loss, r.acc, r.margin_acc, r.lambda, r.lr);
             }
             None => {}
