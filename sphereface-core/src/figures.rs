@@ -29,7 +29,7 @@ fn read(path: &Path) -> Result<String> {
 }
 
 fn plot_err(e: crate::plot::PlotError) -> Error {
-    Error::Device(format!("drawing failed: {e}"))
+    Error::Plot(e.to_string())
 }
 
 /// The finished runs (directories holding `config.json` and `metrics.json`) under `root`,

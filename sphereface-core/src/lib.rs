@@ -59,6 +59,8 @@ pub enum Error {
     Shape(String),
     /// The device failed (out of memory, CUDA error).
     Device(String),
+    /// A figure could not be drawn or written.
+    Plot(String),
     /// The training loss became NaN or infinite; the run stopped, its last checkpoint kept.
     Diverged {
         /// The step whose loss was not finite.
@@ -87,6 +89,7 @@ impl fmt::Display for Error {
             Error::Config(m) => write!(f, "invalid configuration: {m}"),
             Error::Shape(m) => write!(f, "shape mismatch: {m}"),
             Error::Device(m) => write!(f, "device error: {m}"),
+            Error::Plot(m) => write!(f, "drawing failed: {m}"),
             Error::Diverged { step, loss } => write!(
                 f,
                 "training diverged at step {step}: the loss is {loss}; nothing was updated and the last checkpoint is kept \
