@@ -60,6 +60,15 @@ fn refuses_to_overwrite_a_run_unless_forced() {
     assert!(err.contains("already holds a run") && err.contains("--force"), "{err}");
     let (code, _, err) = run(&["--force"]);
     assert_eq!(code, 0, "{err}");
+    // The figures of the run, drawn from its files.
+    let (code, stdout, err) = sphereface(&["figures", "--from", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    for name in ["original-d2-embeddings.png", "original-d2-normalized.svg", "curves-d2-loss.png", "curves-d2-accuracy.svg", "psi.png", "original-d2-evolution.gif"] {
+        assert!(stdout.contains(name), "{name} not drawn:\n{stdout}");
+        let bytes = std::fs::read(dir.path().join("figures").join(name)).unwrap();
+        assert!(bytes.len() > 1000, "{name} is {} bytes", bytes.len());
+    }
+    fails_with(&["figures", "--from", dir.path().join("figures").to_str().unwrap()], "holds no finished runs");
 }
 
 /// Ctrl-C (SIGINT) saves a checkpoint, leaves no half-written file and exits with 130;
