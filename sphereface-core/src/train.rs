@@ -608,6 +608,11 @@ pub fn run<E: Dtype, D: ConvDevice<E>>(cfg: TrainConfig, data: &Mnist, dir: &Run
                 std::fs::remove_file(&p).map_err(|source| Error::Io { path: p, source })?;
             }
         }
+        // Stale frames of an earlier, longer run would end up in the new run's GIF.
+        let snaps = path.join(SNAPSHOT_DIR);
+        if snaps.exists() {
+            std::fs::remove_dir_all(&snaps).map_err(|source| Error::Io { path: snaps, source })?;
+        }
         Trainer::new(cfg.clone(), dev)?
     };
     write_atomic(&path.join(CONFIG_FILE), serde_json::to_string_pretty(&cfg).unwrap_or_default().as_bytes())?;

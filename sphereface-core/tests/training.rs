@@ -173,7 +173,9 @@ fn run_directory_rules() {
     assert_eq!(saved, cfg);
     let err = train::run::<f32, _>(cfg.clone(), data(), &rd(false, false), Cpu::default(), &mut Silent).unwrap_err();
     assert!(err.to_string().contains("already holds a run"), "{err}");
+    std::fs::write(path.join("snapshots/step-000099.csv"), "x1,x2,label\n").unwrap();
     train::run::<f32, _>(cfg.clone(), data(), &rd(true, false), Cpu::default(), &mut Silent).unwrap();
+    assert!(!path.join("snapshots/step-000099.csv").exists(), "--force clears the old run's snapshots");
     // Resuming a finished run with more steps continues it.
     let more = TrainConfig { steps: 4, ..cfg };
     let m = train::run::<f32, _>(more, data(), &rd(false, true), Cpu::default(), &mut Silent).unwrap();
