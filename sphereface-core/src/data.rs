@@ -533,17 +533,38 @@ fn to_hex(bytes: &[u8]) -> String {
 fn load_pair(dir: &Path, images_name: &str, labels_name: &str) -> Result<Split, DataError> {
     let images_path = locate(dir, images_name)?;
     let labels_path = locate(dir, labels_name)?;
-    let (count, images) = parse_images(&read_file(&images_path)?, &images_path)?;
-    let labels = parse_labels(&read_file(&labels_path)?, &labels_path)?;
+    let images = read_raw(&images_path, MAX_FILE_BYTES)?;
+    let labels = read_raw(&labels_path, MAX_FILE_BYTES)?;
+    split_from_bytes(&images, &images_path, &labels, &labels_path, MAX_FILE_BYTES)
+}
+
+/// A split from the bytes of an images file and a labels file as they are on disk: each is
+/// gunzipped first when its path ends in `.gz` (at most `limit` bytes after decompression),
+/// then parsed ([`parse_images`], [`parse_labels`]) and their counts compared. The paths
+/// only name the files in errors and tell gzip from plain. This is what [`Mnist::load`]
+/// does after reading the files, and what the fuzz target (`sphereface-core/fuzz`) feeds
+/// with arbitrary bytes.
+///
+/// # Errors
+/// Every [`DataError`] of decompression, parsing and count comparison; never a panic.
+pub fn split_from_bytes(images_raw: &[u8], images_path: &Path, labels_raw: &[u8], labels_path: &Path, limit: u64) -> Result<Split, DataError> {
+    let (count, images) = parse_images(&decode(images_raw, images_path, limit)?, images_path)?;
+    let labels = parse_labels(&decode(labels_raw, labels_path, limit)?, labels_path)?;
     if count != labels.len() {
         return Err(DataError::CountMismatch {
-            images_path,
+            images_path: images_path.to_path_buf(),
             images: count,
-            labels_path,
+            labels_path: labels_path.to_path_buf(),
             labels: labels.len(),
         });
     }
     Ok(Split { images, labels })
+}
+
+/// The file's bytes, gunzipped when its name ends in `.gz` (borrowed otherwise).
+fn decode<'a>(raw: &'a [u8], path: &Path, limit: u64) -> Result<std::borrow::Cow<'a, [u8]>, DataError> {
+    let is_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    Ok(if is_gz { std::borrow::Cow::Owned(gunzip(raw, path, limit)?) } else { std::borrow::Cow::Borrowed(raw) })
 }
 
 /// Path of `<base>.gz` in `dir` if it exists, else of `<base>`.
@@ -563,13 +584,16 @@ fn locate(dir: &Path, base: &str) -> Result<PathBuf, DataError> {
     })
 }
 
-/// Reads a file whole, decompressing it if its name ends in `.gz`.
-fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
-    read_file_capped(path, MAX_FILE_BYTES)
+/// Reads a file whole, decompressing it if its name ends in `.gz`, at most `limit` bytes
+/// on disk and after decompression.
+#[cfg(test)]
+fn read_file_capped(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
+    let raw = read_raw(path, limit)?;
+    Ok(decode(&raw, path, limit)?.into_owned())
 }
 
-/// [`read_file`] with an explicit size limit.
-fn read_file_capped(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
+/// Reads a file whole as it is on disk, refusing more than `limit` bytes.
+fn read_raw(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
     let io_err = |source| DataError::Io {
         path: path.to_path_buf(),
         source,
@@ -585,14 +609,7 @@ fn read_file_capped(path: &Path, limit: u64) -> Result<Vec<u8>, DataError> {
             what: "on disk",
         });
     }
-    let is_gz = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
-    if is_gz {
-        gunzip(&raw, path, limit)
-    } else {
-        Ok(raw)
-    }
+    Ok(raw)
 }
 
 /// Decompresses a gzip stream, refusing more than `limit` output bytes.

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::heads::psi;
-use crate::plot::{lines, scatter, scatter_gif, Embeddings, Figure, LineOptions, ScatterOptions, Series};
+use crate::heads::LambdaSchedule;
+use crate::plot::{decision_regions, lines, scatter, scatter_gif, scatter_panels, Embeddings, Figure, LineOptions, RegionPanel, ScatterOptions, Series};
 use crate::train::{parse_history_csv, Metrics, TrainConfig, CONFIG_FILE, EMBEDDINGS_FILE, HISTORY_FILE, METRICS_FILE, SNAPSHOT_DIR};
 use crate::{Error, Result};
 
@@ -102,21 +103,94 @@ fn pretty(loss: &str) -> String {
     format!("{loss} softmax")
 }
 
+fn embedding_title(run: &SavedRun, normalize: bool) -> String {
+    format!(
+        "{}-D {} (test acc {:.4}){}",
+        run.config.dim,
+        pretty(run.config.head.name()),
+        run.metrics.test_acc,
+        if normalize { ", normalised" } else { "" }
+    )
+}
+
 /// Embedding scatter of a saved run: raw or on the unit circle/sphere, at a view (yaw, pitch).
 ///
 /// # Errors
 /// Read or drawing errors.
 pub fn embedding_figure(run: &SavedRun, normalize: bool, view: (f64, f64)) -> Result<Figure> {
     let (dim, values, labels) = read_embeddings(&run.dir.join(EMBEDDINGS_FILE))?;
-    let title = format!(
-        "{}-D {} (test acc {:.4}){}",
-        dim,
-        pretty(run.config.head.name()),
-        run.metrics.test_acc,
-        if normalize { ", normalised" } else { "" }
-    );
-    let opts = ScatterOptions { title, normalize, yaw: view.0, pitch: view.1, ..ScatterOptions::default() };
+    let opts = ScatterOptions { title: embedding_title(run, normalize), normalize, yaw: view.0, pitch: view.1, ..ScatterOptions::default() };
     scatter(&Embeddings { dim, values: &values, labels: &labels }, &opts).map_err(plot_err)
+}
+
+/// The embeddings of several saved runs side by side in one figure (one panel per run, in
+/// the order given), raw or on the unit circle/sphere, 3-D ones seen from `view`.
+///
+/// # Errors
+/// Read or drawing errors; [`Error::Config`] for no runs.
+pub fn embedding_panels(runs: &[SavedRun], normalize: bool, view: (f64, f64)) -> Result<Figure> {
+    if runs.is_empty() {
+        return Err(Error::Config("no runs to draw".into()));
+    }
+    let data = runs.iter().map(|r| read_embeddings(&r.dir.join(EMBEDDINGS_FILE))).collect::<Result<Vec<_>>>()?;
+    let panels: Vec<Embeddings> = data.iter().map(|(dim, values, labels)| Embeddings { dim: *dim, values, labels }).collect();
+    let titles: Vec<String> = runs.iter().map(|r| embedding_title(r, normalize)).collect();
+    let opts = ScatterOptions { normalize, yaw: view.0, pitch: view.1, width: 560, height: 480, ..ScatterOptions::default() };
+    scatter_panels(&panels, &titles, runs.len(), &opts).map_err(plot_err)
+}
+
+/// The class that wins at `x` among classes with weights `w` (and biases `b`) for a head:
+/// `"original"` (largest w·x + b), `"modified"` (largest cos θ) or `"angular"` with margin
+/// `m` (class j only where ψ(θ_j) beats cos θ of every other class; `None` in between).
+pub fn winning_class(head: &str, m: u32, w: &[[f64; 2]], b: &[f64], x: [f64; 2]) -> Option<u8> {
+    let nx = x[0].hypot(x[1]);
+    let dot = |j: usize| w[j][0] * x[0] + w[j][1] * x[1];
+    let cos = |j: usize| dot(j) / (nx * w[j][0].hypot(w[j][1]));
+    let argmax = |f: &dyn Fn(usize) -> f64| (0..w.len()).max_by(|&i, &j| f(i).total_cmp(&f(j))).map(|j| j as u8);
+    match head {
+        "original" => argmax(&|j| dot(j) + b.get(j).copied().unwrap_or(0.0)),
+        _ if nx == 0.0 => None,
+        "modified" => argmax(&|j| cos(j)),
+        _ => (0..w.len()).find(|&j| (0..w.len()).all(|k| k == j || psi(m, cos(j).clamp(-1.0, 1.0)) > cos(k))).map(|j| j as u8),
+    }
+}
+
+/// Decision regions of the three heads for two classes in the plane (the formula
+/// comparison): original softmax (a straight boundary, shifted by the biases), modified
+/// softmax (the bisector of the two weight directions) and A-Softmax with margin `m` (each
+/// class only inside an angle m times smaller; grey where neither class wins).
+///
+/// # Errors
+/// [`Error::Config`] for m = 0; drawing errors.
+pub fn decision_figure(m: u32) -> Result<Figure> {
+    if m == 0 {
+        return Err(Error::Config("m must be an integer >= 1, got 0".into()));
+    }
+    let (w, b, n, e) = ([[1.6, 0.4], [0.3, 1.4]], [0.6, 0.0], 160usize, 2.0);
+    let grid = |head: &str| -> Vec<Option<u8>> {
+        let step = 2.0 * e / n as f64;
+        (0..n * n).map(|i| winning_class(head, m, &w, &b, [-e + (i % n) as f64 * step + step / 2.0, -e + (i / n) as f64 * step + step / 2.0])).collect()
+    };
+    let panel = |title: String, head: &str| RegionPanel { title, extent: e, n, cells: grid(head), weights: w.to_vec() };
+    let panels = [
+        panel("original: w·x + b (b = 0.6, 0)".into(), "original"),
+        panel("modified: cos θ".into(), "modified"),
+        panel(format!("A-Softmax: ψ(θ), m = {m}"), "angular"),
+    ];
+    decision_regions(&panels, 1260, 440).map_err(plot_err)
+}
+
+/// λ(t) of the `caffe` and `pytorch` presets over `steps` steps (log scale): the weight of
+/// the plain cos θ in the A-Softmax target, falling to its floor of 5.
+///
+/// # Errors
+/// Drawing errors.
+pub fn lambda_figure(steps: u64) -> Result<Figure> {
+    let xs: Vec<f64> = (0..=steps).map(|t| t as f64).collect();
+    let series = [("caffe", LambdaSchedule::caffe()), ("pytorch", LambdaSchedule::pytorch())]
+        .map(|(name, l)| Series { name: format!("{name}: max({}, {}·(1 + {}t)^-{})", l.min, l.base, l.gamma, l.power), xs: xs.clone(), ys: xs.iter().map(|&t| l.at(t as u64)).collect() });
+    let opts = LineOptions { title: "λ(t), the annealing of the A-Softmax target".into(), x_label: "step t".into(), y_label: "λ".into(), log_y: true, ..LineOptions::default() };
+    lines(&series, &opts).map_err(plot_err)
 }
 
 /// Training loss or accuracy of several runs on shared axes (moving average of
@@ -124,7 +198,7 @@ pub fn embedding_figure(run: &SavedRun, normalize: bool, view: (f64, f64)) -> Re
 ///
 /// # Errors
 /// Read or drawing errors.
-pub fn curves_figure(runs: &[&SavedRun], accuracy: bool) -> Result<Figure> {
+pub fn curves_figure(runs: &[SavedRun], accuracy: bool) -> Result<Figure> {
     let mut series = Vec::new();
     for run in runs {
         let hist = parse_history_csv(&read(&run.dir.join(HISTORY_FILE))?).map_err(|m| Error::Config(format!("{}: {m}", run.dir.join(HISTORY_FILE).display())))?;
@@ -184,8 +258,39 @@ pub fn evolution_gif(run: &SavedRun, path: &Path) -> Result<bool> {
     Ok(true)
 }
 
+/// The default viewpoint of the 3-D figures (yaw, pitch in radians).
+pub const VIEW_1: (f64, f64) = (0.7, 0.45);
+
 /// Second 3-D viewpoint (yaw, pitch), looking from the other side and from above.
 pub const VIEW_2: (f64, f64) = (2.4, 0.9);
+
+/// The runs of one embedding dimension (copies, in the order of `runs`).
+pub fn runs_of_dim(runs: &[SavedRun], dim: usize) -> Vec<SavedRun> {
+    runs.iter().filter(|r| r.config.dim == dim).cloned().collect()
+}
+
+/// The run of a loss (`original`, `modified`, `angular`) at a dimension.
+///
+/// # Errors
+/// [`Error::Config`] listing the runs there are.
+pub fn find_run(runs: &[SavedRun], loss: &str, dim: usize) -> Result<SavedRun> {
+    runs.iter().find(|r| r.config.head.name() == loss && r.config.dim == dim).cloned().ok_or_else(|| {
+        let have: Vec<String> = runs.iter().map(|r| format!("{}-d{}", r.config.head.name(), r.config.dim)).collect();
+        Error::Config(format!("no {loss} run in {dim}-D among [{}]", have.join(", ")))
+    })
+}
+
+/// [`evolution_gif`] written to `path` and read back for showing inline.
+///
+/// # Errors
+/// [`Error::Config`] when the run has no snapshots (only runs with `snapshot_every` set,
+/// such as the quick protocol's, have them); read or drawing errors.
+pub fn evolution_animation(run: &SavedRun, path: &Path) -> Result<crate::plot::Animation> {
+    if !evolution_gif(run, path)? {
+        return Err(Error::Config(format!("{} has no snapshots/ to animate (train with snapshot_every set, e.g. the quick protocol)", run.dir.display())));
+    }
+    crate::plot::Animation::from_file(path).map_err(plot_err)
+}
 
 /// Draws every figure of the runs under `root` into `root/figures/` (SVG and PNG; GIFs for
 /// runs with snapshots) and returns the files written.
@@ -205,7 +310,7 @@ pub fn draw_all(root: &Path) -> Result<Vec<PathBuf>> {
         written.push(png);
         Ok(())
     };
-    let default_view = (ScatterOptions::default().yaw, ScatterOptions::default().pitch);
+    let default_view = VIEW_1;
     for run in &runs {
         let stem = format!("{}-d{}", run.config.head.name(), run.config.dim);
         save(embedding_figure(run, false, default_view)?, format!("{stem}-embeddings"))?;
@@ -218,7 +323,7 @@ pub fn draw_all(root: &Path) -> Result<Vec<PathBuf>> {
     let mut dims: Vec<usize> = runs.iter().map(|r| r.config.dim).collect();
     dims.dedup();
     for dim in dims {
-        let group: Vec<&SavedRun> = runs.iter().filter(|r| r.config.dim == dim).collect();
+        let group = runs_of_dim(&runs, dim);
         save(curves_figure(&group, false)?, format!("curves-d{dim}-loss"))?;
         save(curves_figure(&group, true)?, format!("curves-d{dim}-accuracy"))?;
     }
@@ -257,6 +362,72 @@ mod tests {
         let fig = psi_figure().unwrap();
         assert!(fig.svg.contains("<svg") && fig.svg.contains("m = 4"));
         assert!(fig.png.starts_with(&[0x89, b'P', b'N', b'G']));
+    }
+
+    #[test]
+    fn winning_class_follows_each_rule() {
+        let (w, b) = ([[1.0, 0.0], [0.0, 1.0]], [0.0, 3.0]);
+        // on the bisector the plain rules tie; just off it they pick the nearer weight
+        assert_eq!(winning_class("modified", 4, &w, &b, [1.0, 0.9]), Some(0));
+        assert_eq!(winning_class("original", 4, &w, &[0.0, 0.0], [1.0, 0.9]), Some(0));
+        // the bias moves the original boundary, not the modified one
+        assert_eq!(winning_class("original", 4, &w, &b, [2.0, 0.0]), Some(1));
+        // A-Softmax: nobody wins near the bisector, class 0 wins near w1 (θ1 = 5°: ψ = cos 20°)
+        assert_eq!(winning_class("angular", 4, &w, &b, [1.0, 0.9]), None);
+        let near = [5f64.to_radians().cos(), 5f64.to_radians().sin()];
+        assert_eq!(winning_class("angular", 4, &w, &b, near), Some(0));
+        // m = 1 is modified softmax
+        assert_eq!(winning_class("angular", 1, &w, &b, [1.0, 0.9]), Some(0));
+        assert_eq!(winning_class("angular", 4, &w, &b, [0.0, 0.0]), None);
+    }
+
+    #[test]
+    fn decision_and_lambda_figures_draw() {
+        let fig = decision_figure(4).unwrap();
+        assert!(fig.svg.contains("m = 4") && fig.png.starts_with(&[0x89, b'P']));
+        assert!(decision_figure(0).unwrap_err().to_string().contains("m must be"));
+        let fig = lambda_figure(1600).unwrap();
+        assert!(fig.svg.contains("caffe") && fig.svg.contains("pytorch"));
+    }
+
+    /// A finished run directory with a few embeddings (no training needed).
+    fn fake_run(root: &Path, kind: crate::heads::LossKind, dim: usize, acc: f64) {
+        let cfg = TrainConfig::new(crate::train::Protocol::Quick, kind, dim);
+        let dir = root.join(format!("{}-d{dim}", kind.name()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let metrics = Metrics { label: cfg.label(), test_acc: acc, test_acc_margin: acc, test_loss: 0.5, val_acc: None, test_images: 4, steps: 3, train_seconds: 1.0, images_per_second: 1.0, final_train_loss: 0.5, device: "cpu".into(), threads: 1 };
+        std::fs::write(dir.join(CONFIG_FILE), serde_json::to_string(&cfg).unwrap()).unwrap();
+        std::fs::write(dir.join(METRICS_FILE), serde_json::to_string(&metrics).unwrap()).unwrap();
+        let values: Vec<f32> = (0..4 * dim).map(|i| (i as f32 * 0.7).sin()).collect();
+        std::fs::write(dir.join(EMBEDDINGS_FILE), crate::train::embeddings_csv(dim, &values, &[0, 1, 2, 3])).unwrap();
+    }
+
+    #[test]
+    fn panels_of_saved_runs_by_dimension() {
+        let root = tempfile::tempdir().unwrap();
+        fake_run(root.path(), crate::heads::LossKind::Modified, 3, 0.91);
+        fake_run(root.path(), crate::heads::LossKind::Original { bias: true }, 2, 0.92);
+        fake_run(root.path(), crate::heads::LossKind::Modified, 2, 0.93);
+        let runs = saved_runs(root.path()).unwrap();
+        let names: Vec<String> = runs.iter().map(|r| format!("{}-d{}", r.config.head.name(), r.config.dim)).collect();
+        assert_eq!(names, ["original-d2", "modified-d2", "modified-d3"]);
+        let d2 = runs_of_dim(&runs, 2);
+        assert_eq!(d2.len(), 2);
+        let fig = embedding_panels(&d2, true, VIEW_1).unwrap();
+        assert_eq!((fig.width, fig.height), (2 * 560, 480));
+        assert!(fig.svg.contains("0.9200") && fig.svg.contains("0.9300") && fig.svg.contains("normalised"));
+        assert_eq!(find_run(&runs, "modified", 3).unwrap().metrics.test_acc, 0.91);
+        let err = find_run(&runs, "angular", 2).unwrap_err().to_string();
+        assert!(err.contains("no angular run in 2-D") && err.contains("modified-d3"), "{err}");
+        assert!(embedding_panels(&[], false, VIEW_1).is_err());
+        let err = evolution_animation(&runs[0], &root.path().join("a.gif")).unwrap_err().to_string();
+        assert!(err.contains("no snapshots"), "{err}");
+    }
+
+    #[test]
+    fn view_1_is_the_scatter_default() {
+        let d = ScatterOptions::default();
+        assert_eq!(VIEW_1, (d.yaw, d.pitch));
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub mod report;
 pub mod train;
 
 pub use dfdx;
+/// polars, re-exported for notebooks that work with [`report::Table`]s.
+#[cfg(feature = "table")]
+pub use polars;
 
 use std::fmt;
 
@@ -123,6 +126,26 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Converts a dfdx device error into [`Error::Device`].
 pub(crate) fn dev_err<X: fmt::Debug>(e: X) -> Error {
     Error::Device(format!("{e:?}"))
+}
+
+/// Makes glibc keep large freed blocks instead of returning them to the system: the
+/// im2col matrices and activations of every training step come and go, and glibc would
+/// map and unmap them each time. Halves the step time of `mnist4` on the 2-core sandbox
+/// (measured, docs/PERFORMANCE.md). The `sphereface` command calls it first thing; call it
+/// before training from your own program or notebook. Does nothing on other platforms or
+/// when the environment variable `SPHEREFACE_MALLOC_DEFAULT` is set (for before/after
+/// measurements).
+pub fn tune_allocator() {
+    if std::env::var_os("SPHEREFACE_MALLOC_DEFAULT").is_some() {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator parameters (glibc takes its own lock).
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+    }
 }
 
 /// The README's Rust examples, compiled and run as doctests.

@@ -162,25 +162,86 @@ impl Figure {
         Ok((svg_path, png_path))
     }
 
-    /// Returns the text that makes an evcxr (Jupyter Rust kernel) cell show this figure.
-    pub fn evcxr_content(&self) -> String {
-        format!(
-            "EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT\n",
-            self.svg.trim()
-        )
+    /// [`Figure::save`]s the figure and returns it, so a notebook cell can save and show a
+    /// figure in one expression: `psi_figure()?.saved_to("figures/psi")?`.
+    ///
+    /// # Errors
+    /// Those of [`Figure::save`].
+    pub fn saved_to(self, stem: impl AsRef<Path>) -> Result<Self, PlotError> {
+        self.save(stem.as_ref())?;
+        Ok(self)
     }
 
-    /// Shows the figure inline in an evcxr (Jupyter Rust kernel) notebook cell.
-    ///
-    /// Prints [`Figure::evcxr_content`], i.e.
-    /// `EVCXR_BEGIN_CONTENT image/svg+xml\n<svg...>\nEVCXR_END_CONTENT`, to stdout.
+    /// Returns the text that makes an evcxr (Jupyter Rust kernel) cell show this figure:
+    /// the PNG, base64-encoded, as `image/png` (compact in a notebook file, and shown by
+    /// Jupyter, nbconvert's HTML and slides, and GitHub alike; the SVG goes to files).
+    pub fn evcxr_content(&self) -> String {
+        mime_block("image/png", &BASE64.encode(&self.png))
+    }
+
+    /// The same as [`Figure::evcxr_content`] with the SVG (`image/svg+xml`) instead.
+    pub fn evcxr_svg_content(&self) -> String {
+        mime_block("image/svg+xml", self.svg.trim())
+    }
+
+    /// Shows the figure inline in an evcxr (Jupyter Rust kernel) notebook cell by
+    /// printing [`Figure::evcxr_content`] to stdout. evcxr keeps one output per MIME type
+    /// and cell, so a cell shows the last figure it displays.
     ///
     /// A closed or failing stdout is ignored.
     pub fn evcxr_display(&self) {
-        let mut out = std::io::stdout().lock();
-        let _ = out.write_all(self.evcxr_content().as_bytes());
-        let _ = out.flush();
+        print_block(&self.evcxr_content());
     }
+}
+
+/// An animated GIF, e.g. the evolution of the embeddings during training.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Animation {
+    /// The GIF file's bytes.
+    pub gif: Vec<u8>,
+}
+
+impl std::fmt::Debug for Animation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Animation").field("gif_bytes", &self.gif.len()).finish()
+    }
+}
+
+impl Animation {
+    /// Reads a GIF file.
+    ///
+    /// # Errors
+    /// [`PlotError::Io`] if it cannot be read, [`PlotError::Shape`] if it is not a GIF.
+    pub fn from_file(path: &Path) -> Result<Self, PlotError> {
+        let gif = fs::read(path).map_err(io_err(path))?;
+        if !gif.starts_with(b"GIF8") {
+            return Err(PlotError::Shape(format!("{} is not a GIF file", path.display())));
+        }
+        Ok(Animation { gif })
+    }
+
+    /// The text that makes an evcxr cell show the animation (`image/gif`, base64).
+    pub fn evcxr_content(&self) -> String {
+        mime_block("image/gif", &BASE64.encode(&self.gif))
+    }
+
+    /// Shows the animation inline in an evcxr notebook cell.
+    pub fn evcxr_display(&self) {
+        print_block(&self.evcxr_content());
+    }
+}
+
+use base64::Engine as _;
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn mime_block(mime: &str, content: &str) -> String {
+    format!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT\n")
+}
+
+fn print_block(block: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(block.as_bytes());
+    let _ = out.flush();
 }
 
 /// One line of a line chart, e.g. the test accuracy of one loss per epoch.
@@ -1652,6 +1713,190 @@ pub fn lines(series: &[Series], opts: &LineOptions) -> Result<Figure, PlotError>
     render(&plan, opts.width, opts.height)
 }
 
+// ---------------------------------------------------------------------------------------
+// Panels: several scatters in one figure
+// ---------------------------------------------------------------------------------------
+
+/// Several scatter plans painted side by side (row-major in a grid of `cols` columns).
+struct PanelPlan<'c> {
+    plans: Vec<ScatterPlan<'c>>,
+    cols: usize,
+}
+
+impl Paint for PanelPlan<'_> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        root.fill(&WHITE).map_err(draw_err)?;
+        let rows = self.plans.len().div_ceil(self.cols);
+        for (plan, area) in self.plans.iter().zip(root.split_evenly((rows, self.cols))) {
+            plan.paint(&area)?;
+        }
+        Ok(())
+    }
+}
+
+/// Draws several embedding scatters into one figure, `cols` per row, each panel
+/// `opts.width` x `opts.height` pixels and drawn as by [`scatter`] with its own title
+/// (`titles[i]`) and axis limits. One figure keeps a notebook cell to one output (evcxr
+/// shows one image per cell) and pastes onto a slide as one picture.
+///
+/// # Errors
+/// As [`scatter`] (naming the panel), and [`PlotError::Shape`] when `titles` and
+/// `panels` differ in length, `cols` is 0 or the whole figure exceeds [`MAX_SIDE`].
+pub fn scatter_panels(
+    panels: &[Embeddings<'_>],
+    titles: &[String],
+    cols: usize,
+    opts: &ScatterOptions,
+) -> Result<Figure, PlotError> {
+    if panels.is_empty() {
+        return Err(PlotError::Empty("no panels".into()));
+    }
+    if titles.len() != panels.len() || cols == 0 {
+        return Err(PlotError::Shape(format!(
+            "{} panels, {} titles and {cols} columns: need one title per panel and at least one column",
+            panels.len(),
+            titles.len()
+        )));
+    }
+    check_size(opts.width, opts.height)?;
+    check_view(opts)?;
+    let cols = cols.min(panels.len());
+    let rows = panels.len().div_ceil(cols);
+    let too_big = || PlotError::Shape(format!("{rows}x{cols} panels of {}x{} pixels exceed {MAX_SIDE} pixels", opts.width, opts.height));
+    let width = u32::try_from(cols).ok().and_then(|c| c.checked_mul(opts.width)).ok_or_else(too_big)?;
+    let height = u32::try_from(rows).ok().and_then(|r| r.checked_mul(opts.height)).ok_or_else(too_big)?;
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(too_big());
+    }
+    let mut clouds = Vec::with_capacity(panels.len());
+    for (i, emb) in panels.iter().enumerate() {
+        clouds.push(prepare(emb, opts).map_err(|e| match e {
+            PlotError::Empty(m) => PlotError::Empty(format!("panel {i}: {m}")),
+            PlotError::Shape(m) => PlotError::Shape(format!("panel {i}: {m}")),
+            other => other,
+        })?);
+    }
+    let plans = clouds
+        .iter()
+        .zip(panels)
+        .zip(titles)
+        .map(|((cloud, emb), title)| ScatterPlan {
+            cloud,
+            dim: emb.dim,
+            title: title.clone(),
+            normalize: opts.normalize,
+            yaw: opts.yaw,
+            pitch: opts.pitch,
+            lims: limits(&[cloud], emb.dim, opts.normalize),
+        })
+        .collect();
+    render(&PanelPlan { plans, cols }, width, height)
+}
+
+// ---------------------------------------------------------------------------------------
+// Decision regions in the plane
+// ---------------------------------------------------------------------------------------
+
+/// One panel of [`decision_regions`]: which class wins at each point of a square grid
+/// over `[-extent, extent]²`, and the class weight vectors drawn as arrows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionPanel {
+    /// Panel title, e.g. "A-Softmax, m = 4".
+    pub title: String,
+    /// Half-width of the square shown.
+    pub extent: f64,
+    /// Grid cells per side.
+    pub n: usize,
+    /// `n * n` cells, row-major from the bottom-left corner: the class that wins there, or
+    /// `None` where no class wins (the margin zone of A-Softmax).
+    pub cells: Vec<Option<u8>>,
+    /// Weight vector of each class (drawn from the origin, in the class's colour).
+    pub weights: Vec<[f64; 2]>,
+}
+
+/// Fill colour of class `c` in a region plot (light) and of its arrow (dark).
+fn region_colors(c: u8) -> (RGBColor, RGBColor) {
+    const DARK: [RGBColor; 3] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44)];
+    const LIGHT: [RGBColor; 3] = [RGBColor(198, 219, 239), RGBColor(252, 203, 203), RGBColor(199, 233, 192)];
+    let i = usize::from(c) % 3;
+    (LIGHT[i], DARK[i])
+}
+
+struct RegionPlan<'p> {
+    panels: &'p [RegionPanel],
+}
+
+impl Paint for RegionPlan<'_> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        root.fill(&WHITE).map_err(draw_err)?;
+        for (panel, area) in self.panels.iter().zip(root.split_evenly((1, self.panels.len()))) {
+            let e = panel.extent;
+            let mut chart = ChartBuilder::on(&area)
+                .caption(&panel.title, (FONT, 20))
+                .margin(10)
+                .x_label_area_size(30)
+                .y_label_area_size(40)
+                .build_cartesian_2d(-e..e, -e..e)
+                .map_err(draw_err)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .label_style((FONT, 13))
+                .x_labels(5)
+                .y_labels(5)
+                .x_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
+                .y_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
+                .draw()
+                .map_err(draw_err)?;
+            let step = 2.0 * e / panel.n as f64;
+            let grey = RGBColor(235, 235, 235);
+            chart
+                .draw_series(panel.cells.iter().enumerate().map(|(i, c)| {
+                    let (x0, y0) = (-e + (i % panel.n) as f64 * step, -e + (i / panel.n) as f64 * step);
+                    let fill = c.map_or(grey, |c| region_colors(c).0);
+                    Rectangle::new([(x0, y0), (x0 + step, y0 + step)], fill.filled())
+                }))
+                .map_err(draw_err)?;
+            for (c, w) in panel.weights.iter().enumerate() {
+                let dark = region_colors(c as u8).1;
+                let style = ShapeStyle::from(&dark).stroke_width(3);
+                chart.draw_series(LineSeries::new([(0.0, 0.0), (w[0], w[1])], style)).map_err(draw_err)?;
+                chart.draw_series([Circle::new((w[0], w[1]), 5, dark.filled())]).map_err(draw_err)?;
+                let label = format!("w{}", c + 1);
+                chart
+                    .draw_series([Text::new(label, (w[0] * 1.12, w[1] * 1.12), (FONT, 18).into_font().color(&dark))])
+                    .map_err(draw_err)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Draws decision-region panels side by side, `width` x `height` pixels in all: each grid
+/// cell coloured by the class that wins there (light blue, light red, light green for
+/// classes 0, 1, 2; light grey where none wins) and the weight vectors as arrows.
+///
+/// # Errors
+/// [`PlotError::Empty`] for no panels, [`PlotError::Shape`] when a panel's cells are not
+/// `n * n`, its extent is not finite and positive, or the size is out of range.
+pub fn decision_regions(panels: &[RegionPanel], width: u32, height: u32) -> Result<Figure, PlotError> {
+    check_size(width, height)?;
+    if panels.is_empty() {
+        return Err(PlotError::Empty("no panels".into()));
+    }
+    for (i, p) in panels.iter().enumerate() {
+        if p.n == 0 || p.cells.len() != p.n * p.n || !(p.extent.is_finite() && p.extent > 0.0) {
+            return Err(PlotError::Shape(format!(
+                "panel {i}: {} cells for a {n}x{n} grid with extent {}",
+                p.cells.len(),
+                p.extent,
+                n = p.n
+            )));
+        }
+    }
+    render(&RegionPlan { panels }, width, height)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1781,6 +2026,48 @@ mod tests {
         )
         .unwrap();
         check_figure(&fig, 500, 400);
+    }
+
+    #[test]
+    fn panels_share_one_figure() {
+        let (v2, l2) = clusters(2, 30, 3);
+        let (v3, l3) = clusters(3, 30, 4);
+        let e2 = Embeddings { dim: 2, values: &v2, labels: &l2 };
+        let e3 = Embeddings { dim: 3, values: &v3, labels: &l3 };
+        let opts = ScatterOptions { width: 400, height: 360, ..Default::default() };
+        let titles: Vec<String> = ["left panel", "middle panel", "bottom panel"].map(String::from).to_vec();
+        let fig = scatter_panels(&[e2, e3, e2], &titles, 2, &opts).unwrap();
+        check_figure(&fig, 800, 720);
+        for t in &titles {
+            assert!(fig.svg.contains(t.as_str()), "{t} missing");
+        }
+        assert!(matches!(scatter_panels(&[e2], &titles, 1, &opts), Err(PlotError::Shape(_))));
+        assert!(matches!(scatter_panels(&[e2], &titles[..1], 0, &opts), Err(PlotError::Shape(_))));
+        let bad = Embeddings { dim: 4, values: &v2[..8], labels: &l2[..2] };
+        let err = scatter_panels(&[e2, bad], &titles[..2], 2, &opts).unwrap_err();
+        assert!(err.to_string().contains("panel 1"), "{err}");
+        let huge = ScatterOptions { width: 5000, ..opts };
+        assert!(matches!(scatter_panels(&[e2, e2], &titles[..2], 2, &huge), Err(PlotError::Shape(_))));
+    }
+
+    #[test]
+    fn decision_regions_colour_each_class_and_the_margin_zone() {
+        let n = 4;
+        let cells: Vec<Option<u8>> = (0..n * n).map(|i| match i % 4 { 0 => Some(0), 1 => Some(1), _ => None }).collect();
+        let panel = RegionPanel { title: "two classes".into(), extent: 2.0, n, cells, weights: vec![[1.0, 0.0], [0.0, 1.0]] };
+        let fig = decision_regions(&[panel.clone(), panel.clone()], 800, 400).unwrap();
+        assert_eq!(png_size(&fig.png), (800, 400));
+        assert_eq!((fig.width, fig.height), (800, 400));
+        let svg = fig.svg.to_uppercase();
+        for fill in ["#C6DBEF", "#FCCBCB", "#EBEBEB"] {
+            assert!(svg.contains(fill), "no {fill} cell");
+        }
+        assert!(fig.svg.contains("w1") && fig.svg.contains("w2"));
+        let bad = RegionPanel { cells: vec![None; 3], ..panel.clone() };
+        assert!(matches!(decision_regions(&[bad], 800, 400), Err(PlotError::Shape(_))));
+        let bad = RegionPanel { extent: f64::NAN, ..panel };
+        assert!(matches!(decision_regions(&[bad], 800, 400), Err(PlotError::Shape(_))));
+        assert!(matches!(decision_regions(&[], 800, 400), Err(PlotError::Empty(_))));
     }
 
     #[test]
@@ -2171,14 +2458,20 @@ mod tests {
     fn evcxr_format() {
         let fig = Figure {
             svg: "<svg>x</svg>\n".into(),
-            png: vec![],
+            png: b"PNG!".to_vec(),
             width: 1,
             height: 1,
         };
         assert_eq!(
             fig.evcxr_content(),
+            "EVCXR_BEGIN_CONTENT image/png\nUE5HIQ==\nEVCXR_END_CONTENT\n"
+        );
+        assert_eq!(
+            fig.evcxr_svg_content(),
             "EVCXR_BEGIN_CONTENT image/svg+xml\n<svg>x</svg>\nEVCXR_END_CONTENT\n"
         );
+        let anim = Animation { gif: b"GIF89a".to_vec() };
+        assert_eq!(anim.evcxr_content(), "EVCXR_BEGIN_CONTENT image/gif\nR0lGODlh\nEVCXR_END_CONTENT\n");
     }
 
     #[test]

@@ -425,11 +425,22 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
     }
 
     /// Evaluates on `split` with frozen weights: accuracy without and with the margin,
-    /// mean loss and the embeddings.
+    /// mean loss and the embeddings. Batch norm uses its running statistics.
     ///
     /// # Errors
     /// Device or shape errors.
     pub fn evaluate(&mut self, split: &Split) -> Result<Evaluation> {
+        self.evaluate_with(split, Mode::Eval)
+    }
+
+    /// [`Trainer::evaluate`] with a choice of batch-norm statistics: [`Mode::Eval`] (the
+    /// running statistics, the honest test) or [`Mode::Train`] (each evaluation batch's own
+    /// statistics, a diagnostic: it also updates the running statistics, so evaluate a
+    /// trainer that is not saved afterwards).
+    ///
+    /// # Errors
+    /// Device or shape errors.
+    pub fn evaluate_with(&mut self, split: &Split, mode: Mode) -> Result<Evaluation> {
         let n = split.len();
         if n == 0 {
             return Err(Error::Shape("cannot evaluate on an empty split".into()));
@@ -441,7 +452,7 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
             let idx: Vec<usize> = (start..(start + self.cfg.eval_batch).min(n)).collect();
             let (pixels, labels) = split.batch(&idx);
             let x: Tensor<(usize, usize), E, D> = self.dev.tensor_from_vec(pixels.iter().map(|&p| e::<E>(p as f64)).collect(), (idx.len(), IMAGE_PIXELS));
-            let emb = self.net.forward(x, Mode::Eval)?;
+            let emb = self.net.forward(x, mode)?;
             embeddings.extend(emb.as_vec().iter().map(|v| v.to_f32().unwrap_or(f32::NAN)));
             let out = self.head.forward(emb, &labels, step)?;
             correct += count_correct(&out.logits.as_vec(), NUM_CLASSES, &labels);
@@ -492,6 +503,27 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         }
         Ok(t)
     }
+}
+
+/// Reads a run directory's `config.json`.
+///
+/// # Errors
+/// [`Error::Io`] if it cannot be read, [`Error::Config`] if it is not a configuration.
+pub fn read_config(dir: &Path) -> Result<TrainConfig> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+    let cfg: TrainConfig = serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+/// Loads a saved run (its `config.json` and `checkpoint.bin`) for evaluation.
+///
+/// # Errors
+/// Those of [`read_config`] and [`Trainer::resume`].
+pub fn load_run<E: Dtype, D: ConvDevice<E>>(dir: &Path, dev: D) -> Result<Trainer<E, D>> {
+    let cfg = read_config(dir)?;
+    Trainer::resume(dir, cfg, dev)
 }
 
 /// Name of the checkpoint file in a run directory.

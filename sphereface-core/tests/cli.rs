@@ -69,6 +69,23 @@ fn refuses_to_overwrite_a_run_unless_forced() {
         assert!(bytes.len() > 1000, "{name} is {} bytes", bytes.len());
     }
     fails_with(&["figures", "--from", dir.path().join("figures").to_str().unwrap()], "holds no finished runs");
+
+    // `evaluate` reloads the checkpoint and gets the test accuracy metrics.json reports.
+    let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("run/metrics.json")).unwrap()).unwrap();
+    let (code, stdout, err) = sphereface(&["evaluate", "--run", out, "--limit", "50"]);
+    assert_eq!(code, 0, "{err}");
+    let ev: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert_eq!((ev["split"].as_str(), ev["images"].as_u64(), ev["steps"].as_u64()), (Some("test"), Some(50), Some(2)));
+    assert_eq!(ev["acc"], metrics["test_acc"], "evaluate agrees with the run's own evaluation");
+    assert_eq!(ev["acc_margin"], metrics["test_acc_margin"]);
+    let (code, stdout, err) = sphereface(&["evaluate", "--run", out, "--split", "train", "--limit", "30", "--batch-stats"]);
+    assert_eq!(code, 0, "{err}");
+    let ev: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!((ev["split"].as_str(), ev["images"].as_u64(), ev["batch_norm"].as_str()), (Some("train"), Some(30), Some("batch statistics")));
+    assert!((0.0..=1.0).contains(&ev["acc"].as_f64().unwrap()));
+    fails_with(&["evaluate", "--run", out, "--limit", "0"], "limit must be >= 1, got 0");
+    fails_with(&["evaluate", "--run", dir.path().join("nowhere").to_str().unwrap()], "config.json");
+    fails_with(&["evaluate", "--run", out, "--split", "holdout"], "invalid value 'holdout'");
 }
 
 /// Ctrl-C (SIGINT) saves a checkpoint, leaves no half-written file and exits with 130;

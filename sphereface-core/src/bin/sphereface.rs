@@ -8,9 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use sphereface_core::heads::{LambdaSchedule, LossKind};
 use sphereface_core::net::NetKind;
-use sphereface_core::report::{results_csv, results_markdown, ResultRow};
+use sphereface_core::report::{results_markdown, write_results, ResultRow};
 use sphereface_core::train::{self, Metrics, Progress, Protocol, RunDir, StepRecord, TrainConfig};
-use sphereface_core::{checkpoint::write_atomic, Error};
+use sphereface_core::Error;
 
 #[derive(Parser)]
 #[command(name = "sphereface", version, about = "SphereFace (A-Softmax) on MNIST: train and compare original, modified and angular softmax")]
@@ -29,6 +29,37 @@ enum Cmd {
     Figures(FiguresArgs),
     /// Time training steps (forward, backward, optimizer) on random input; prints one JSON line.
     Bench(BenchArgs),
+    /// Evaluate a saved run (its checkpoint) on the test, validation or training images; prints one JSON line.
+    Evaluate(EvaluateArgs),
+}
+
+#[derive(Args)]
+struct EvaluateArgs {
+    /// A run directory (config.json and checkpoint.bin), e.g. results/seed/original-d2.
+    #[arg(long)]
+    run: PathBuf,
+    /// Images to evaluate on: test (10,000), validation (the first 5,000 training images) or train (the other 55,000).
+    #[arg(long, value_enum, default_value = "test")]
+    split: SplitArg,
+    /// Evaluate on only the first N images of the split.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Batch norm with each evaluation batch's own statistics instead of the running ones (a diagnostic).
+    #[arg(long)]
+    batch_stats: bool,
+    /// Directory with the four MNIST IDX files; default: the copy in data/mnist.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// CPU worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SplitArg {
+    Test,
+    Validation,
+    Train,
 }
 
 #[derive(Args)]
@@ -361,8 +392,7 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
                 print_metrics(&m);
                 rows.push(ResultRow::new(loss, dim, &m));
                 // Written after every run, so an interrupted reproduction keeps its table.
-                write_atomic(&a.out.join("results.csv"), results_csv(&rows).as_bytes())?;
-                write_atomic(&a.out.join("results.md"), results_markdown(&rows).as_bytes())?;
+                write_results(&a.out, &rows)?;
             }
             println!("\n{}", results_markdown(&rows));
             let files = sphereface_core::figures::draw_all(&a.out)?;
@@ -390,6 +420,32 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             json["malloc"] = if std::env::var_os("SPHEREFACE_MALLOC_DEFAULT").is_some() { "glibc default" } else { "tuned" }.into();
             println!("{json}");
         }
+        Cmd::Evaluate(a) => {
+            set_threads(a.threads)?;
+            if a.limit == Some(0) {
+                return Err(Error::Config("limit must be >= 1, got 0".into()));
+            }
+            let mut trainer = train::load_run::<f32, _>(&a.run, dfdx::tensor::Cpu::default())?;
+            let data = train::load_data(a.data_dir.as_deref())?;
+            let (val, tr) = data.train_validation()?;
+            let (name, split) = match a.split {
+                SplitArg::Test => ("test", data.test),
+                SplitArg::Validation => ("validation", val),
+                SplitArg::Train => ("train", tr),
+            };
+            let split = match a.limit {
+                Some(n) if n < split.len() => split.split_at(n)?.0,
+                _ => split,
+            };
+            let mode = if a.batch_stats { sphereface_core::layers::Mode::Train } else { sphereface_core::layers::Mode::Eval };
+            let ev = trainer.evaluate_with(&split, mode)?;
+            let json = serde_json::json!({
+                "run": a.run.display().to_string(), "label": trainer.cfg.label(), "steps": trainer.step,
+                "split": name, "images": split.len(), "batch_norm": if a.batch_stats { "batch statistics" } else { "running statistics" },
+                "acc": ev.acc, "acc_margin": ev.margin_acc, "loss": ev.loss,
+            });
+            println!("{json}");
+        }
         Cmd::Figures(a) => {
             let files = sphereface_core::figures::draw_all(&a.from)?;
             for f in &files {
@@ -400,24 +456,8 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
     Ok(())
 }
 
-/// Large allocations (im2col matrices, activations) come and go every step; glibc would
-/// map and unmap them each time. Keeping them in the heap halves the step time (measured,
-/// docs/PERFORMANCE.md).
-fn tune_allocator() {
-    if std::env::var_os("SPHEREFACE_MALLOC_DEFAULT").is_some() {
-        return; // for before/after measurements
-    }
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator parameters; called before any other thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
-        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
-    }
-}
-
 fn main() -> ExitCode {
-    tune_allocator();
+    sphereface_core::tune_allocator();
     catch_ctrl_c();
     let cli = Cli::parse();
     match main_inner(cli) {
