@@ -2588,10 +2588,11 @@ mod tests {
         assert_eq!(fmt_tick(5.0, f64::INFINITY), "5");
     }
 
-    /// Renders the example figures into `out/` for a visual check.
+    /// Renders the example figures into `target/plot-examples/` for a visual check (not
+    /// into the source tree).
     #[test]
     fn example_figures() {
-        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("out");
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plot-examples");
         let (v2, l2) = clusters(2, 300, 21);
         scatter(
             &Embeddings {

@@ -32,8 +32,22 @@ fn bad_flags_and_values_are_refused_clearly() {
     fails_with(&["train", "--loss", "modified", "--threads", "0", "--out", out], "threads must be >= 1");
     fails_with(&["train", "--loss", "modified"], "--out");
     fails_with(&["reproduce", "--dims", "0"], "dims must be a list of dimensions >= 1");
+    fails_with(&["train", "--loss", "modified", "--batch", "1", "--out", out], "batch must be >= 2 (batch norm needs two images), got 1");
+    fails_with(&["train", "--loss", "modified", "--train-subset", "0", "--out", out], "train_subset must be >= 1 when given, got 0");
+    fails_with(&["train", "--loss", "modified", "--test-subset", "0", "--out", out], "test_subset must be >= 1 when given, got 0");
+    fails_with(&["train", "--loss", "modified", "--train-subset", "10", "--out", out], "train_subset (10) must hold at least one batch (64)");
+    fails_with(&["train", "--loss", "angular", "--m", "17", "--out", out], "angular margin m must be at most 16, got 17");
+    fails_with(&["train", "--loss", "angular", "--lambda", "linear", "--out", out], "invalid value 'linear'");
+    fails_with(&["train", "--loss", "modified", "--lr", "nan", "--out", out], "lr must be a positive number, got NaN");
+    fails_with(&["train", "--loss", "modified", "--steps", "-3", "--out", out], "unexpected argument '-3'");
+    fails_with(&["train", "--loss", "modified", "--force", "--resume", "--out", out], "cannot be used with");
+    #[cfg(not(feature = "cuda"))]
+    fails_with(&["train", "--loss", "modified", "--device", "cuda", "--steps", "1", "--out", out], "built without the cuda feature");
+    fails_with(&["bench", "--batch", "1"], "bench needs batch >= 2 and steps >= 1, got batch 1");
+    fails_with(&["bench", "--steps", "0"], "got batch 256, steps 0");
     let missing = dir.path().join("nowhere");
     fails_with(&["train", "--loss", "modified", "--data-dir", missing.to_str().unwrap(), "--out", out], "MNIST file missing");
+    fails_with(&["figures", "--from", missing.to_str().unwrap()], "nowhere");
 }
 
 #[test]

@@ -47,6 +47,12 @@ fn config_validation_names_field_and_value() {
         (TrainConfig { head: LossKind::Angular { m: 0, lambda: LambdaSchedule::caffe() }, ..ok.clone() }, "m must be an integer >= 1, got 0"),
         (TrainConfig { head: LossKind::Angular { m: 4, lambda: LambdaSchedule { min: -1.0, ..LambdaSchedule::caffe() } }, ..ok.clone() }, "lambda min must be finite and >= 0, got -1"),
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { beta2: 1.0, ..Default::default() }, ..ok.clone() }, "adam beta2 must be in [0, 1), got 1"),
+        (TrainConfig { adam: sphereface_core::optim::AdamConfig { beta1: -0.1, ..Default::default() }, ..ok.clone() }, "adam beta1 must be in [0, 1), got -0.1"),
+        (TrainConfig { adam: sphereface_core::optim::AdamConfig { eps: 0.0, ..Default::default() }, ..ok.clone() }, "adam eps must be > 0, got 0"),
+        (TrainConfig { snapshot_every: Some(0), ..ok.clone() }, "snapshot_every must be >= 1 when given, got 0"),
+        (TrainConfig { snapshot_every: Some(10), snapshot_images: 0, ..ok.clone() }, "snapshot_images must be >= 1, got 0"),
+        (TrainConfig { head: LossKind::Angular { m: sphereface_core::heads::MAX_MARGIN + 1, lambda: LambdaSchedule::caffe() }, ..ok.clone() }, "angular margin m must be at most"),
+        (TrainConfig { head: LossKind::Angular { m: 4, lambda: LambdaSchedule { base: f64::INFINITY, ..LambdaSchedule::caffe() } }, ..ok.clone() }, "lambda base must be finite and >= 0, got inf"),
     ];
     for (cfg, want) in cases {
         let err = cfg.validate().unwrap_err().to_string();
