@@ -108,8 +108,13 @@ fn check_outputs(name: &str, nb: &Value) {
         }
         _ => unreachable!(),
     }
+    assert_no_machine_paths(name, "an output", &text);
+}
+
+#[track_caller]
+fn assert_no_machine_paths(name: &str, what: &str, text: &str) {
     for bad in MACHINE_SPECIFIC {
-        assert!(!text.contains(bad), "{name}: an output mentions {bad:?}, a machine-specific path");
+        assert!(!text.contains(bad), "{name}: {what} mentions {bad:?}, a machine-specific path:\n{text}");
     }
 }
 
@@ -144,15 +149,9 @@ fn no_absolute_paths_or_machine_specific_strings() {
     for name in NOTEBOOKS {
         let nb = load(&notebook_dir().join(name));
         for cell in cells(&nb) {
-            let src = source(cell);
-            for bad in MACHINE_SPECIFIC {
-                assert!(!src.contains(bad), "{name}: a cell mentions {bad:?}:\n{src}");
-            }
+            assert_no_machine_paths(name, "a cell", &source(cell));
         }
-        let text = output_text(&nb);
-        for bad in MACHINE_SPECIFIC {
-            assert!(!text.contains(bad), "{name}: an output mentions {bad:?}");
-        }
+        assert_no_machine_paths(name, "an output", &output_text(&nb));
     }
 }
 
