@@ -850,6 +850,42 @@ impl Sampler {
     }
 }
 
+/// Random translation of a batch of 28×28 images (augmentation): image `i` of the batch
+/// moves by `(dy, dx)`, each uniform in `-max_shift..=max_shift`, and the uncovered border
+/// is filled with 0 (background). The offsets are a pure function of `(seed, step)`, so a
+/// resumed run draws the same ones as an uninterrupted run. `max_shift` 0 leaves the batch
+/// as it is.
+pub fn shift_images(pixels: &mut [f32], max_shift: usize, seed: u64, step: u64) {
+    use rand::Rng as _;
+    const SIDE: usize = 28;
+    if max_shift == 0 {
+        return;
+    }
+    let s = max_shift.min(SIDE - 1) as i64;
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xA5A5_5A5A_F00D_CAFE ^ step.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut src = [0.0f32; SIDE * SIDE];
+    for img in pixels.chunks_exact_mut(SIDE * SIDE) {
+        let dy = rng.gen_range(-s..=s);
+        let dx = rng.gen_range(-s..=s);
+        if dy == 0 && dx == 0 {
+            continue;
+        }
+        src.copy_from_slice(img);
+        for y in 0..SIDE as i64 {
+            let row = &mut img[y as usize * SIDE..(y as usize + 1) * SIDE];
+            let sy = y - dy;
+            if !(0..SIDE as i64).contains(&sy) {
+                row.fill(0.0);
+                continue;
+            }
+            for (x, v) in row.iter_mut().enumerate() {
+                let sx = x as i64 - dx;
+                *v = if (0..SIDE as i64).contains(&sx) { src[sy as usize * SIDE + sx as usize] } else { 0.0 };
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -858,6 +894,47 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashSet;
     use std::io::Write;
+
+    /// `img` moved by (dy, dx) with zero fill, by a direct loop.
+    fn translated(img: &[f32], dy: i64, dx: i64) -> Vec<f32> {
+        let mut out = vec![0.0; 784];
+        for y in 0..28i64 {
+            for x in 0..28i64 {
+                let (sy, sx) = (y - dy, x - dx);
+                if (0..28).contains(&sy) && (0..28).contains(&sx) {
+                    out[(y * 28 + x) as usize] = img[(sy * 28 + sx) as usize];
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn shift_images_translates_each_image_within_the_bound() {
+        let images: Vec<f32> = (0..8 * 784).map(|i| ((i * 37 % 101) as f32) / 100.0 + 0.01).collect();
+        let mut unchanged = images.clone();
+        shift_images(&mut unchanged, 0, 1, 5);
+        assert_eq!(unchanged, images, "max_shift 0 must leave the batch alone");
+
+        let mut shifted = images.clone();
+        shift_images(&mut shifted, 2, 1, 5);
+        let mut offsets = HashSet::new();
+        for (orig, got) in images.chunks(784).zip(shifted.chunks(784)) {
+            // Every pixel of the test images is nonzero, so exactly one offset matches.
+            let matches: Vec<(i64, i64)> = (-2..=2).flat_map(|dy| (-2..=2).map(move |dx| (dy, dx))).filter(|&(dy, dx)| translated(orig, dy, dx) == got).collect();
+            assert_eq!(matches.len(), 1, "not a translation by at most 2 pixels");
+            offsets.insert(matches[0]);
+        }
+        assert!(offsets.len() > 1, "all eight images got the same offset {offsets:?}");
+
+        // A pure function of (seed, step): same again, another step differs.
+        let mut again = images.clone();
+        shift_images(&mut again, 2, 1, 5);
+        assert_eq!(again, shifted);
+        let mut other = images.clone();
+        shift_images(&mut other, 2, 1, 6);
+        assert_ne!(other, shifted);
+    }
     use tempfile::TempDir;
 
     /// Pixel `j` of fixture image `i`.

@@ -94,6 +94,10 @@ pub struct TrainConfig {
     /// Test images per snapshot.
     #[serde(default = "default_snapshot_images")]
     pub snapshot_images: usize,
+    /// Augmentation: each training image moves by up to this many pixels in x and y
+    /// (uniform, zero fill; [`crate::data::shift_images`]). 0: none (the seed protocol).
+    #[serde(default)]
+    pub shift: usize,
 }
 
 fn default_snapshot_images() -> usize {
@@ -121,6 +125,7 @@ impl TrainConfig {
             eval_batch: 500,
             snapshot_every: None,
             snapshot_images: default_snapshot_images(),
+            shift: 0,
         };
         match protocol {
             Protocol::Seed => seed,
@@ -167,6 +172,9 @@ impl TrainConfig {
         }
         if self.snapshot_every == Some(0) {
             return bad("snapshot_every must be >= 1 when given, got 0".into());
+        }
+        if self.shift > 13 {
+            return bad(format!("shift must be at most 13 pixels (half the 28-pixel image), got {}", self.shift));
         }
         if self.snapshot_every.is_some() && self.snapshot_images == 0 {
             return bad("snapshot_images must be >= 1, got 0".into());
@@ -387,7 +395,8 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         }
         while self.step < self.cfg.steps {
             let idx = sampler.indices(self.step);
-            let (pixels, labels) = train.batch(&idx);
+            let (mut pixels, labels) = train.batch(&idx);
+            crate::data::shift_images(&mut pixels, self.cfg.shift, self.cfg.seed, self.step);
             let t0 = Instant::now();
             let rec = self.train_step(&pixels, &labels)?;
             self.train_seconds += t0.elapsed().as_secs_f64();

@@ -50,6 +50,7 @@ fn config_validation_names_field_and_value() {
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { beta1: -0.1, ..Default::default() }, ..ok.clone() }, "adam beta1 must be in [0, 1), got -0.1"),
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { eps: 0.0, ..Default::default() }, ..ok.clone() }, "adam eps must be > 0, got 0"),
         (TrainConfig { snapshot_every: Some(0), ..ok.clone() }, "snapshot_every must be >= 1 when given, got 0"),
+        (TrainConfig { shift: 14, ..ok.clone() }, "shift must be at most 13 pixels (half the 28-pixel image), got 14"),
         (TrainConfig { snapshot_every: Some(10), snapshot_images: 0, ..ok.clone() }, "snapshot_images must be >= 1, got 0"),
         (TrainConfig { head: LossKind::Angular { m: sphereface_core::heads::MAX_MARGIN + 1, lambda: LambdaSchedule::caffe() }, ..ok.clone() }, "angular margin m must be at most"),
         (TrainConfig { head: LossKind::Angular { m: 4, lambda: LambdaSchedule { base: f64::INFINITY, ..LambdaSchedule::caffe() } }, ..ok.clone() }, "lambda base must be finite and >= 0, got inf"),
@@ -97,10 +98,16 @@ fn short_training_learns() {
 #[test]
 fn resume_gives_the_same_result() {
     let head = LossKind::angular(4, LambdaSchedule::caffe()).unwrap();
-    let cfg = tiny(head, 6);
+    // With augmentation: the shifts of a resumed run must be those of the straight run.
+    let cfg = TrainConfig { shift: 2, ..tiny(head, 6) };
     let (_, train_split) = train::splits(data(), &cfg).unwrap();
     let mut straight = Trainer::<f32, Cpu>::new(cfg.clone(), Cpu::default()).unwrap();
     straight.fit(&train_split, None, &mut Silent).unwrap();
+    // ... and they are applied: without them the same run has another history.
+    let mut unshifted = Trainer::<f32, Cpu>::new(TrainConfig { shift: 0, ..cfg.clone() }, Cpu::default()).unwrap();
+    unshifted.fit(&train_split, None, &mut Silent).unwrap();
+    assert_eq!(unshifted.history[0].step, straight.history[0].step);
+    assert_ne!(unshifted.history.iter().map(|r| r.loss).collect::<Vec<_>>(), straight.history.iter().map(|r| r.loss).collect::<Vec<_>>());
 
     let dir = tempfile::tempdir().unwrap();
     let mut first = Trainer::<f32, Cpu>::new(TrainConfig { steps: 3, ..cfg.clone() }, Cpu::default()).unwrap();

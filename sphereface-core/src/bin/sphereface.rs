@@ -153,6 +153,9 @@ struct Common {
     /// Lambda annealing of the angular loss.
     #[arg(long, value_enum, default_value = "caffe")]
     lambda: LambdaArg,
+    /// Augmentation: move each training image by up to N pixels in x and y (0: none).
+    #[arg(long)]
+    shift: Option<usize>,
     /// Train on only the first N images of the training split.
     #[arg(long)]
     train_subset: Option<usize>,
@@ -243,6 +246,9 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     }
     if let Some(v) = c.lr {
         cfg.lr = v;
+    }
+    if let Some(v) = c.shift {
+        cfg.shift = v;
     }
     if c.train_subset.is_some() {
         cfg.train_subset = c.train_subset;
