@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use num_traits::Float;
 
-use crate::layers::{patch_indices, Act, BatchNorm, Conv2d, Mode};
+use crate::layers::{patch_indices, relu, Act, BatchNorm, Conv2d, Mode};
 use crate::{dev_err, Result};
 
 /// A device's route for the heavy layers. The defaults are the portable op compositions;
@@ -42,6 +42,13 @@ pub trait ConvDevice<E: Dtype>: Device<E> {
     /// As [`BatchNorm::forward_portable`].
     fn batch_norm<T: Tape<E, Self>>(bn: &mut BatchNorm<E, Self>, x: Act<E, Self, T>, mode: Mode) -> Result<Act<E, Self, T>> {
         bn.forward_portable(x, mode)
+    }
+    /// Applies `bn` and then ReLU to `x` on this device.
+    ///
+    /// # Errors
+    /// As [`BatchNorm::forward_portable`].
+    fn batch_norm_relu<T: Tape<E, Self>>(bn: &mut BatchNorm<E, Self>, x: Act<E, Self, T>, mode: Mode) -> Result<Act<E, Self, T>> {
+        relu(bn.forward_portable(x, mode)?)
     }
 }
 
@@ -65,7 +72,10 @@ macro_rules! cpu_fast_path {
                 if fast_path() { conv2d_cpu(conv, x) } else { conv.forward_portable(x) }
             }
             fn batch_norm<T: Tape<$e, Self>>(bn: &mut BatchNorm<$e, Self>, x: Act<$e, Self, T>, mode: Mode) -> Result<Act<$e, Self, T>> {
-                if fast_path() { batch_norm_cpu(bn, x, mode) } else { bn.forward_portable(x, mode) }
+                if fast_path() { batch_norm_cpu(bn, x, mode, false) } else { bn.forward_portable(x, mode) }
+            }
+            fn batch_norm_relu<T: Tape<$e, Self>>(bn: &mut BatchNorm<$e, Self>, x: Act<$e, Self, T>, mode: Mode) -> Result<Act<$e, Self, T>> {
+                if fast_path() { batch_norm_cpu(bn, x, mode, true) } else { relu(bn.forward_portable(x, mode)?) }
             }
         }
     )*};
@@ -85,23 +95,62 @@ struct Operand<'a, E> {
     transposed: bool,
 }
 
+/// The values of a contiguous CPU tensor as a vector (one memcpy; dfdx's `as_vec` walks a
+/// strided index per element).
+fn host<S: Shape, E: Dtype, T>(t: &Tensor<S, E, Cpu, T>) -> Vec<E> {
+    let mut v = vec![E::default(); t.shape().num_elements()];
+    t.copy_into(&mut v);
+    v
+}
+
 /// dst[m, n] (row-major) = (accumulate ? dst : 0) + a · b, on all threads.
 fn matmul<E: Dtype>(dst: &mut [E], a: Operand<E>, b: Operand<E>, accumulate: bool) {
-    let (m, k) = if a.transposed { (a.cols, a.rows) } else { (a.rows, a.cols) };
-    let (k2, n) = if b.transposed { (b.cols, b.rows) } else { (b.rows, b.cols) };
-    assert!(k == k2 && dst.len() == m * n && a.data.len() == a.rows * a.cols && b.data.len() == b.rows * b.cols, "matmul sizes");
+    assert!(dst.len() == a.out_rows() * b.out_cols(), "matmul sizes");
+    // SAFETY: dst holds exactly the m·n elements written.
+    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate) }
+}
+
+/// A new `m × n` matrix a · b; its memory is written by the GEMM only (no zeroing pass).
+fn matmul_new<E: Dtype>(a: Operand<E>, b: Operand<E>) -> Vec<E> {
+    let len = a.out_rows() * b.out_cols();
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: the GEMM runs with `accumulate` false, so it writes every one of the `len`
+    // elements of the reserved buffer without reading them; only then is the length set.
+    unsafe {
+        matmul_raw(out.as_mut_ptr(), a, b, false);
+        out.set_len(len);
+    }
+    out
+}
+
+impl<E> Operand<'_, E> {
+    fn out_rows(&self) -> usize {
+        if self.transposed { self.cols } else { self.rows }
+    }
+    fn out_cols(&self) -> usize {
+        if self.transposed { self.rows } else { self.cols }
+    }
+}
+
+/// # Safety
+/// `dst` must be valid for writes (and, with `accumulate`, reads) of m·n elements, where
+/// m and n are the logical rows of `a` and columns of `b`, and not overlap `a` or `b`.
+unsafe fn matmul_raw<E: Dtype>(dst: *mut E, a: Operand<E>, b: Operand<E>, accumulate: bool) {
+    let (m, k) = (a.out_rows(), a.out_cols());
+    let (k2, n) = (b.out_rows(), b.out_cols());
+    assert!(k == k2 && a.data.len() == a.rows * a.cols && b.data.len() == b.rows * b.cols, "matmul sizes");
     // Strides (column step, row step) of the logical operand in its row-major storage.
     let strides = |o: &Operand<E>| if o.transposed { (o.cols as isize, 1) } else { (1, o.cols as isize) };
     let (a_cs, a_rs) = strides(&a);
     let (b_cs, b_rs) = strides(&b);
-    // SAFETY: the sizes and strides above describe exactly the three slices, which do not
-    // overlap (dst is borrowed mutably, a and b shared).
+    // SAFETY: the sizes and strides above describe exactly a and b; dst as the caller
+    // promised.
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
+            dst,
             1,
             n as isize,
             accumulate,
@@ -130,38 +179,54 @@ fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T
     let n = b * np;
 
     let (t, mut tape) = t.split_tape();
-    let xv = t.as_vec(); // [B·H·W·C_in]
-    let wv = conv.weight.as_vec(); // [k·k·C_in, C_out]
+    let xv = host(&t); // [B·H·W·C_in]
+    let wv = host(&conv.weight); // [k·k·C_in, C_out]
 
-    // im2col: row (b, p) holds the k·k patch of output pixel p, C_in values per offset.
-    let mut cols = vec![E::default(); n * kkc];
-    cols.par_chunks_mut(np * kkc).enumerate().for_each(|(bi, img)| {
+    // im2col: row (b, p) holds the k·k patch of output pixel p, C_in values per offset
+    // (zeros outside the image). Every element is written once, so no zeroing pass.
+    let mut cols: Vec<E> = Vec::with_capacity(n * kkc);
+    cols.spare_capacity_mut()[..n * kkc].par_chunks_mut(np * kkc).enumerate().for_each(|(bi, img)| {
         let src = &xv[bi * pad * ci..(bi + 1) * pad * ci];
         for (row, patch) in img.chunks_mut(kkc).zip(idx.chunks(kk)) {
             for (dst, &p) in row.chunks_mut(ci).zip(patch) {
-                if p != pad {
-                    dst.copy_from_slice(&src[p * ci..(p + 1) * ci]);
+                if p == pad {
+                    dst.iter_mut().for_each(|d| {
+                        d.write(E::default());
+                    });
+                } else {
+                    dst.iter_mut().zip(&src[p * ci..(p + 1) * ci]).for_each(|(d, v)| {
+                        d.write(*v);
+                    });
                 }
             }
         }
     });
+    // SAFETY: the loop above wrote all n·k·k·C_in elements (each row of `img` is covered
+    // by the patch offsets, each offset by C_in values).
+    unsafe { cols.set_len(n * kkc) };
 
     // y = cols · W + b                                                  [N', C_out]
-    let mut out = match &conv.bias {
-        Some(bias) => bias.as_vec().repeat(n),
-        None => vec![E::default(); n * co],
+    let cols_op = Operand { data: &cols, rows: n, cols: kkc, transposed: false };
+    let w_op = Operand { data: &wv, rows: kkc, cols: co, transposed: false };
+    let out = match &conv.bias {
+        Some(bias) => {
+            let mut out = host(bias).repeat(n);
+            matmul(&mut out, cols_op, w_op, true);
+            out
+        }
+        None => matmul_new(cols_op, w_op),
     };
-    let with_bias = conv.bias.is_some();
-    matmul(&mut out, Operand { data: &cols, rows: n, cols: kkc, transposed: false }, Operand { data: &wv, rows: kkc, cols: co, transposed: false }, with_bias);
     let dev = t.device().clone();
     let y: Tensor<(usize, usize), E, Cpu> = dev.try_tensor_from_vec(out, (n, co)).map_err(dev_err)?;
 
-    let x_ghost = t.ghost();
+    let x_ghost = conv.input_grad.then(|| t.ghost());
     let w_ghost = conv.weight.ghost();
     let b_ghost = conv.bias.as_ref().map(|b| b.ghost());
     let y_ghost = y.ghost();
     tape.add_backward_op(move |grads| {
-        grads.try_alloc_for(&x_ghost)?;
+        if let Some(xg) = &x_ghost {
+            grads.try_alloc_for(xg)?;
+        }
         grads.try_alloc_for(&w_ghost)?;
         if let Some(bg) = &b_ghost {
             grads.try_alloc_for(bg)?;
@@ -185,10 +250,10 @@ fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T
                 }
             }
         }
+        let Some(xg) = &x_ghost else { return Ok(()) };
         // dcols = dy · Wᵀ, then col2im adds each patch back to its pixels.  [N', k·k·C_in]
-        let mut dcols = vec![E::default(); n * kkc];
-        matmul(&mut dcols, Operand { data: dy, rows: n, cols: co, transposed: false }, Operand { data: &wv, rows: kkc, cols: co, transposed: true }, false);
-        let dx = grads.get_or_alloc_mut(&x_ghost)?;
+        let dcols = matmul_new(Operand { data: dy, rows: n, cols: co, transposed: false }, Operand { data: &wv, rows: kkc, cols: co, transposed: true });
+        let dx = grads.get_or_alloc_mut(xg)?;
         dx.par_chunks_mut(pad * ci).zip(dcols.par_chunks(np * kkc)).for_each(|(img, dimg)| {
             for (row, patch) in dimg.chunks(kkc).zip(idx.chunks(kk)) {
                 for (src, &p) in row.chunks(ci).zip(patch) {
@@ -209,45 +274,58 @@ fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T
 /// result does not depend on the threads or on how rayon split the work.
 const SUM_CHUNK_ROWS: usize = 2048;
 
-/// Per-channel sums of `f(channel, a, b)` over the rows of two `[N, C]` matrices, in f64,
+/// Rows per parallel task of the elementwise passes.
+const ROWS_PER_TASK: usize = 256;
+
+/// Per-channel sums of the pair `f(a, b)` over the rows of two `[N, C]` matrices, in f64,
 /// in parallel, deterministic.
-fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl Fn(usize, E, E) -> f64 + Sync) -> Vec<f64> {
+fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl Fn(E, E) -> (f64, f64) + Sync) -> (Vec<f64>, Vec<f64>) {
     let chunk = SUM_CHUNK_ROWS * c;
-    let partial: Vec<Vec<f64>> = a
+    let partial: Vec<(Vec<f64>, Vec<f64>)> = a
         .par_chunks(chunk)
         .zip(b.par_chunks(chunk))
         .map(|(pa, pb)| {
-            let mut acc = vec![0.0f64; c];
-            for (ra, rb) in pa.chunks(c).zip(pb.chunks(c)) {
-                for j in 0..c {
-                    acc[j] += f(j, ra[j], rb[j]);
+            let (mut s0, mut s1) = (vec![0.0f64; c], vec![0.0f64; c]);
+            for (ra, rb) in pa.chunks_exact(c).zip(pb.chunks_exact(c)) {
+                for (((t0, t1), &u), &v) in s0.iter_mut().zip(s1.iter_mut()).zip(ra).zip(rb) {
+                    let (p, q) = f(u, v);
+                    *t0 += p;
+                    *t1 += q;
                 }
             }
-            acc
+            (s0, s1)
         })
         .collect();
-    let mut total = vec![0.0; c];
-    for p in partial {
-        total.iter_mut().zip(p).for_each(|(t, v)| *t += v);
+    let (mut t0, mut t1) = (vec![0.0; c], vec![0.0; c]);
+    for (p0, p1) in partial {
+        t0.iter_mut().zip(p0).for_each(|(t, v)| *t += v);
+        t1.iter_mut().zip(p1).for_each(|(t, v)| *t += v);
     }
-    total
+    (t0, t1)
 }
 
-fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>, x: Act<E, Cpu, T>, mode: Mode) -> Result<Act<E, Cpu, T>> {
+/// Batch norm (and, with `relu`, ReLU after it) as one op on the tape.
+fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>, x: Act<E, Cpu, T>, mode: Mode, relu: bool) -> Result<Act<E, Cpu, T>> {
     let x = bn.check_input(x, mode)?;
     let Act { t, b, h, w } = x;
     let (n, c) = *t.shape();
     let (t, mut tape) = t.split_tape();
-    let xv = t.as_vec();
+    let xv = host(&t);
+    let f = |v: E| v.to_f64().unwrap_or(f64::NAN);
     let to = |v: f64| E::from_f64(v).unwrap_or_else(E::nan);
     let (mean, inv_std): (Vec<f64>, Vec<f64>) = match mode {
         Mode::Train => {
-            let mean: Vec<f64> = channel_sums(&xv, &xv, c, |_, v, _| v.to_f64().unwrap_or(f64::NAN)).into_iter().map(|s| s / n as f64).collect();
-            let var: Vec<f64> = channel_sums(&xv, &xv, c, |j, v, _| (v.to_f64().unwrap_or(f64::NAN) - mean[j]).powi(2)).into_iter().map(|s| s / n as f64).collect();
+            // One pass: Σx and Σx² in f64, var = E[x²] − E[x]².
+            let (sum, sq) = channel_sums(&xv, &xv, c, |v, _| {
+                let v = f(v);
+                (v, v * v)
+            });
+            let mean: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
+            let var: Vec<f64> = sq.iter().zip(&mean).map(|(q, m)| (q / n as f64 - m * m).max(0.0)).collect();
             // running ← (1 − m)·running + m·batch (unbiased variance, as PyTorch)
             let (m, unbias) = (bn.momentum, n as f64 / (n as f64 - 1.0));
-            let rm: Vec<E> = bn.running_mean.as_vec().iter().zip(&mean).map(|(r, b)| to((1.0 - m) * r.to_f64().unwrap_or(f64::NAN) + m * b)).collect();
-            let rv: Vec<E> = bn.running_var.as_vec().iter().zip(&var).map(|(r, v)| to((1.0 - m) * r.to_f64().unwrap_or(f64::NAN) + m * v * unbias)).collect();
+            let rm: Vec<E> = host(&bn.running_mean).iter().zip(&mean).map(|(r, b)| to((1.0 - m) * f(*r) + m * b)).collect();
+            let rv: Vec<E> = host(&bn.running_var).iter().zip(&var).map(|(r, v)| to((1.0 - m) * f(*r) + m * v * unbias)).collect();
             let dev = t.device().clone();
             bn.running_mean = dev.try_tensor_from_vec(rm, (c,)).map_err(dev_err)?;
             bn.running_var = dev.try_tensor_from_vec(rv, (c,)).map_err(dev_err)?;
@@ -255,26 +333,19 @@ fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>,
             (mean, inv)
         }
         Mode::Eval => {
-            let mean = bn.running_mean.as_vec().iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect();
-            let inv = bn.running_var.as_vec().iter().map(|v| 1.0 / (v.to_f64().unwrap_or(f64::NAN) + bn.eps).sqrt()).collect();
+            let mean = host(&bn.running_mean).iter().map(|v| f(*v)).collect();
+            let inv = host(&bn.running_var).iter().map(|v| 1.0 / (f(*v) + bn.eps).sqrt()).collect();
             (mean, inv)
         }
     };
-    let gamma = bn.gamma.as_vec();
-    let beta = bn.beta.as_vec();
+    let gamma = host(&bn.gamma);
+    let beta = host(&bn.beta);
     let (mean_e, inv_e): (Vec<E>, Vec<E>) = (mean.iter().map(|&v| to(v)).collect(), inv_std.iter().map(|&v| to(v)).collect());
-    // x̂ and y                                                            [N, C]
+    // x̂ (kept for backward, in place of x) and y = γ x̂ + β, or max(0, γ x̂ + β)    [N, C]
+    let rows = c * ROWS_PER_TASK;
     let mut xhat = xv;
-    let mut y = vec![E::default(); n * c];
-    xhat.par_chunks_mut(c * 256).zip(y.par_chunks_mut(c * 256)).for_each(|(xs, ys)| {
-        for (xr, yr) in xs.chunks_mut(c).zip(ys.chunks_mut(c)) {
-            for j in 0..c {
-                let v = (xr[j] - mean_e[j]) * inv_e[j];
-                xr[j] = v;
-                yr[j] = gamma[j] * v + beta[j];
-            }
-        }
-    });
+    let mut y = xhat.clone();
+    xhat.par_chunks_mut(rows).zip(y.par_chunks_mut(rows)).for_each(|(xs, ys)| bn_forward_rows(xs, ys, &mean_e, &inv_e, &gamma, &beta, relu));
     let dev = t.device().clone();
     let y: Tensor<(usize, usize), E, Cpu> = dev.try_tensor_from_vec(y, (n, c)).map_err(dev_err)?;
     let (x_ghost, y_ghost, g_ghost, b_ghost) = (t.ghost(), y.ghost(), bn.gamma.ghost(), bn.beta.ghost());
@@ -286,8 +357,15 @@ fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>,
         let (dy_ptr, dy_len) = (dy_vec.as_ptr(), dy_vec.len());
         // SAFETY: as in the convolution: the finished output gradient stays put.
         let dy: &[E] = unsafe { std::slice::from_raw_parts(dy_ptr, dy_len) };
-        let dbeta = channel_sums(dy, dy, c, |_, g, _| g.to_f64().unwrap_or(f64::NAN));
-        let dgamma = channel_sums(dy, &xhat, c, |_, g, xh| (g * xh).to_f64().unwrap_or(f64::NAN));
+        // The gradient reaching the batch norm's output: dy, or dy where the ReLU passed
+        // (γ x̂ + β > 0, recomputed exactly as in forward).
+        let masked: Option<Vec<E>> = relu.then(|| {
+            let mut g = dy.to_vec();
+            g.par_chunks_mut(rows).zip(xhat.par_chunks(rows)).for_each(|(gs, xs)| relu_mask_rows(gs, xs, &gamma, &beta));
+            g
+        });
+        let dy = masked.as_deref().unwrap_or(dy);
+        let (dbeta, dgamma) = channel_sums(dy, &xhat, c, |g, xh| (f(g), f(g * xh)));
         for (acc, v) in grads.get_or_alloc_mut(&g_ghost)?.iter_mut().zip(&dgamma) {
             *acc += to(*v);
         }
@@ -296,23 +374,53 @@ fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>,
         }
         // Train: dx = γ/(Nσ)·(N dy − dβ − x̂ dγ);  Eval: dx = γ dy/σ
         let nf = n as f64;
-        let (scale, sub_b, sub_g): (Vec<E>, Vec<E>, Vec<E>) = match mode {
-            Mode::Train => (
-                (0..c).map(|j| to(gamma[j].to_f64().unwrap_or(f64::NAN) * inv_std[j])).collect(),
-                dbeta.iter().map(|v| to(v / nf)).collect(),
-                dgamma.iter().map(|v| to(v / nf)).collect(),
-            ),
-            Mode::Eval => ((0..c).map(|j| to(gamma[j].to_f64().unwrap_or(f64::NAN) * inv_std[j])).collect(), vec![E::default(); c], vec![E::default(); c]),
+        let scale: Vec<E> = (0..c).map(|j| to(f(gamma[j]) * inv_std[j])).collect();
+        let (sub_b, sub_g): (Vec<E>, Vec<E>) = match mode {
+            Mode::Train => (dbeta.iter().map(|v| to(v / nf)).collect(), dgamma.iter().map(|v| to(v / nf)).collect()),
+            Mode::Eval => (vec![E::default(); c], vec![E::default(); c]),
         };
         let dx = grads.get_or_alloc_mut(&x_ghost)?;
-        dx.par_chunks_mut(c * 256).zip(dy.par_chunks(c * 256)).zip(xhat.par_chunks(c * 256)).for_each(|((dxs, dys), xhs)| {
-            for ((dxr, dyr), xr) in dxs.chunks_mut(c).zip(dys.chunks(c)).zip(xhs.chunks(c)) {
-                for j in 0..c {
-                    dxr[j] += scale[j] * (dyr[j] - sub_b[j] - xr[j] * sub_g[j]);
-                }
-            }
-        });
+        dx.par_chunks_mut(rows).zip(dy.par_chunks(rows)).zip(xhat.par_chunks(rows)).for_each(|((dxs, dys), xhs)| bn_dx_rows(dxs, dys, xhs, &scale, &sub_b, &sub_g));
         Ok(())
     });
     Ok(Act { t: y.put_tape(tape), b, h, w })
+}
+
+// The elementwise kernels of the batch norm, on whole rows of `[rows, C]` blocks. Plain
+// functions over slices (not closures) so that the compiler sees unaliased inputs and
+// vectorises them.
+
+/// x ← x̂ = (x − μ)·inv, y = γ x̂ + β, or max(0, γ x̂ + β) with `relu` (per channel).
+fn bn_forward_rows<E: Dtype>(xs: &mut [E], ys: &mut [E], mean: &[E], inv: &[E], gamma: &[E], beta: &[E], relu: bool) {
+    let zero = E::default();
+    let c = mean.len();
+    for (xr, yr) in xs.chunks_exact_mut(c).zip(ys.chunks_exact_mut(c)) {
+        for (((x, y), (&m, &s)), (&g, &b)) in xr.iter_mut().zip(yr.iter_mut()).zip(mean.iter().zip(inv)).zip(gamma.iter().zip(beta)) {
+            let v = (*x - m) * s;
+            *x = v;
+            let out = g * v + b;
+            *y = if !relu || out > zero { out } else { zero };
+        }
+    }
+}
+
+/// g ← g where γ x̂ + β > 0 (the ReLU passed), else 0.
+fn relu_mask_rows<E: Dtype>(gs: &mut [E], xs: &[E], gamma: &[E], beta: &[E]) {
+    let zero = E::default();
+    let c = gamma.len();
+    for (gr, xr) in gs.chunks_exact_mut(c).zip(xs.chunks_exact(c)) {
+        for ((g, &x), (&a, &b)) in gr.iter_mut().zip(xr).zip(gamma.iter().zip(beta)) {
+            *g = if a * x + b > zero { *g } else { zero };
+        }
+    }
+}
+
+/// dx += scale·(dy − sub_b − x̂·sub_g) per channel.
+fn bn_dx_rows<E: Dtype>(dxs: &mut [E], dys: &[E], xs: &[E], scale: &[E], sub_b: &[E], sub_g: &[E]) {
+    let c = scale.len();
+    for ((dxr, dyr), xr) in dxs.chunks_exact_mut(c).zip(dys.chunks_exact(c)).zip(xs.chunks_exact(c)) {
+        for (((d, &g), &x), (&sc, (&sb, &sg))) in dxr.iter_mut().zip(dyr).zip(xr).zip(scale.iter().zip(sub_b.iter().zip(sub_g))) {
+            *d += sc * (g - sb - x * sg);
+        }
+    }
 }

@@ -178,6 +178,10 @@ pub struct Conv2d<E: Dtype, D: Storage<E>> {
     pub stride: usize,
     /// Border handling.
     pub padding: Padding,
+    /// Whether backward computes the gradient of the input. `false` for a first layer fed
+    /// with images, where it would be thrown away (the CPU fast path then skips one GEMM and
+    /// the col2im; the portable route computes it regardless).
+    pub input_grad: bool,
 }
 
 impl<E: Dtype, D: Device<E>> Conv2d<E, D> {
@@ -197,7 +201,7 @@ impl<E: Dtype, D: Device<E>> Conv2d<E, D> {
         let n = k * k * c_in * c_out;
         let weight = vector(dev, init(rng, n, k * k * c_in, k * k * c_out));
         let bias = bias.then(|| vector(dev, vec![0.0; c_out]));
-        Conv2d { weight, bias, c_in, c_out, k, stride, padding }
+        Conv2d { weight, bias, c_in, c_out, k, stride, padding, input_grad: true }
     }
 
     /// The convolution composed of dfdx ops (concat, gather, reshape, matmul), on any
@@ -371,6 +375,15 @@ impl<E: Dtype, D: ConvDevice<E>> BatchNorm<E, D> {
     /// [`Error::Shape`] for a wrong channel count, or fewer than 2 rows in training.
     pub fn forward<T: Tape<E, D>>(&mut self, x: Act<E, D, T>, mode: Mode) -> Result<Act<E, D, T>> {
         D::batch_norm(self, x, mode)
+    }
+
+    /// Batch norm followed by ReLU through the device's route: one fused op on `Cpu`,
+    /// otherwise [`BatchNorm::forward_portable`] then [`relu`].
+    ///
+    /// # Errors
+    /// As [`BatchNorm::forward`].
+    pub fn forward_relu<T: Tape<E, D>>(&mut self, x: Act<E, D, T>, mode: Mode) -> Result<Act<E, D, T>> {
+        D::batch_norm_relu(self, x, mode)
     }
 }
 

@@ -18,7 +18,7 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::fast::ConvDevice;
-use crate::layers::{relu, Act, BatchNorm, Conv2d, Linear, Mode, PRelu, Padding};
+use crate::layers::{Act, BatchNorm, Conv2d, Linear, Mode, PRelu, Padding};
 use crate::params::{join, xavier_truncated_normal, xavier_uniform, HasParams, ParamKind, Vector};
 use crate::{Error, Result, Rng};
 
@@ -115,10 +115,12 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
         let (body, flat) = match kind {
             NetKind::Mnist4 => {
                 let spec = [(1, 32, 1, Padding::Same), (32, 64, 2, Padding::Same), (64, 128, 1, Padding::Valid), (128, 128, 2, Padding::Valid)];
-                let layers = spec
+                let mut layers: Vec<ConvBnRelu<E, D>> = spec
                     .iter()
                     .map(|&(ci, co, s, p)| ConvBnRelu { conv: Conv2d::new(dev, rng, ci, co, 3, s, p, false, xavier_uniform), bn: BatchNorm::new(dev, co) })
                     .collect();
+                // The first layer sees the images: no gradient needed there.
+                layers[0].conv.input_grad = false;
                 (Body::Mnist4(layers), 5 * 5 * 128)
             }
             NetKind::Sphere20 => {
@@ -126,7 +128,11 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
                 let stages = spec
                     .iter()
                     .map(|&(ci, co, n)| Stage {
-                        down: ConvPrelu::new(dev, rng, ci, co, 2, xavier_uniform),
+                        down: {
+                            let mut down = ConvPrelu::new(dev, rng, ci, co, 2, xavier_uniform);
+                            down.conv.input_grad = ci != 1; // the first stage sees the images
+                            down
+                        },
                         units: (0..n)
                             .map(|_| {
                                 (ConvPrelu::new(dev, rng, co, co, 1, xavier_truncated_normal), ConvPrelu::new(dev, rng, co, co, 1, xavier_truncated_normal))
@@ -151,7 +157,7 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
         match &mut self.body {
             Body::Mnist4(layers) => {
                 for l in layers.iter_mut() {
-                    x = relu(l.bn.forward(l.conv.forward(x)?, mode)?)?;
+                    x = l.bn.forward_relu(l.conv.forward(x)?, mode)?;
                 }
             }
             Body::Sphere20(stages) => {

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use sphereface_core::layers::{patch_indices, window_geometry, Act, BatchNorm, Conv2d, Linear, MaxPool2d, Mode, PRelu, Padding};
+use sphereface_core::layers::{patch_indices, window_geometry, Act, BatchNorm, Conv2d, Linear, MaxPool2d, Mode, PRelu, Padding, relu};
 use sphereface_core::params::vector;
 use sphereface_core::prelude::*;
 
@@ -117,7 +117,7 @@ fn conv_matches_scalar_loop() {
         let x = uniform(b * h * w * ci, -1.0, 1.0, i as u64);
         let wt = uniform(k * k * ci * co, -1.0, 1.0, 100 + i as u64);
         let bias = uniform(co, -1.0, 1.0, 200 + i as u64);
-        let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: Some(vector(&dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad };
+        let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: Some(vector(&dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad, input_grad: true };
         let out = conv.forward(Act::from_images(images(&dev, &x, b), h, w, ci).unwrap()).unwrap();
         let (want, oh, ow) = conv_loop(&x, b, h, w, ci, &wt, &bias, co, k, s, pad);
         assert_eq!((out.h, out.w), (oh, ow), "case {i}");
@@ -135,7 +135,7 @@ fn conv_gradients_match_finite_differences() {
         let wt = uniform(k * k * ci * co, -1.0, 1.0, 100 + i as u64);
         let bias = uniform(co, -1.0, 1.0, 200 + i as u64);
         let f = |x: &[f64], wt: &[f64], bias: &[f64]| project(&conv_loop(x, b, h, w, ci, wt, bias, co, k, s, pad).0, 7);
-        let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: Some(vector(&dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad };
+        let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: Some(vector(&dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad, input_grad: true };
         let xt = images(&dev, &x, b);
         let out = conv.forward(Act::from_images(xt.leaky_trace(), h, w, ci).unwrap()).unwrap();
         let grads = projected_loss(out.t, 7).backward();
@@ -266,7 +266,7 @@ fn reused_activation_accumulates_gradient() {
     let dev = Cpu::default();
     let x = uniform(2 * 3 * 3 * 2, -1.0, 1.0, 31);
     let wt = uniform(9 * 2 * 2, -1.0, 1.0, 32);
-    let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: None, c_in: 2, c_out: 2, k: 3, stride: 1, padding: Padding::Same };
+    let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: None, c_in: 2, c_out: 2, k: 3, stride: 1, padding: Padding::Same, input_grad: true };
     let xt = images(&dev, &x, 2);
     let a = Act::from_images(xt.leaky_trace(), 3, 3, 2).unwrap();
     let shortcut = a.t.retaped::<OwnedTape<f64, Cpu>>();
@@ -288,7 +288,8 @@ fn conv_route(conv: &Conv2d<f64, Cpu>, x: &[f64], b: usize, h: usize, w: usize, 
     let out = if portable { conv.forward_portable(a) } else { conv.forward(a) }.unwrap();
     let y = out.t.retaped::<NoneTape>().as_vec();
     let grads = projected_loss(out.t, 17).backward();
-    vec![y, grads.get(&xt).as_vec(), grads.get(&conv.weight).as_vec(), grads.get(conv.bias.as_ref().unwrap()).as_vec()]
+    let dx = if conv.input_grad { grads.get(&xt).as_vec() } else { Vec::new() };
+    vec![y, dx, grads.get(&conv.weight).as_vec(), grads.get(conv.bias.as_ref().unwrap()).as_vec()]
 }
 
 /// The CPU fast path (fused im2col + GEMM) equals the portable dfdx composition in values
@@ -307,11 +308,20 @@ fn conv_fast_path_matches_portable_path() {
             k,
             stride: s,
             padding: pad,
+            input_grad: true,
         };
         let fast = conv_route(&conv, &x, b, h, w, false);
         let portable = conv_route(&conv, &x, b, h, w, true);
         for (what, (f, p)) in ["y", "dx", "dW", "db"].iter().zip(fast.iter().zip(&portable)) {
             assert_all_close(&format!("conv case {i} {what}"), f, p, 1e-12, 1e-12);
+        }
+        // Without the input gradient (a first layer): the same values and weight gradients.
+        let first = Conv2d { input_grad: false, ..conv.clone() };
+        let fast = conv_route(&first, &x, b, h, w, false);
+        for (what, (f, p)) in ["y", "dx", "dW", "db"].iter().zip(fast.iter().zip(&portable)) {
+            if *what != "dx" {
+                assert_all_close(&format!("conv case {i} without input gradient: {what}"), f, p, 1e-12, 1e-12);
+            }
         }
     }
 }
@@ -327,18 +337,24 @@ fn batch_norm_fast_path_matches_portable_path() {
     fast.gamma = vector(&dev, uniform(c, 0.5, 1.5, 81));
     fast.beta = vector(&dev, uniform(c, -0.5, 0.5, 82));
     let mut portable = fast.clone();
-    for mode in [Mode::Train, Mode::Train, Mode::Eval] {
+    for (mode, with_relu) in [(Mode::Train, false), (Mode::Train, true), (Mode::Eval, false), (Mode::Eval, true)] {
         let mut results = Vec::new();
         for (use_fast, bn) in [(true, &mut fast), (false, &mut portable)] {
             let xt = images(&dev, &x, b);
             let a = Act::from_images(xt.leaky_trace(), h, w, c).unwrap();
-            let out = if use_fast { bn.forward(a, mode) } else { bn.forward_portable(a, mode) }.unwrap();
+            let out = match (use_fast, with_relu) {
+                (true, false) => bn.forward(a, mode),
+                (true, true) => bn.forward_relu(a, mode),
+                (false, false) => bn.forward_portable(a, mode),
+                (false, true) => bn.forward_portable(a, mode).and_then(relu),
+            }
+            .unwrap();
             let y = out.t.retaped::<NoneTape>().as_vec();
             let grads = projected_loss(out.t, 19).backward();
             results.push(vec![y, grads.get(&xt).as_vec(), grads.get(&bn.gamma).as_vec(), grads.get(&bn.beta).as_vec(), bn.running_mean.as_vec(), bn.running_var.as_vec()]);
         }
         for (what, (f, p)) in ["y", "dx", "dgamma", "dbeta", "running mean", "running var"].iter().zip(results[0].iter().zip(&results[1])) {
-            assert_all_close(&format!("bn {mode:?} {what}"), f, p, 1e-12, 1e-10);
+            assert_all_close(&format!("bn {mode:?} relu {with_relu} {what}"), f, p, 1e-12, 1e-10);
         }
     }
 }
