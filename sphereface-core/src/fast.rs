@@ -18,7 +18,10 @@
 //! [`BatchNorm::forward_portable`]); the tests check that both routes agree in values and
 //! gradients.
 
+use std::mem::MaybeUninit;
+
 use dfdx::prelude::*;
+use dfdx::tensor::{CpuError, Gradients};
 use rayon::prelude::*;
 
 use num_traits::Float;
@@ -50,6 +53,13 @@ pub trait ConvDevice<E: Dtype>: Device<E> {
     fn batch_norm_relu<T: Tape<E, Self>>(bn: &mut BatchNorm<E, Self>, x: Act<E, Self, T>, mode: Mode) -> Result<Act<E, Self, T>> {
         relu(bn.forward_portable(x, mode)?)
     }
+    /// Applies `conv`, then `bn`, then ReLU to `x` on this device.
+    ///
+    /// # Errors
+    /// As [`Conv2d::forward_portable`] and [`BatchNorm::forward_portable`].
+    fn conv_bn_relu<T: Tape<E, Self>>(conv: &Conv2d<E, Self>, bn: &mut BatchNorm<E, Self>, x: Act<E, Self, T>, mode: Mode) -> Result<Act<E, Self, T>> {
+        relu(bn.forward_portable(conv.forward_portable(x)?, mode)?)
+    }
 }
 
 static FAST_PATH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
@@ -76,6 +86,9 @@ macro_rules! cpu_fast_path {
             }
             fn batch_norm_relu<T: Tape<$e, Self>>(bn: &mut BatchNorm<$e, Self>, x: Act<$e, Self, T>, mode: Mode) -> Result<Act<$e, Self, T>> {
                 if fast_path() { batch_norm_cpu(bn, x, mode, true) } else { relu(bn.forward_portable(x, mode)?) }
+            }
+            fn conv_bn_relu<T: Tape<$e, Self>>(conv: &Conv2d<$e, Self>, bn: &mut BatchNorm<$e, Self>, x: Act<$e, Self, T>, mode: Mode) -> Result<Act<$e, Self, T>> {
+                if fast_path() { conv_bn_relu_cpu(conv, bn, x, mode) } else { relu(bn.forward_portable(conv.forward_portable(x)?, mode)?) }
             }
         }
     )*};
@@ -170,16 +183,37 @@ unsafe fn matmul_raw<E: Dtype>(dst: *mut E, a: Operand<E>, b: Operand<E>, accumu
     }
 }
 
-fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
-    let Act { t, b, h, w } = conv.check_input(x)?;
+/// The backward half of a fused op: given the gradient of its output, adds the gradients
+/// of its parameters into `grads`; the convolution's also adds its input's (if wanted).
+type ConvBackward<E> = Box<dyn FnOnce(&mut Gradients<E, Cpu>, &[E]) -> std::result::Result<(), CpuError>>;
+/// The batch norm's backward half: adds dγ and dβ into `grads` and returns dx.
+type BnBackward<E> = Box<dyn FnOnce(&mut Gradients<E, Cpu>, &[E]) -> std::result::Result<Vec<E>, CpuError>>;
+
+/// The gradient of `ghost`'s tensor as a slice that stays valid while other entries of
+/// `grads` are updated.
+///
+/// # Safety
+/// The caller must not touch this entry of `grads` again while the slice is alive (the
+/// heap buffer does not move when other entries are inserted; the entry is complete
+/// because every consumer of the tensor ran its backward before).
+macro_rules! finished_grad {
+    ($grads:expr, $ghost:expr) => {{
+        let v = $grads.get_or_alloc_mut($ghost)?;
+        let (ptr, len) = (v.as_ptr(), v.len());
+        // SAFETY: see `finished_grad`.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }};
+}
+
+/// Convolution forward on the host: returns the output `[B·OH·OW, C_out]`, OH, OW and the
+/// backward half.
+fn conv_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu>, b: usize, h: usize, w: usize) -> Result<(Vec<E>, usize, usize, ConvBackward<E>)> {
     let (ci, co, k) = (conv.c_in, conv.c_out, conv.k);
     let (idx, oh, ow, _) = patch_indices(h, w, k, conv.stride, conv.padding)?;
     let (np, kk, kkc) = (oh * ow, k * k, k * k * ci);
     let pad = h * w;
     let n = b * np;
-
-    let (t, mut tape) = t.split_tape();
-    let xv = host(&t); // [B·H·W·C_in]
+    let xv = host(t); // [B·H·W·C_in]
     let wv = host(&conv.weight); // [k·k·C_in, C_out]
 
     // im2col: row (b, p) holds the k·k patch of output pixel p, C_in values per offset
@@ -204,6 +238,7 @@ fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T
     // SAFETY: the loop above wrote all n·k·k·C_in elements (each row of `img` is covered
     // by the patch offsets, each offset by C_in values).
     unsafe { cols.set_len(n * kkc) };
+    drop(xv);
 
     // y = cols · W + b                                                  [N', C_out]
     let cols_op = Operand { data: &cols, rows: n, cols: kkc, transposed: false };
@@ -216,31 +251,15 @@ fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T
         }
         None => matmul_new(cols_op, w_op),
     };
-    let dev = t.device().clone();
-    let y: Tensor<(usize, usize), E, Cpu> = dev.try_tensor_from_vec(out, (n, co)).map_err(dev_err)?;
 
     let x_ghost = conv.input_grad.then(|| t.ghost());
     let w_ghost = conv.weight.ghost();
     let b_ghost = conv.bias.as_ref().map(|b| b.ghost());
-    let y_ghost = y.ghost();
-    tape.add_backward_op(move |grads| {
-        if let Some(xg) = &x_ghost {
-            grads.try_alloc_for(xg)?;
-        }
-        grads.try_alloc_for(&w_ghost)?;
-        if let Some(bg) = &b_ghost {
-            grads.try_alloc_for(bg)?;
-        }
-        // The output's gradient is complete (every consumer ran before this op) and is not
-        // touched again; its heap buffer does not move while other entries are updated.
-        let dy_vec = grads.get_or_alloc_mut(&y_ghost)?;
-        let (dy_ptr, dy_len) = (dy_vec.as_ptr(), dy_vec.len());
-        // SAFETY: see above; the buffer lives in `grads` for the whole closure.
-        let dy: &[E] = unsafe { std::slice::from_raw_parts(dy_ptr, dy_len) };
-
+    let backward = move |grads: &mut Gradients<E, Cpu>, dy: &[E]| {
         // dW += colsᵀ · dy                                              [k·k·C_in, C_out]
         let dw = grads.get_or_alloc_mut(&w_ghost)?;
         matmul(dw, Operand { data: &cols, rows: n, cols: kkc, transposed: true }, Operand { data: dy, rows: n, cols: co, transposed: false }, true);
+        drop(cols);
         // db += Σ_rows dy                                                [C_out]
         if let Some(bg) = &b_ghost {
             let db = grads.get_or_alloc_mut(bg)?;
@@ -266,6 +285,42 @@ fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T
             }
         });
         Ok(())
+    };
+    Ok((out, oh, ow, Box::new(backward)))
+}
+
+fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
+    let Act { t, b, h, w } = conv.check_input(x)?;
+    let (t, mut tape) = t.split_tape();
+    let (out, oh, ow, backward) = conv_parts(conv, &t, b, h, w)?;
+    let y: Tensor<(usize, usize), E, Cpu> = t.device().try_tensor_from_vec(out, (b * oh * ow, conv.c_out)).map_err(dev_err)?;
+    let y_ghost = y.ghost();
+    tape.add_backward_op(move |grads| {
+        let dy = finished_grad!(grads, &y_ghost);
+        backward(grads, dy)
+    });
+    Ok(Act { t: y.put_tape(tape), b, h: oh, w: ow })
+}
+
+/// conv → batch norm → ReLU as one op: the convolution's output and its gradient never
+/// become dfdx tensors (no copies, no zeroed gradient buffer).
+fn conv_bn_relu_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, bn: &mut BatchNorm<E, Cpu>, x: Act<E, Cpu, T>, mode: Mode) -> Result<Act<E, Cpu, T>> {
+    let Act { t, b, h, w } = conv.check_input(x)?;
+    if bn.gamma.shape().0 != conv.c_out {
+        return Err(crate::Error::Shape(format!("batch norm expects {} channels, got {}", bn.gamma.shape().0, conv.c_out)));
+    }
+    let (t, mut tape) = t.split_tape();
+    let (out, oh, ow, conv_backward) = conv_parts(conv, &t, b, h, w)?;
+    if mode == Mode::Train && b * oh * ow < 2 {
+        return Err(crate::Error::Shape(format!("batch norm in training needs at least 2 values per channel, got {}", b * oh * ow)));
+    }
+    let (y, bn_backward) = bn_parts(bn, out, conv.c_out, mode, true)?;
+    let y: Tensor<(usize, usize), E, Cpu> = t.device().try_tensor_from_vec(y, (b * oh * ow, conv.c_out)).map_err(dev_err)?;
+    let y_ghost = y.ghost();
+    tape.add_backward_op(move |grads| {
+        let dy = finished_grad!(grads, &y_ghost);
+        let dconv = bn_backward(grads, dy)?;
+        conv_backward(grads, &dconv)
     });
     Ok(Act { t: y.put_tape(tape), b, h: oh, w: ow })
 }
@@ -304,19 +359,16 @@ fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl Fn(E, E) -
     (t0, t1)
 }
 
-/// Batch norm (and, with `relu`, ReLU after it) as one op on the tape.
-fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>, x: Act<E, Cpu, T>, mode: Mode, relu: bool) -> Result<Act<E, Cpu, T>> {
-    let x = bn.check_input(x, mode)?;
-    let Act { t, b, h, w } = x;
-    let (n, c) = *t.shape();
-    let (t, mut tape) = t.split_tape();
-    let xv = host(&t);
+/// Batch norm (and, with `relu`, ReLU after it) on the host values `x` `[N, C]`: returns
+/// the output and the backward half. Updates the running statistics in training.
+fn bn_parts<E: Dtype + Float>(bn: &mut BatchNorm<E, Cpu>, x: Vec<E>, c: usize, mode: Mode, relu: bool) -> Result<(Vec<E>, BnBackward<E>)> {
+    let n = x.len() / c;
     let f = |v: E| v.to_f64().unwrap_or(f64::NAN);
     let to = |v: f64| E::from_f64(v).unwrap_or_else(E::nan);
     let (mean, inv_std): (Vec<f64>, Vec<f64>) = match mode {
         Mode::Train => {
             // One pass: Σx and Σx² in f64, var = E[x²] − E[x]².
-            let (sum, sq) = channel_sums(&xv, &xv, c, |v, _| {
+            let (sum, sq) = channel_sums(&x, &x, c, |v, _| {
                 let v = f(v);
                 (v, v * v)
             });
@@ -326,7 +378,7 @@ fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>,
             let (m, unbias) = (bn.momentum, n as f64 / (n as f64 - 1.0));
             let rm: Vec<E> = host(&bn.running_mean).iter().zip(&mean).map(|(r, b)| to((1.0 - m) * f(*r) + m * b)).collect();
             let rv: Vec<E> = host(&bn.running_var).iter().zip(&var).map(|(r, v)| to((1.0 - m) * f(*r) + m * v * unbias)).collect();
-            let dev = t.device().clone();
+            let dev = bn.gamma.device().clone();
             bn.running_mean = dev.try_tensor_from_vec(rm, (c,)).map_err(dev_err)?;
             bn.running_var = dev.try_tensor_from_vec(rv, (c,)).map_err(dev_err)?;
             let inv = var.iter().map(|v| 1.0 / (v + bn.eps).sqrt()).collect();
@@ -343,25 +395,20 @@ fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>,
     let (mean_e, inv_e): (Vec<E>, Vec<E>) = (mean.iter().map(|&v| to(v)).collect(), inv_std.iter().map(|&v| to(v)).collect());
     // x̂ (kept for backward, in place of x) and y = γ x̂ + β, or max(0, γ x̂ + β)    [N, C]
     let rows = c * ROWS_PER_TASK;
-    let mut xhat = xv;
-    let mut y = xhat.clone();
-    xhat.par_chunks_mut(rows).zip(y.par_chunks_mut(rows)).for_each(|(xs, ys)| bn_forward_rows(xs, ys, &mean_e, &inv_e, &gamma, &beta, relu));
-    let dev = t.device().clone();
-    let y: Tensor<(usize, usize), E, Cpu> = dev.try_tensor_from_vec(y, (n, c)).map_err(dev_err)?;
-    let (x_ghost, y_ghost, g_ghost, b_ghost) = (t.ghost(), y.ghost(), bn.gamma.ghost(), bn.beta.ghost());
-    tape.add_backward_op(move |grads| {
-        grads.try_alloc_for(&x_ghost)?;
-        grads.try_alloc_for(&g_ghost)?;
-        grads.try_alloc_for(&b_ghost)?;
-        let dy_vec = grads.get_or_alloc_mut(&y_ghost)?;
-        let (dy_ptr, dy_len) = (dy_vec.as_ptr(), dy_vec.len());
-        // SAFETY: as in the convolution: the finished output gradient stays put.
-        let dy: &[E] = unsafe { std::slice::from_raw_parts(dy_ptr, dy_len) };
+    let mut xhat = x;
+    let mut y: Vec<E> = Vec::with_capacity(n * c);
+    xhat.par_chunks_mut(rows).zip(y.spare_capacity_mut()[..n * c].par_chunks_mut(rows)).for_each(|(xs, ys)| bn_forward_rows(xs, ys, &mean_e, &inv_e, &gamma, &beta, relu));
+    // SAFETY: bn_forward_rows wrote every element of every chunk (xhat and y have n·c).
+    unsafe { y.set_len(n * c) };
+    let (g_ghost, b_ghost) = (bn.gamma.ghost(), bn.beta.ghost());
+    let backward = move |grads: &mut Gradients<E, Cpu>, dy: &[E]| {
         // The gradient reaching the batch norm's output: dy, or dy where the ReLU passed
         // (γ x̂ + β > 0, recomputed exactly as in forward).
         let masked: Option<Vec<E>> = relu.then(|| {
-            let mut g = dy.to_vec();
-            g.par_chunks_mut(rows).zip(xhat.par_chunks(rows)).for_each(|(gs, xs)| relu_mask_rows(gs, xs, &gamma, &beta));
+            let mut g = Vec::with_capacity(n * c);
+            g.spare_capacity_mut()[..n * c].par_chunks_mut(rows).zip(dy.par_chunks(rows)).zip(xhat.par_chunks(rows)).for_each(|((gs, ds), xs)| relu_mask_rows(gs, ds, xs, &gamma, &beta));
+            // SAFETY: relu_mask_rows wrote every element.
+            unsafe { g.set_len(n * c) };
             g
         });
         let dy = masked.as_deref().unwrap_or(dy);
@@ -379,8 +426,29 @@ fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>,
             Mode::Train => (dbeta.iter().map(|v| to(v / nf)).collect(), dgamma.iter().map(|v| to(v / nf)).collect()),
             Mode::Eval => (vec![E::default(); c], vec![E::default(); c]),
         };
-        let dx = grads.get_or_alloc_mut(&x_ghost)?;
-        dx.par_chunks_mut(rows).zip(dy.par_chunks(rows)).zip(xhat.par_chunks(rows)).for_each(|((dxs, dys), xhs)| bn_dx_rows(dxs, dys, xhs, &scale, &sub_b, &sub_g));
+        let mut dx = Vec::with_capacity(n * c);
+        dx.spare_capacity_mut()[..n * c].par_chunks_mut(rows).zip(dy.par_chunks(rows)).zip(xhat.par_chunks(rows)).for_each(|((dxs, dys), xhs)| bn_dx_rows(dxs, dys, xhs, &scale, &sub_b, &sub_g));
+        // SAFETY: bn_dx_rows wrote every element.
+        unsafe { dx.set_len(n * c) };
+        Ok(dx)
+    };
+    Ok((y, Box::new(backward)))
+}
+
+/// Batch norm (and, with `relu`, ReLU after it) as one op on the tape.
+fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>, x: Act<E, Cpu, T>, mode: Mode, relu: bool) -> Result<Act<E, Cpu, T>> {
+    let Act { t, b, h, w } = bn.check_input(x, mode)?;
+    let (n, c) = *t.shape();
+    let (t, mut tape) = t.split_tape();
+    let (y, backward) = bn_parts(bn, host(&t), c, mode, relu)?;
+    let y: Tensor<(usize, usize), E, Cpu> = t.device().try_tensor_from_vec(y, (n, c)).map_err(dev_err)?;
+    let (x_ghost, y_ghost) = (t.ghost(), y.ghost());
+    tape.add_backward_op(move |grads| {
+        let dy = finished_grad!(grads, &y_ghost);
+        let dx = backward(grads, dy)?;
+        for (acc, v) in grads.get_or_alloc_mut(&x_ghost)?.iter_mut().zip(&dx) {
+            *acc += *v;
+        }
         Ok(())
     });
     Ok(Act { t: y.put_tape(tape), b, h, w })
@@ -391,7 +459,7 @@ fn batch_norm_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(bn: &mut BatchNorm<E, Cpu>,
 // vectorises them.
 
 /// x ← x̂ = (x − μ)·inv, y = γ x̂ + β, or max(0, γ x̂ + β) with `relu` (per channel).
-fn bn_forward_rows<E: Dtype>(xs: &mut [E], ys: &mut [E], mean: &[E], inv: &[E], gamma: &[E], beta: &[E], relu: bool) {
+fn bn_forward_rows<E: Dtype>(xs: &mut [E], ys: &mut [MaybeUninit<E>], mean: &[E], inv: &[E], gamma: &[E], beta: &[E], relu: bool) {
     let zero = E::default();
     let c = mean.len();
     for (xr, yr) in xs.chunks_exact_mut(c).zip(ys.chunks_exact_mut(c)) {
@@ -399,28 +467,28 @@ fn bn_forward_rows<E: Dtype>(xs: &mut [E], ys: &mut [E], mean: &[E], inv: &[E], 
             let v = (*x - m) * s;
             *x = v;
             let out = g * v + b;
-            *y = if !relu || out > zero { out } else { zero };
+            y.write(if !relu || out > zero { out } else { zero });
         }
     }
 }
 
-/// g ← g where γ x̂ + β > 0 (the ReLU passed), else 0.
-fn relu_mask_rows<E: Dtype>(gs: &mut [E], xs: &[E], gamma: &[E], beta: &[E]) {
+/// g = dy where γ x̂ + β > 0 (the ReLU passed), else 0.
+fn relu_mask_rows<E: Dtype>(gs: &mut [MaybeUninit<E>], dys: &[E], xs: &[E], gamma: &[E], beta: &[E]) {
     let zero = E::default();
     let c = gamma.len();
-    for (gr, xr) in gs.chunks_exact_mut(c).zip(xs.chunks_exact(c)) {
-        for ((g, &x), (&a, &b)) in gr.iter_mut().zip(xr).zip(gamma.iter().zip(beta)) {
-            *g = if a * x + b > zero { *g } else { zero };
+    for ((gr, dr), xr) in gs.chunks_exact_mut(c).zip(dys.chunks_exact(c)).zip(xs.chunks_exact(c)) {
+        for (((g, &d), &x), (&a, &b)) in gr.iter_mut().zip(dr).zip(xr).zip(gamma.iter().zip(beta)) {
+            g.write(if a * x + b > zero { d } else { zero });
         }
     }
 }
 
-/// dx += scale·(dy − sub_b − x̂·sub_g) per channel.
-fn bn_dx_rows<E: Dtype>(dxs: &mut [E], dys: &[E], xs: &[E], scale: &[E], sub_b: &[E], sub_g: &[E]) {
+/// dx = scale·(dy − sub_b − x̂·sub_g) per channel.
+fn bn_dx_rows<E: Dtype>(dxs: &mut [MaybeUninit<E>], dys: &[E], xs: &[E], scale: &[E], sub_b: &[E], sub_g: &[E]) {
     let c = scale.len();
     for ((dxr, dyr), xr) in dxs.chunks_exact_mut(c).zip(dys.chunks_exact(c)).zip(xs.chunks_exact(c)) {
         for (((d, &g), &x), (&sc, (&sb, &sg))) in dxr.iter_mut().zip(dyr).zip(xr).zip(scale.iter().zip(sub_b.iter().zip(sub_g))) {
-            *d += sc * (g - sb - x * sg);
+            d.write(sc * (g - sb - x * sg));
         }
     }
 }

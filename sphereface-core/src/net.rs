@@ -157,7 +157,7 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
         match &mut self.body {
             Body::Mnist4(layers) => {
                 for l in layers.iter_mut() {
-                    x = l.bn.forward_relu(l.conv.forward(x)?, mode)?;
+                    x = D::conv_bn_relu(&l.conv, &mut l.bn, x, mode)?;
                 }
             }
             Body::Sphere20(stages) => {

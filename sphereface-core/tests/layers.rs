@@ -358,3 +358,47 @@ fn batch_norm_fast_path_matches_portable_path() {
         }
     }
 }
+
+/// The fused conv → batch norm → ReLU op of the CPU fast path (the `mnist4` block) equals
+/// the portable composition: values, gradients (x, W, b, γ, β) and running statistics, in
+/// training and evaluation, with and without the input gradient.
+#[test]
+fn conv_bn_relu_fast_path_matches_portable_path() {
+    use sphereface_core::fast::ConvDevice;
+    let dev = Cpu::default();
+    let (b, h, w, ci, co) = (3, 7, 6, 2, 4);
+    let x = uniform(b * h * w * ci, -1.0, 1.0, 90);
+    for (case, (stride, pad, bias, input_grad)) in [(1, Padding::Same, false, true), (2, Padding::Valid, true, true), (2, Padding::Same, false, false)].into_iter().enumerate() {
+        let conv = Conv2d {
+            weight: vector(&dev, uniform(9 * ci * co, -1.0, 1.0, 91 + case as u64)),
+            bias: bias.then(|| vector(&dev, uniform(co, -0.5, 0.5, 95))),
+            c_in: ci,
+            c_out: co,
+            k: 3,
+            stride,
+            padding: pad,
+            input_grad,
+        };
+        let mut fast = BatchNorm::<f64, Cpu>::new(&dev, co);
+        fast.gamma = vector(&dev, uniform(co, 0.5, 1.5, 96));
+        fast.beta = vector(&dev, uniform(co, -0.5, 0.5, 97));
+        let mut portable = fast.clone();
+        for mode in [Mode::Train, Mode::Train, Mode::Eval] {
+            let mut results = Vec::new();
+            for (use_fast, bn) in [(true, &mut fast), (false, &mut portable)] {
+                let xt = images(&dev, &x, b);
+                let a = Act::from_images(xt.leaky_trace(), h, w, ci).unwrap();
+                let out = if use_fast { Cpu::conv_bn_relu(&conv, bn, a, mode) } else { conv.forward_portable(a).and_then(|c| bn.forward_portable(c, mode)).and_then(relu) }.unwrap();
+                let y = out.t.retaped::<NoneTape>().as_vec();
+                let grads = projected_loss(out.t, 23).backward();
+                let dx = if input_grad { grads.get(&xt).as_vec() } else { Vec::new() };
+                let db = conv.bias.as_ref().map(|v| grads.get(v).as_vec()).unwrap_or_default();
+                results.push(vec![y, dx, grads.get(&conv.weight).as_vec(), db, grads.get(&bn.gamma).as_vec(), grads.get(&bn.beta).as_vec(), bn.running_mean.as_vec(), bn.running_var.as_vec()]);
+            }
+            assert!(results[0][0].iter().any(|&v| v == 0.0) && results[0][0].iter().any(|&v| v > 0.0), "the ReLU must cut some values and pass others");
+            for (what, (f, p)) in ["y", "dx", "dW", "db", "dgamma", "dbeta", "running mean", "running var"].iter().zip(results[0].iter().zip(&results[1])) {
+                assert_all_close(&format!("conv-bn-relu case {case} {mode:?} {what}"), f, p, 1e-12, 1e-10);
+            }
+        }
+    }
+}

@@ -111,6 +111,7 @@ enum NetArg {
 enum ProtocolArg {
     Quick,
     Seed,
+    Strong,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -129,7 +130,7 @@ enum DeviceArg {
 /// Settings shared by `train` and `reproduce` (each overrides the protocol's value).
 #[derive(Args, Clone)]
 struct Common {
-    /// Training budget: quick (about a minute per run on 2 cores) or seed (the seed's 1,600 steps of 256).
+    /// Training budget: quick (about a minute per run on 2 cores), seed (the seed's 1,600 steps of 256) or strong (6,400 steps with ±2-pixel shifts).
     #[arg(long, value_enum, default_value = "quick")]
     protocol: ProtocolArg,
     /// Network.
@@ -231,6 +232,7 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     let protocol = match c.protocol {
         ProtocolArg::Quick => Protocol::Quick,
         ProtocolArg::Seed => Protocol::Seed,
+        ProtocolArg::Strong => Protocol::Strong,
     };
     let mut cfg = TrainConfig::new(protocol, loss, dim);
     cfg.net = match c.net {
