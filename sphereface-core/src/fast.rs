@@ -12,7 +12,11 @@
 //! ```text
 //! x̂ = (x − μ)/σ,  y = γ x̂ + β;   dγ = Σ dy·x̂,  dβ = Σ dy,  dx = γ/(Nσ) · (N dy − dβ − x̂ dγ)
 //! ```
-//! (in evaluation μ, σ are the running statistics and dx = γ dy/σ).
+//! (in evaluation μ, σ are the running statistics and dx = γ dy/σ), with the ReLU after it
+//! folded in (its mask γ x̂ + β > 0 is recomputed in backward). The `mnist4` block
+//! conv → batch norm → ReLU is a single op ([`ConvDevice::conv_bn_relu`]), so the
+//! convolution's output and its gradient never become dfdx tensors. Our own GEMMs use the
+//! `gemm` crate with its AVX-512 kernels (`x86-v4`, chosen at run time).
 //!
 //! Other devices use the portable composition of dfdx ops ([`Conv2d::forward_portable`],
 //! [`BatchNorm::forward_portable`]); the tests check that both routes agree in values and
