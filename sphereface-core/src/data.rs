@@ -857,7 +857,7 @@ impl Sampler {
 /// as it is.
 pub fn shift_images(pixels: &mut [f32], max_shift: usize, seed: u64, step: u64) {
     use rand::Rng as _;
-    const SIDE: usize = 28;
+    const SIDE: usize = IMAGE_SIDE;
     if max_shift == 0 {
         return;
     }

@@ -26,6 +26,8 @@ fn bad_flags_and_values_are_refused_clearly() {
     fails_with(&["train", "--loss", "modified", "--lr", "-0.1", "--out", out], "lr must be a positive number, got -0.1");
     fails_with(&["train", "--loss", "cosface", "--out", out], "invalid value 'cosface'");
     fails_with(&["train", "--loss", "modified", "--dim", "0", "--out", out], "dim must be >= 1, got 0");
+    fails_with(&["train", "--loss", "modified", "--shift", "14", "--out", out], "shift must be at most 13 pixels");
+    fails_with(&["train", "--loss", "modified", "--protocol", "fast", "--out", out], "invalid value 'fast'");
     fails_with(&["train", "--loss", "modified", "--steps", "0", "--out", out], "steps must be >= 1, got 0");
     fails_with(&["train", "--loss", "modified", "--net", "vgg", "--out", out], "invalid value 'vgg'");
     fails_with(&["train", "--loss", "modified", "--protocol", "slow", "--out", out], "invalid value 'slow'");
