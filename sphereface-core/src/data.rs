@@ -886,6 +886,61 @@ pub fn shift_images(pixels: &mut [f32], max_shift: usize, seed: u64, step: u64) 
     }
 }
 
+/// Random small rotations and scalings of a batch of 28×28 images (augmentation), with an
+/// optional translation: image `i` is rotated by an angle uniform in `±max_degrees` about the
+/// image centre, scaled by a factor uniform in `1 ± max_scale` and moved by `(dy, dx)`, each
+/// uniform in `±max_shift` pixels (not only whole pixels), then resampled bilinearly with 0
+/// (background) outside the image. Like [`shift_images`], the draws are a pure function of
+/// `(seed, step)`. All three bounds 0 leave the batch as it is.
+pub fn affine_images(pixels: &mut [f32], max_degrees: f64, max_scale: f64, max_shift: usize, seed: u64, step: u64) {
+    use rand::Rng as _;
+    const SIDE: usize = IMAGE_SIDE;
+    if max_degrees == 0.0 && max_scale == 0.0 && max_shift == 0 {
+        return;
+    }
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x3C6E_F372_FE94_F82B ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let shift = max_shift.min(SIDE - 1) as f64;
+    let mut src = [0.0f32; SIDE * SIDE];
+    for img in pixels.chunks_exact_mut(SIDE * SIDE) {
+        let angle = if max_degrees > 0.0 { rng.gen_range(-max_degrees..=max_degrees).to_radians() } else { 0.0 };
+        let scale = if max_scale > 0.0 { rng.gen_range(1.0 - max_scale..=1.0 + max_scale) } else { 1.0 };
+        let (dy, dx) = if shift > 0.0 { (rng.gen_range(-shift..=shift), rng.gen_range(-shift..=shift)) } else { (0.0, 0.0) };
+        src.copy_from_slice(img);
+        affine_one(&src, img, angle, scale, dy, dx);
+    }
+}
+
+/// `out` = `src` turned by `angle` radians about the centre, scaled by `scale` and moved by
+/// `(dy, dx)` pixels; bilinear, 0 outside. Output pixel p reads the source at
+/// R(−angle) (p − centre − d) / scale + centre.
+fn affine_one(src: &[f32; IMAGE_SIDE * IMAGE_SIDE], out: &mut [f32], angle: f64, scale: f64, dy: f64, dx: f64) {
+    const SIDE: usize = IMAGE_SIDE;
+    let centre = (SIDE as f64 - 1.0) / 2.0;
+    let at = |y: i64, x: i64| -> f32 {
+        if (0..SIDE as i64).contains(&y) && (0..SIDE as i64).contains(&x) {
+            src[y as usize * SIDE + x as usize]
+        } else {
+            0.0
+        }
+    };
+    let (sin, cos) = angle.sin_cos();
+    for y in 0..SIDE {
+        for x in 0..SIDE {
+            let (u, v) = (x as f64 - centre - dx, y as f64 - centre - dy);
+            // Rounding to 1e-9 keeps exact grid points exact (sin/cos of π/2 are not exactly 1/0).
+            let sx = ((cos * u + sin * v) / scale + centre) * 1e9;
+            let sy = ((-sin * u + cos * v) / scale + centre) * 1e9;
+            let (sx, sy) = (sx.round() / 1e9, sy.round() / 1e9);
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
+            let (x0, y0) = (x0 as i64, y0 as i64);
+            let top = at(y0, x0) * (1.0 - fx) + at(y0, x0 + 1) * fx;
+            let bottom = at(y0 + 1, x0) * (1.0 - fx) + at(y0 + 1, x0 + 1) * fx;
+            out[y * SIDE + x] = top * (1.0 - fy) + bottom * fy;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -907,6 +962,60 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn affine_one_moves_turns_and_scales_like_the_formula() {
+        let img: Vec<f32> = (0..784).map(|i| ((i * 37 % 101) as f32) / 100.0).collect();
+        let src: [f32; 784] = img.clone().try_into().unwrap();
+        let mut out = vec![0.0; 784];
+        // Whole-pixel moves are exact translations.
+        affine_one(&src, &mut out, 0.0, 1.0, 2.0, -3.0);
+        assert_eq!(out, translated(&img, 2, -3));
+        // A quarter turn about the centre (13.5, 13.5) maps the pixel grid onto itself:
+        // out(y, x) = src(27 − x, y).
+        affine_one(&src, &mut out, std::f64::consts::FRAC_PI_2, 1.0, 0.0, 0.0);
+        for y in 0..28 {
+            for x in 0..28 {
+                assert_eq!(out[y * 28 + x], img[(27 - x) * 28 + y], "pixel ({y}, {x})");
+            }
+        }
+        // Half-pixel move: each output is the mean of two neighbours.
+        affine_one(&src, &mut out, 0.0, 1.0, 0.0, 0.5);
+        for y in 0..28 {
+            for x in 1..28 {
+                let want = 0.5 * (img[y * 28 + x - 1] + img[y * 28 + x]);
+                assert!((out[y * 28 + x] - want).abs() < 1e-6, "({y}, {x}): {} vs {want}", out[y * 28 + x]);
+            }
+        }
+        // Scaling by 2 about the centre: output (y, x) reads source ((y − 13.5)/2 + 13.5, …).
+        affine_one(&src, &mut out, 0.0, 2.0, 0.0, 0.0);
+        let (y, x) = (7usize, 21usize); // source (10.25, 17.25)
+        let s = |yy: usize, xx: usize| img[yy * 28 + xx];
+        let want = 0.75 * (0.75 * s(10, 17) + 0.25 * s(10, 18)) + 0.25 * (0.75 * s(11, 17) + 0.25 * s(11, 18));
+        assert!((out[y * 28 + x] - want).abs() < 1e-6);
+    }
+
+    #[test]
+    fn affine_images_is_a_pure_function_of_seed_and_step() {
+        let images: Vec<f32> = (0..6 * 784).map(|i| ((i * 53 % 97) as f32) / 96.0).collect();
+        let mut same = images.clone();
+        affine_images(&mut same, 0.0, 0.0, 0, 3, 7);
+        assert_eq!(same, images, "all bounds 0 must leave the batch alone");
+        let run = |seed, step| {
+            let mut b = images.clone();
+            affine_images(&mut b, 10.0, 0.1, 2, seed, step);
+            b
+        };
+        let a = run(3, 7);
+        assert_eq!(a, run(3, 7));
+        assert_ne!(a, run(3, 8));
+        assert_ne!(a, run(4, 7));
+        assert_ne!(a, images);
+        for (i, (new, old)) in a.chunks(784).zip(images.chunks(784)).enumerate() {
+            assert!(new.iter().all(|v| (0.0..=1.0).contains(v)), "image {i} left [0, 1]");
+            assert_ne!(new, old, "image {i} unchanged");
+        }
     }
 
     #[test]

@@ -104,6 +104,13 @@ pub struct TrainConfig {
     /// (uniform, zero fill; [`crate::data::shift_images`]). 0: none (the seed protocol).
     #[serde(default)]
     pub shift: usize,
+    /// Augmentation: each training image turns by an angle uniform in ±`rotate` degrees
+    /// ([`crate::data::affine_images`]). 0: none.
+    #[serde(default)]
+    pub rotate: f64,
+    /// Augmentation: each training image is scaled by a factor uniform in 1 ± `scale`. 0: none.
+    #[serde(default)]
+    pub scale: f64,
 }
 
 fn default_snapshot_images() -> usize {
@@ -132,6 +139,8 @@ impl TrainConfig {
             snapshot_every: None,
             snapshot_images: default_snapshot_images(),
             shift: 0,
+            rotate: 0.0,
+            scale: 0.0,
         };
         match protocol {
             Protocol::Seed => seed,
@@ -182,6 +191,12 @@ impl TrainConfig {
         }
         if self.shift > 13 {
             return bad(format!("shift must be at most 13 pixels (half the 28-pixel image), got {}", self.shift));
+        }
+        if !(self.rotate.is_finite() && (0.0..=45.0).contains(&self.rotate)) {
+            return bad(format!("rotate must be between 0 and 45 degrees, got {}", self.rotate));
+        }
+        if !(self.scale.is_finite() && (0.0..=0.5).contains(&self.scale)) {
+            return bad(format!("scale must be between 0 and 0.5, got {}", self.scale));
         }
         if self.snapshot_every.is_some() && self.snapshot_images == 0 {
             return bad("snapshot_images must be >= 1, got 0".into());
@@ -403,7 +418,11 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         while self.step < self.cfg.steps {
             let idx = sampler.indices(self.step);
             let (mut pixels, labels) = train.batch(&idx);
-            crate::data::shift_images(&mut pixels, self.cfg.shift, self.cfg.seed, self.step);
+            if self.cfg.rotate == 0.0 && self.cfg.scale == 0.0 {
+                crate::data::shift_images(&mut pixels, self.cfg.shift, self.cfg.seed, self.step);
+            } else {
+                crate::data::affine_images(&mut pixels, self.cfg.rotate, self.cfg.scale, self.cfg.shift, self.cfg.seed, self.step);
+            }
             let t0 = Instant::now();
             let rec = self.train_step(&pixels, &labels)?;
             self.train_seconds += t0.elapsed().as_secs_f64();
@@ -630,6 +649,24 @@ pub struct RunDir {
     pub resume: bool,
 }
 
+/// `resume` of a finished run whose checkpoint is gone (checkpoints are not committed, so a
+/// fresh clone has only `config.json`, `metrics.json` and the rest): the run is kept as it
+/// is, never silently retrained, if it was made with the same configuration.
+fn keep_finished(cfg: &TrainConfig, path: &Path, progress: &mut dyn Progress) -> Result<Metrics> {
+    let saved = read_config(path)?;
+    if saved != *cfg {
+        return Err(Error::Config(format!(
+            "{} holds a finished run with another configuration and no checkpoint to continue from; pass --force to replace it",
+            path.display()
+        )));
+    }
+    let p = path.join(METRICS_FILE);
+    let text = std::fs::read_to_string(&p).map_err(|source| Error::Io { path: p.clone(), source })?;
+    let metrics: Metrics = serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", p.display())))?;
+    progress.message(&format!("{} is finished (test accuracy {:.4}); kept as it is", path.display(), metrics.test_acc));
+    Ok(metrics)
+}
+
 /// Trains one configuration end to end into `dir` and returns its metrics: writes
 /// `config.json` first, then checkpoints and `history.csv` during training, then
 /// `metrics.json` and `embeddings.csv`. Refuses a directory that holds another run
@@ -640,6 +677,9 @@ pub struct RunDir {
 pub fn run<E: Dtype, D: ConvDevice<E>>(cfg: TrainConfig, data: &Mnist, dir: &RunDir, dev: D, progress: &mut dyn Progress) -> Result<Metrics> {
     cfg.validate()?;
     let path = &dir.path;
+    if dir.resume && !path.join(CHECKPOINT_FILE).exists() && path.join(METRICS_FILE).exists() {
+        return keep_finished(&cfg, path, progress);
+    }
     let has_run = path.join(CONFIG_FILE).exists() || path.join(CHECKPOINT_FILE).exists();
     let mut trainer = if dir.resume && path.join(CHECKPOINT_FILE).exists() {
         let t = Trainer::resume(path, cfg.clone(), dev)?;

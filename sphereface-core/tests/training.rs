@@ -51,6 +51,10 @@ fn config_validation_names_field_and_value() {
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { eps: 0.0, ..Default::default() }, ..ok.clone() }, "adam eps must be > 0, got 0"),
         (TrainConfig { snapshot_every: Some(0), ..ok.clone() }, "snapshot_every must be >= 1 when given, got 0"),
         (TrainConfig { shift: 14, ..ok.clone() }, "shift must be at most 13 pixels (half the 28-pixel image), got 14"),
+        (TrainConfig { rotate: 46.0, ..ok.clone() }, "rotate must be between 0 and 45 degrees, got 46"),
+        (TrainConfig { rotate: -1.0, ..ok.clone() }, "rotate must be between 0 and 45 degrees, got -1"),
+        (TrainConfig { scale: 0.6, ..ok.clone() }, "scale must be between 0 and 0.5, got 0.6"),
+        (TrainConfig { scale: f64::NAN, ..ok.clone() }, "scale must be between 0 and 0.5, got NaN"),
         (TrainConfig { snapshot_every: Some(10), snapshot_images: 0, ..ok.clone() }, "snapshot_images must be >= 1, got 0"),
         (TrainConfig { head: LossKind::Angular { m: sphereface_core::heads::MAX_MARGIN + 1, lambda: LambdaSchedule::caffe() }, ..ok.clone() }, "angular margin m must be at most"),
         (TrainConfig { head: LossKind::Angular { m: 4, lambda: LambdaSchedule { base: f64::INFINITY, ..LambdaSchedule::caffe() } }, ..ok.clone() }, "lambda base must be finite and >= 0, got inf"),
@@ -197,11 +201,22 @@ fn run_directory_rules() {
     assert!(!path.join("snapshots/step-000099.csv").exists(), "--force clears the old run's snapshots");
     // Resuming a finished run with more steps continues it.
     let more = TrainConfig { steps: 4, ..cfg };
-    let m = train::run::<f32, _>(more, data(), &rd(false, true), Cpu::default(), &mut Silent).unwrap();
+    let m = train::run::<f32, _>(more.clone(), data(), &rd(false, true), Cpu::default(), &mut Silent).unwrap();
     assert_eq!(m.steps, 4);
     let hist = std::fs::read_to_string(path.join("history.csv")).unwrap();
     assert_eq!(hist.lines().count(), 1 + 4);
     assert!(!std::fs::read_dir(&path).unwrap().any(|e| e.unwrap().file_name().to_string_lossy().contains(".tmp")), "no temporary files left");
+    // A finished run without its checkpoint (a fresh clone: checkpoints are not committed)
+    // is kept by `resume`, not retrained; another configuration is refused.
+    std::fs::remove_file(path.join(CHECKPOINT_FILE)).unwrap();
+    let before: Vec<String> = [METRICS_FILE, "history.csv", "embeddings.csv"].iter().map(|f| std::fs::read_to_string(path.join(f)).unwrap()).collect();
+    let kept = train::run::<f32, _>(more.clone(), data(), &rd(false, true), Cpu::default(), &mut Silent).unwrap();
+    assert_eq!(kept, m);
+    let after: Vec<String> = [METRICS_FILE, "history.csv", "embeddings.csv"].iter().map(|f| std::fs::read_to_string(path.join(f)).unwrap()).collect();
+    assert_eq!(after, before, "a kept run's files are untouched");
+    assert!(!path.join(CHECKPOINT_FILE).exists());
+    let err = train::run::<f32, _>(TrainConfig { steps: 5, ..more }, data(), &rd(false, true), Cpu::default(), &mut Silent).unwrap_err();
+    assert!(err.to_string().contains("finished run with another configuration"), "{err}");
 }
 
 /// The quick protocol clears the floor stated in the README for every loss: 0.80 in 2-D,

@@ -145,6 +145,12 @@ struct Common {
     /// Initial learning rate.
     #[arg(long, allow_hyphen_values = true)]
     lr: Option<f64>,
+    /// Learning-rate decay factor per `--lr-decay-steps` steps (lr(t) = lr · decay^(t / steps)).
+    #[arg(long, allow_hyphen_values = true)]
+    lr_decay: Option<f64>,
+    /// Steps over which the learning rate is multiplied by `--lr-decay`.
+    #[arg(long, allow_hyphen_values = true)]
+    lr_decay_steps: Option<f64>,
     /// Seed of initialisation and batch order.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -157,6 +163,12 @@ struct Common {
     /// Augmentation: move each training image by up to N pixels in x and y (0: none).
     #[arg(long)]
     shift: Option<usize>,
+    /// Augmentation: turn each training image by up to ±D degrees (0: none).
+    #[arg(long, allow_hyphen_values = true)]
+    rotate: Option<f64>,
+    /// Augmentation: scale each training image by a factor in 1 ± S (0: none).
+    #[arg(long, allow_hyphen_values = true)]
+    scale: Option<f64>,
     /// Train on only the first N images of the training split.
     #[arg(long)]
     train_subset: Option<usize>,
@@ -249,8 +261,20 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     if let Some(v) = c.lr {
         cfg.lr = v;
     }
+    if let Some(v) = c.lr_decay {
+        cfg.lr_decay = v;
+    }
+    if let Some(v) = c.lr_decay_steps {
+        cfg.lr_decay_steps = v;
+    }
     if let Some(v) = c.shift {
         cfg.shift = v;
+    }
+    if let Some(v) = c.rotate {
+        cfg.rotate = v;
+    }
+    if let Some(v) = c.scale {
+        cfg.scale = v;
     }
     if c.train_subset.is_some() {
         cfg.train_subset = c.train_subset;
