@@ -78,10 +78,11 @@ fn protocols_and_schedule() {
     assert!((s.lr_at(250) - 1e-3 * 0.9f64.sqrt()).abs() < 1e-15);
     let q = TrainConfig::new(Protocol::Quick, LossKind::Modified, 2);
     assert!(q.steps * q.batch as u64 <= 40_000, "quick must stay small");
-    // strong: the seed protocol with 4x the steps and shifts, nothing else changed.
+    // strong: the seed protocol with 4x the steps, 3x the learning rate and shifts, nothing else changed.
     let g = TrainConfig::new(Protocol::Strong, LossKind::Modified, 2);
-    assert_eq!(TrainConfig { steps: 1600, shift: 0, protocol: Protocol::Seed, ..g.clone() }, s);
-    assert_eq!((g.steps, g.shift), (6400, 2));
+    assert_eq!(TrainConfig { steps: 1600, lr: 1e-3, shift: 0, protocol: Protocol::Seed, ..g.clone() }, s);
+    assert_eq!((g.steps, g.lr, g.shift), (6400, 3e-3, 2));
+    assert!((g.lr_at(6400) - 3e-3 * 0.9f64.powf(12.8)).abs() < 1e-15);
     assert_eq!("strong".parse::<Protocol>().unwrap(), Protocol::Strong);
     assert_eq!(Protocol::Strong.name(), "strong");
 }

@@ -130,7 +130,7 @@ enum DeviceArg {
 /// Settings shared by `train` and `reproduce` (each overrides the protocol's value).
 #[derive(Args, Clone)]
 struct Common {
-    /// Training budget: quick (about a minute per run on 2 cores), seed (the seed's 1,600 steps of 256) or strong (6,400 steps with ±2-pixel shifts).
+    /// Training budget: quick (about a minute per run on 2 cores), seed (the seed's 1,600 steps of 256) or strong (6,400 steps, learning rate 3e-3, ±2-pixel shifts).
     #[arg(long, value_enum, default_value = "quick")]
     protocol: ProtocolArg,
     /// Network.
