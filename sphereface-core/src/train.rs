@@ -112,6 +112,14 @@ pub struct TrainConfig {
     /// Augmentation: each training image is scaled by a factor uniform in 1 ± `scale`. 0: none.
     #[serde(default)]
     pub scale: f64,
+    /// Channel multiplier of the network's convolutions (1: the preset as specified;
+    /// [`Network::with_width`]).
+    #[serde(default = "default_width")]
+    pub width: usize,
+}
+
+fn default_width() -> usize {
+    1
 }
 
 fn default_snapshot_images() -> usize {
@@ -142,6 +150,7 @@ impl TrainConfig {
             shift: 0,
             rotate: 0.0,
             scale: 0.0,
+            width: 1,
         };
         match protocol {
             Protocol::Seed => seed,
@@ -198,6 +207,9 @@ impl TrainConfig {
         }
         if !(self.scale.is_finite() && (0.0..=0.5).contains(&self.scale)) {
             return bad(format!("scale must be between 0 and 0.5, got {}", self.scale));
+        }
+        if !(1..=8).contains(&self.width) {
+            return bad(format!("width must be between 1 and 8, got {}", self.width));
         }
         if self.snapshot_every.is_some() && self.snapshot_images == 0 {
             return bad("snapshot_images must be >= 1, got 0".into());
@@ -367,7 +379,7 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
     pub fn new(cfg: TrainConfig, dev: D) -> Result<Self> {
         cfg.validate()?;
         let mut rng = Rng::seed_from_u64(cfg.seed);
-        let mut net = Network::new(cfg.net, cfg.dim, &dev, &mut rng)?;
+        let mut net = Network::with_width(cfg.net, cfg.dim, cfg.width, &dev, &mut rng)?;
         let mut head = Head::new(cfg.head, cfg.dim, &dev, &mut rng)?;
         let opt = Adam::new(&Model { net: &mut net, head: &mut head }, cfg.adam)?;
         Ok(Trainer { cfg, net, head, opt, step: 0, history: Vec::new(), train_seconds: 0.0, snapshots: None, dev })

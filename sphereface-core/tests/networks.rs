@@ -36,6 +36,14 @@ fn parameter_counts() {
     assert_eq!(count(&s, "prelu"), 4_672);
     assert_eq!(count(&s, "fc"), 2048 * 3 + 3);
     assert_eq!(s.param_names().iter().filter(|n| n.ends_with("conv.weight")).count(), 20);
+    // Width 2: every convolution twice as wide, so the dense layer sees 6,400 features.
+    let mut w = Network::<f64, Cpu>::with_width(NetKind::Mnist4, 2, 2, &Cpu::default(), &mut sphereface_core::Rng::seed_from_u64(0)).unwrap();
+    let convs = 9 * 64 + 9 * 64 * 128 + 9 * 128 * 256 + 9 * 256 * 256;
+    let bn = 2 * (64 + 128 + 256 + 256);
+    assert_eq!(w.num_trainable(), convs + bn + 6400 * 2 + 2);
+    let x: M = Cpu::default().tensor_from_vec(vec![0.5; 3 * 784], (3, 784));
+    assert_eq!(w.forward(x, Mode::Eval).unwrap().shape(), &(3, 2));
+    assert!(Network::<f64, Cpu>::with_width(NetKind::Mnist4, 2, 0, &Cpu::default(), &mut sphereface_core::Rng::seed_from_u64(0)).is_err());
 }
 
 /// Both networks map `[B, 784]` to `[B, d]` for several d, and reject other input sizes.

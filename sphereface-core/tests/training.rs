@@ -53,6 +53,8 @@ fn config_validation_names_field_and_value() {
         (TrainConfig { shift: 14, ..ok.clone() }, "shift must be at most 13 pixels (half the 28-pixel image), got 14"),
         (TrainConfig { rotate: 46.0, ..ok.clone() }, "rotate must be between 0 and 45 degrees, got 46"),
         (TrainConfig { rotate: -1.0, ..ok.clone() }, "rotate must be between 0 and 45 degrees, got -1"),
+        (TrainConfig { width: 0, ..ok.clone() }, "width must be between 1 and 8, got 0"),
+        (TrainConfig { width: 9, ..ok.clone() }, "width must be between 1 and 8, got 9"),
         (TrainConfig { scale: 0.6, ..ok.clone() }, "scale must be between 0 and 0.5, got 0.6"),
         (TrainConfig { scale: f64::NAN, ..ok.clone() }, "scale must be between 0 and 0.5, got NaN"),
         (TrainConfig { snapshot_every: Some(10), snapshot_images: 0, ..ok.clone() }, "snapshot_images must be >= 1, got 0"),

@@ -169,6 +169,9 @@ struct Common {
     /// Augmentation: scale each training image by a factor in 1 ± S (0: none).
     #[arg(long, allow_hyphen_values = true)]
     scale: Option<f64>,
+    /// Channel multiplier of the network (1: the preset; 2: twice the channels, about 4x the compute).
+    #[arg(long)]
+    width: Option<usize>,
     /// Train on only the first N images of the training split.
     #[arg(long)]
     train_subset: Option<usize>,
@@ -275,6 +278,9 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     }
     if let Some(v) = c.scale {
         cfg.scale = v;
+    }
+    if let Some(v) = c.width {
+        cfg.width = v;
     }
     if c.train_subset.is_some() {
         cfg.train_subset = c.train_subset;
