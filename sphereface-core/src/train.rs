@@ -227,12 +227,13 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// A short label: `angular-m4-d2` etc.
+    /// A short label: `angular-m4-d2` etc., with `-w2` appended for a network of width 2.
     pub fn label(&self) -> String {
-        match self.head {
+        let base = match self.head {
             LossKind::Angular { m, .. } => format!("angular-m{m}-d{}", self.dim),
             k => format!("{}-d{}", k.name(), self.dim),
-        }
+        };
+        if self.width == 1 { base } else { format!("{base}-w{}", self.width) }
     }
 }
 

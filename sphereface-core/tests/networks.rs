@@ -43,6 +43,9 @@ fn parameter_counts() {
     assert_eq!(w.num_trainable(), convs + bn + 6400 * 2 + 2);
     let x: M = Cpu::default().tensor_from_vec(vec![0.5; 3 * 784], (3, 784));
     assert_eq!(w.forward(x, Mode::Eval).unwrap().shape(), &(3, 2));
+    let cfg = sphereface_core::train::TrainConfig::new(sphereface_core::train::Protocol::Seed, LossKind::Modified, 2);
+    assert_eq!(cfg.label(), "modified-d2");
+    assert_eq!(sphereface_core::train::TrainConfig { width: 2, ..cfg }.label(), "modified-d2-w2", "a wider run says so in its label");
     assert!(Network::<f64, Cpu>::with_width(NetKind::Mnist4, 2, 0, &Cpu::default(), &mut sphereface_core::Rng::seed_from_u64(0)).is_err());
 }
 
