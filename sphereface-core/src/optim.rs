@@ -6,6 +6,11 @@
 //! p ← p − lr · (m / (1 − β₁ᵗ)) / (sqrt(v / (1 − β₂ᵗ)) + ε)
 //! ```
 //! **Reference:** Kingma & Ba, arXiv 1412.6980, Algorithm 1 (PyTorch's ε placement).
+//!
+//! With a weight decay λ_wd > 0 (decoupled, AdamW: Loshchilov & Hutter, arXiv 1711.05101,
+//! PyTorch's convention of scaling it by the learning rate) every tensor named `*.weight`
+//! (convolution and linear weights; not biases, batch-norm γ/β or PReLU slopes) first
+//! shrinks: `p ← p · (1 − lr · λ_wd)`, then takes the Adam step above.
 
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -22,17 +27,20 @@ pub struct AdamConfig {
     pub beta2: f64,
     /// ε added to the root of the second moment.
     pub eps: f64,
+    /// Decoupled weight decay λ_wd of the `*.weight` tensors (0: none, plain Adam).
+    #[serde(default)]
+    pub weight_decay: f64,
 }
 
 impl Default for AdamConfig {
-    /// β 0.9/0.999, ε 1e-8 (the protocol's and TF's defaults).
+    /// β 0.9/0.999, ε 1e-8 (the protocol's and TF's defaults), no weight decay.
     fn default() -> Self {
-        AdamConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        AdamConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
     }
 }
 
 impl AdamConfig {
-    /// Checks 0 ≤ β < 1 and ε > 0.
+    /// Checks 0 ≤ β < 1, ε > 0 and 0 ≤ weight decay < 1.
     ///
     /// # Errors
     /// [`Error::Config`] with the bad value.
@@ -44,6 +52,9 @@ impl AdamConfig {
         }
         if !(self.eps > 0.0 && self.eps.is_finite()) {
             return Err(Error::Config(format!("adam eps must be > 0, got {}", self.eps)));
+        }
+        if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
+            return Err(Error::Config(format!("weight decay must be in [0, 1), got {}", self.weight_decay)));
         }
         Ok(())
     }
@@ -97,6 +108,7 @@ impl<E: Dtype, D: Device<E>> Adam<E, D> {
         let step = e::<E>(lr / (1.0 - c.beta1.powi(t)));
         let vscale = e::<E>(1.0 / (1.0 - c.beta2.powi(t)));
         let eps = e::<E>(c.eps);
+        let keep = e::<E>(1.0 - lr * c.weight_decay);
         let mut i = 0;
         let mut failure: Option<Error> = None;
         let moments = &mut self.moments;
@@ -119,7 +131,8 @@ impl<E: Dtype, D: Device<E>> Adam<E, D> {
                 *v = (v.clone() * b2).try_add(g.try_square().map_err(dev_err)? * (E::ONE - b2)).map_err(dev_err)?;
                 let denom = (v.clone() * vscale).try_sqrt().map_err(dev_err)? + eps;
                 let upd = (m.clone() * step).try_div(denom).map_err(dev_err)?;
-                *p = p.clone().try_sub(upd).map_err(dev_err)?;
+                let decayed = if c.weight_decay > 0.0 && (name == "weight" || name.ends_with(".weight")) { p.clone() * keep } else { p.clone() };
+                *p = decayed.try_sub(upd).map_err(dev_err)?;
                 Ok(())
             })();
             if let Err(err) = res {

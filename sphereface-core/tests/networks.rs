@@ -155,3 +155,34 @@ fn adam_matches_hand_computation() {
     assert!(opt.step(&mut head, &Gradients::leaky(), f64::NAN).unwrap_err().to_string().contains("NaN"));
     assert!(Adam::<f64, Cpu>::new(&head, AdamConfig { beta1: 1.0, ..Default::default() }).is_err());
 }
+
+/// Decoupled weight decay (AdamW) shrinks the weight by (1 − lr·λ) before the Adam step and
+/// leaves the bias alone.
+#[test]
+fn adamw_decays_weights_not_biases() {
+    let dev = Cpu::default();
+    let mut head = Head::<f64, Cpu>::from_weights(LossKind::Original { bias: true }, 1, 2, vec![0.5, -0.5], Some(vec![0.25, -0.25]), &dev).unwrap();
+    let mut opt = Adam::new(&head, AdamConfig { weight_decay: 0.1, ..Default::default() }).unwrap();
+    let (b1, b2, eps, lr, wd) = (0.9f64, 0.999f64, 1e-8, 0.01, 0.1);
+    let (mut w, mut b) = (vec![0.5, -0.5], vec![0.25, -0.25]);
+    let (mut m, mut v) = (vec![0.0; 4], vec![0.0; 4]);
+    for t in 1..=2 {
+        let x: M = dev.tensor_from_vec(vec![2.0], (1, 1));
+        let out = head.forward(x.leaky_trace(), &[0], 0).unwrap();
+        let grads = out.loss.backward();
+        let g: Vec<f64> = grads.get(&head.weight).as_vec().into_iter().chain(grads.get(head.bias.as_ref().unwrap()).as_vec()).collect();
+        opt.step(&mut head, &grads, lr).unwrap();
+        for i in 0..4 {
+            m[i] = b1 * m[i] + (1.0 - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
+            let upd = lr * (m[i] / (1.0 - b1.powi(t))) / ((v[i] / (1.0 - b2.powi(t))).sqrt() + eps);
+            if i < 2 {
+                w[i] = w[i] * (1.0 - lr * wd) - upd;
+            } else {
+                b[i - 2] -= upd;
+            }
+        }
+        assert_all_close(&format!("adamw weight step {t}"), &head.weight.as_vec(), &w, 1e-15, 1e-12);
+        assert_all_close(&format!("adamw bias step {t}"), &head.bias.as_ref().unwrap().as_vec(), &b, 1e-15, 1e-12);
+    }
+}

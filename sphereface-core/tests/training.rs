@@ -49,6 +49,8 @@ fn config_validation_names_field_and_value() {
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { beta2: 1.0, ..Default::default() }, ..ok.clone() }, "adam beta2 must be in [0, 1), got 1"),
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { beta1: -0.1, ..Default::default() }, ..ok.clone() }, "adam beta1 must be in [0, 1), got -0.1"),
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { eps: 0.0, ..Default::default() }, ..ok.clone() }, "adam eps must be > 0, got 0"),
+        (TrainConfig { adam: sphereface_core::optim::AdamConfig { weight_decay: 1.0, ..Default::default() }, ..ok.clone() }, "weight decay must be in [0, 1), got 1"),
+        (TrainConfig { adam: sphereface_core::optim::AdamConfig { weight_decay: f64::NAN, ..Default::default() }, ..ok.clone() }, "weight decay must be in [0, 1), got NaN"),
         (TrainConfig { snapshot_every: Some(0), ..ok.clone() }, "snapshot_every must be >= 1 when given, got 0"),
         (TrainConfig { shift: 14, ..ok.clone() }, "shift must be at most 13 pixels (half the 28-pixel image), got 14"),
         (TrainConfig { rotate: 46.0, ..ok.clone() }, "rotate must be between 0 and 45 degrees, got 46"),

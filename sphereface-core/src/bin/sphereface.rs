@@ -172,6 +172,9 @@ struct Common {
     /// Channel multiplier of the network (1: the preset; 2: twice the channels, about 4x the compute).
     #[arg(long)]
     width: Option<usize>,
+    /// Decoupled (AdamW) weight decay of the conv and linear weights, scaled by the learning rate (0: none).
+    #[arg(long, allow_hyphen_values = true)]
+    weight_decay: Option<f64>,
     /// Train on only the first N images of the training split.
     #[arg(long)]
     train_subset: Option<usize>,
@@ -281,6 +284,9 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     }
     if let Some(v) = c.width {
         cfg.width = v;
+    }
+    if let Some(v) = c.weight_decay {
+        cfg.adam.weight_decay = v;
     }
     if c.train_subset.is_some() {
         cfg.train_subset = c.train_subset;
