@@ -166,6 +166,17 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
     /// # Errors
     /// [`Error::Shape`] when the images are not `[B, 784]` (or B < 2 in training with BN).
     pub fn forward<T: Tape<E, D>>(&mut self, images: Tensor<(usize, usize), E, D, T>, mode: Mode) -> Result<Tensor<(usize, usize), E, D, T>> {
+        self.forward_with_dropout(images, mode, None)
+    }
+
+    /// As [`Network::forward`], with (inverted) dropout on the flattened features before the
+    /// last linear layer when `dropout` is `Some((p, seed))`: each feature is zeroed with
+    /// probability p and the others are scaled by 1/(1 − p), with the mask of
+    /// [`dropout_mask`]`(B·F, p, seed)`. Evaluation never uses dropout (pass `None`).
+    ///
+    /// # Errors
+    /// As [`Network::forward`]; [`Error::Config`] when p is not in [0, 1).
+    pub fn forward_with_dropout<T: Tape<E, D>>(&mut self, images: Tensor<(usize, usize), E, D, T>, mode: Mode, dropout: Option<(f64, u64)>) -> Result<Tensor<(usize, usize), E, D, T>> {
         let mut x = Act::from_images(images, IMAGE_SIDE, IMAGE_SIDE, 1)?;
         match &mut self.body {
             Body::Mnist4(layers) => {
@@ -184,8 +195,28 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
                 }
             }
         }
-        self.fc.forward(x.flatten()?)
+        let mut flat = x.flatten()?;
+        if let Some((p, seed)) = dropout {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Error::Config(format!("dropout must be in [0, 1), got {p}")));
+            }
+            if p > 0.0 {
+                let shape = *flat.shape();
+                let mask: Tensor<(usize, usize), E, D> = flat.device().tensor_from_vec(dropout_mask(shape.0 * shape.1, p, seed).into_iter().map(crate::params::e::<E>).collect(), shape);
+                flat = flat.try_mul(mask).map_err(crate::dev_err)?;
+            }
+        }
+        self.fc.forward(flat)
     }
+}
+
+/// An inverted-dropout mask of `n` values: 0 with probability `p`, else 1/(1 − p), drawn
+/// from a generator seeded with `seed` (so a step's mask is a pure function of its seed).
+pub fn dropout_mask(n: usize, p: f64, seed: u64) -> Vec<f64> {
+    use rand::{Rng as _, SeedableRng};
+    let mut rng = Rng::seed_from_u64(seed);
+    let keep = 1.0 / (1.0 - p);
+    (0..n).map(|_| if rng.gen::<f64>() < p { 0.0 } else { keep }).collect()
 }
 
 /// The traversal shared by `visit` and `visit_mut` (`$visit` names the method, `$($m)?`

@@ -116,6 +116,11 @@ pub struct TrainConfig {
     /// [`Network::with_width`]).
     #[serde(default = "default_width")]
     pub width: usize,
+    /// Dropout probability on the flattened features before the embedding layer, in
+    /// training only ([`Network::forward_with_dropout`]; masks depend only on seed and step).
+    /// 0: none.
+    #[serde(default)]
+    pub dropout: f64,
 }
 
 fn default_width() -> usize {
@@ -151,6 +156,7 @@ impl TrainConfig {
             rotate: 0.0,
             scale: 0.0,
             width: 1,
+            dropout: 0.0,
         };
         match protocol {
             Protocol::Seed => seed,
@@ -207,6 +213,9 @@ impl TrainConfig {
         }
         if !(self.scale.is_finite() && (0.0..=0.5).contains(&self.scale)) {
             return bad(format!("scale must be between 0 and 0.5, got {}", self.scale));
+        }
+        if !(self.dropout.is_finite() && (0.0..0.9).contains(&self.dropout)) {
+            return bad(format!("dropout must be in [0, 0.9), got {}", self.dropout));
         }
         if !(1..=8).contains(&self.width) {
             return bad(format!("width must be between 1 and 8, got {}", self.width));
@@ -399,7 +408,8 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
     pub fn train_step(&mut self, pixels: &[f32], labels: &[usize]) -> Result<StepRecord> {
         let b = labels.len();
         let x: Tensor<(usize, usize), E, D> = self.dev.tensor_from_vec(pixels.iter().map(|&p| e::<E>(p as f64)).collect(), (b, IMAGE_PIXELS));
-        let emb = self.net.forward(x.leaky_traced(), Mode::Train)?;
+        let dropout = (self.cfg.dropout > 0.0).then(|| (self.cfg.dropout, self.cfg.seed ^ 0x5EED_D0D0_0000_0001 ^ self.step.wrapping_mul(0x9E37_79B9_7F4A_7C15)));
+        let emb = self.net.forward_with_dropout(x.leaky_traced(), Mode::Train, dropout)?;
         let out = self.head.forward(emb, labels, self.step)?;
         let loss = out.loss.as_vec().first().and_then(|v| v.to_f64()).unwrap_or(f64::NAN);
         if !loss.is_finite() {

@@ -31,6 +31,7 @@ fn bad_flags_and_values_are_refused_clearly() {
     fails_with(&["train", "--loss", "modified", "--rotate", "90", "--out", out], "rotate must be between 0 and 45 degrees, got 90");
     fails_with(&["train", "--loss", "modified", "--width", "0", "--out", out], "width must be between 1 and 8, got 0");
     fails_with(&["train", "--loss", "modified", "--weight-decay", "-0.1", "--out", out], "weight decay must be in [0, 1), got -0.1");
+    fails_with(&["train", "--loss", "modified", "--dropout", "0.95", "--out", out], "dropout must be in [0, 0.9), got 0.95");
     fails_with(&["train", "--loss", "modified", "--scale", "-0.1", "--out", out], "scale must be between 0 and 0.5, got -0.1");
     fails_with(&["train", "--loss", "modified", "--lr-decay", "2", "--out", out], "lr_decay must be in (0, 1], got 2");
     fails_with(&["train", "--loss", "modified", "--lr-decay-steps", "0", "--out", out], "lr_decay_steps must be > 0, got 0");

@@ -186,3 +186,38 @@ fn adamw_decays_weights_not_biases() {
         assert_all_close(&format!("adamw bias step {t}"), &head.bias.as_ref().unwrap().as_vec(), &b, 1e-15, 1e-12);
     }
 }
+
+/// Dropout before the embedding layer: masks are 0 or 1/(1 − p), a pure function of their
+/// seed; p = 0 (or `None`) is the plain forward; the average over many masks is the plain
+/// forward (the last layer is linear, so inverted dropout keeps the expectation).
+#[test]
+fn dropout_masks_and_forward() {
+    let mask = sphereface_core::net::dropout_mask(100_000, 0.3, 5);
+    assert!(mask.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.7).abs() < 1e-15));
+    let zeros = mask.iter().filter(|&&v| v == 0.0).count() as f64 / 1e5;
+    assert!((zeros - 0.3).abs() < 0.01, "zero fraction {zeros}");
+    assert_eq!(mask, sphereface_core::net::dropout_mask(100_000, 0.3, 5));
+    assert_ne!(mask, sphereface_core::net::dropout_mask(100_000, 0.3, 6));
+
+    let dev = Cpu::default();
+    let mut n = net(NetKind::Mnist4, 2, 3);
+    let x: M = dev.tensor_from_vec(uniform(2 * 784, 0.0, 1.0, 4), (2, 784));
+    let plain = n.forward(x.clone(), Mode::Eval).unwrap().as_vec();
+    assert_eq!(n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.0, 9))).unwrap().as_vec(), plain);
+    let a = n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.5, 7))).unwrap().as_vec();
+    assert_eq!(a, n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.5, 7))).unwrap().as_vec());
+    assert_ne!(a, n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.5, 8))).unwrap().as_vec());
+    assert_ne!(a, plain);
+    let k = 400;
+    let mut mean = vec![0.0; plain.len()];
+    for s in 0..k {
+        for (m, v) in mean.iter_mut().zip(n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.2, s))).unwrap().as_vec()) {
+            *m += v / k as f64;
+        }
+    }
+    let scale = plain.iter().map(|v| v.abs()).fold(0.0, f64::max);
+    for (m, p) in mean.iter().zip(&plain) {
+        assert!((m - p).abs() < 0.05 * scale, "mean over masks {mean:?} vs plain {plain:?}");
+    }
+    assert!(n.forward_with_dropout(x, Mode::Eval, Some((1.0, 0))).unwrap_err().to_string().contains("dropout must be in [0, 1)"));
+}

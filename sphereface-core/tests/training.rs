@@ -56,6 +56,8 @@ fn config_validation_names_field_and_value() {
         (TrainConfig { rotate: 46.0, ..ok.clone() }, "rotate must be between 0 and 45 degrees, got 46"),
         (TrainConfig { rotate: -1.0, ..ok.clone() }, "rotate must be between 0 and 45 degrees, got -1"),
         (TrainConfig { width: 0, ..ok.clone() }, "width must be between 1 and 8, got 0"),
+        (TrainConfig { dropout: 0.9, ..ok.clone() }, "dropout must be in [0, 0.9), got 0.9"),
+        (TrainConfig { dropout: -0.1, ..ok.clone() }, "dropout must be in [0, 0.9), got -0.1"),
         (TrainConfig { width: 9, ..ok.clone() }, "width must be between 1 and 8, got 9"),
         (TrainConfig { scale: 0.6, ..ok.clone() }, "scale must be between 0 and 0.5, got 0.6"),
         (TrainConfig { scale: f64::NAN, ..ok.clone() }, "scale must be between 0 and 0.5, got NaN"),
@@ -113,8 +115,10 @@ fn short_training_learns() {
 #[test]
 fn resume_gives_the_same_result() {
     let head = LossKind::angular(4, LambdaSchedule::caffe()).unwrap();
-    // With augmentation: the shifts of a resumed run must be those of the straight run.
-    let cfg = TrainConfig { shift: 2, ..tiny(head, 6) };
+    // With augmentation, dropout and weight decay: the shifts and dropout masks of a resumed
+    // run must be those of the straight run.
+    let adam = sphereface_core::optim::AdamConfig { weight_decay: 0.01, ..Default::default() };
+    let cfg = TrainConfig { shift: 2, dropout: 0.3, adam, ..tiny(head, 6) };
     let (_, train_split) = train::splits(data(), &cfg).unwrap();
     let mut straight = Trainer::<f32, Cpu>::new(cfg.clone(), Cpu::default()).unwrap();
     straight.fit(&train_split, None, &mut Silent).unwrap();
@@ -123,6 +127,9 @@ fn resume_gives_the_same_result() {
     unshifted.fit(&train_split, None, &mut Silent).unwrap();
     assert_eq!(unshifted.history[0].step, straight.history[0].step);
     assert_ne!(unshifted.history.iter().map(|r| r.loss).collect::<Vec<_>>(), straight.history.iter().map(|r| r.loss).collect::<Vec<_>>());
+    let mut undropped = Trainer::<f32, Cpu>::new(TrainConfig { dropout: 0.0, ..cfg.clone() }, Cpu::default()).unwrap();
+    undropped.fit(&train_split, None, &mut Silent).unwrap();
+    assert_ne!(undropped.history[0].loss, straight.history[0].loss);
 
     let dir = tempfile::tempdir().unwrap();
     let mut first = Trainer::<f32, Cpu>::new(TrainConfig { steps: 3, ..cfg.clone() }, Cpu::default()).unwrap();

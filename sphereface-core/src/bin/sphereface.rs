@@ -175,6 +175,9 @@ struct Common {
     /// Decoupled (AdamW) weight decay of the conv and linear weights, scaled by the learning rate (0: none).
     #[arg(long, allow_hyphen_values = true)]
     weight_decay: Option<f64>,
+    /// Dropout probability on the features before the embedding layer, in training only (0: none).
+    #[arg(long, allow_hyphen_values = true)]
+    dropout: Option<f64>,
     /// Train on only the first N images of the training split.
     #[arg(long)]
     train_subset: Option<usize>,
@@ -287,6 +290,9 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     }
     if let Some(v) = c.weight_decay {
         cfg.adam.weight_decay = v;
+    }
+    if let Some(v) = c.dropout {
+        cfg.dropout = v;
     }
     if c.train_subset.is_some() {
         cfg.train_subset = c.train_subset;
