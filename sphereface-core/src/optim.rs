@@ -9,7 +9,8 @@
 //!
 //! With a weight decay λ_wd > 0 (decoupled, AdamW: Loshchilov & Hutter, arXiv 1711.05101,
 //! PyTorch's convention of scaling it by the learning rate) every tensor named `*.weight`
-//! (convolution and linear weights; not biases, batch-norm γ/β or PReLU slopes) first
+//! (convolution and linear weights, the head's class weights included; not biases,
+//! batch-norm γ/β or PReLU slopes) first
 //! shrinks: `p ← p · (1 − lr · λ_wd)`, then takes the Adam step above.
 
 use dfdx::prelude::*;

@@ -172,7 +172,7 @@ struct Common {
     /// Channel multiplier of the network (1: the preset; 2: twice the channels, about 4x the compute).
     #[arg(long)]
     width: Option<usize>,
-    /// Decoupled (AdamW) weight decay of the conv and linear weights, scaled by the learning rate (0: none).
+    /// Decoupled (AdamW) weight decay of the conv, linear and class weights, scaled by the learning rate (0: none).
     #[arg(long, allow_hyphen_values = true)]
     weight_decay: Option<f64>,
     /// Dropout probability on the features before the embedding layer, in training only (0: none).
