@@ -893,27 +893,99 @@ pub fn shift_images(pixels: &mut [f32], max_shift: usize, seed: u64, step: u64) 
 /// (background) outside the image. Like [`shift_images`], the draws are a pure function of
 /// `(seed, step)`. All three bounds 0 leave the batch as it is.
 pub fn affine_images(pixels: &mut [f32], max_degrees: f64, max_scale: f64, max_shift: usize, seed: u64, step: u64) {
+    distort_images(pixels, max_degrees, max_scale, max_shift, 0.0, seed, step);
+}
+
+/// Standard deviation, in pixels, of the Gaussian that smooths the elastic displacement
+/// fields of [`distort_images`] (Simard et al. 2003 use 4 on MNIST).
+pub const ELASTIC_SIGMA: f64 = 4.0;
+
+/// [`affine_images`] with an elastic distortion on top (Simard, Steinkraus & Platt, "Best
+/// practices for convolutional neural networks applied to visual document analysis", ICDAR
+/// 2003, §2): for each image, two fields of values uniform in [−1, 1], one per pixel, are
+/// smoothed by a normalised Gaussian of standard deviation [`ELASTIC_SIGMA`] pixels (zero
+/// outside the image) and multiplied by `alpha`; pixel p then reads the source at its affine
+/// position plus that displacement (bilinear, 0 outside). The affine draws are the same as
+/// [`affine_images`]'s and the fields come from a separate stream, so `alpha` = 0 gives exactly
+/// [`affine_images`]'s batch. All a pure function of `(seed, step)`.
+pub fn distort_images(pixels: &mut [f32], max_degrees: f64, max_scale: f64, max_shift: usize, alpha: f64, seed: u64, step: u64) {
     use rand::Rng as _;
     const SIDE: usize = IMAGE_SIDE;
-    if max_degrees == 0.0 && max_scale == 0.0 && max_shift == 0 {
+    if max_degrees == 0.0 && max_scale == 0.0 && max_shift == 0 && alpha == 0.0 {
         return;
     }
     let mut rng = StdRng::seed_from_u64(seed ^ 0x3C6E_F372_FE94_F82B ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut field_rng = StdRng::seed_from_u64(seed ^ 0x510E_527F_ADE6_82D1 ^ step.wrapping_mul(0xBF58_476D_1CE4_E5B9));
+    let kernel = gaussian_kernel(ELASTIC_SIGMA);
     let shift = max_shift.min(SIDE - 1) as f64;
     let mut src = [0.0f32; SIDE * SIDE];
     for img in pixels.chunks_exact_mut(SIDE * SIDE) {
         let angle = if max_degrees > 0.0 { rng.gen_range(-max_degrees..=max_degrees).to_radians() } else { 0.0 };
         let scale = if max_scale > 0.0 { rng.gen_range(1.0 - max_scale..=1.0 + max_scale) } else { 1.0 };
         let (dy, dx) = if shift > 0.0 { (rng.gen_range(-shift..=shift), rng.gen_range(-shift..=shift)) } else { (0.0, 0.0) };
+        let field = (alpha > 0.0).then(|| elastic_field(&mut field_rng, alpha, &kernel));
         src.copy_from_slice(img);
-        affine_one(&src, img, angle, scale, dy, dx);
+        warp_one(&src, img, angle, scale, dy, dx, field.as_ref());
     }
+}
+
+/// A displacement field: (x component, y component), one value per pixel, row-major.
+type Field = (Vec<f64>, Vec<f64>);
+
+/// Normalised 1-D Gaussian taps of standard deviation `sigma`, radius ⌈3σ⌉.
+fn gaussian_kernel(sigma: f64) -> Vec<f64> {
+    let r = (3.0 * sigma).ceil() as i64;
+    let taps: Vec<f64> = (-r..=r).map(|i| (-(i * i) as f64 / (2.0 * sigma * sigma)).exp()).collect();
+    let sum: f64 = taps.iter().sum();
+    taps.into_iter().map(|t| t / sum).collect()
+}
+
+/// One elastic field: uniform [−1, 1] per pixel and component, smoothed by `kernel` along
+/// rows then columns (zero outside the image), times `alpha`.
+fn elastic_field(rng: &mut StdRng, alpha: f64, kernel: &[f64]) -> Field {
+    use rand::Rng as _;
+    let mut one = || {
+        let raw: Vec<f64> = (0..IMAGE_SIDE * IMAGE_SIDE).map(|_| rng.gen_range(-1.0..=1.0)).collect();
+        let rows = blur(&raw, kernel, 1, IMAGE_SIDE);
+        blur(&rows, kernel, IMAGE_SIDE, 1).into_iter().map(|v| v * alpha).collect::<Vec<f64>>()
+    };
+    let fx = one();
+    let fy = one();
+    (fx, fy)
+}
+
+/// Convolves each line of a 28×28 grid with `kernel` (zero outside): `along` is the stride
+/// between neighbours on a line (1: rows, 28: columns), `across` the stride between lines.
+fn blur(v: &[f64], kernel: &[f64], along: usize, across: usize) -> Vec<f64> {
+    const SIDE: usize = IMAGE_SIDE;
+    let r = (kernel.len() / 2) as i64;
+    let mut out = vec![0.0; SIDE * SIDE];
+    for line in 0..SIDE {
+        for i in 0..SIDE as i64 {
+            let mut acc = 0.0;
+            for (k, w) in kernel.iter().enumerate() {
+                let j = i + k as i64 - r;
+                if (0..SIDE as i64).contains(&j) {
+                    acc += w * v[line * across + j as usize * along];
+                }
+            }
+            out[line * across + i as usize * along] = acc;
+        }
+    }
+    out
 }
 
 /// `out` = `src` turned by `angle` radians about the centre, scaled by `scale` and moved by
 /// `(dy, dx)` pixels; bilinear, 0 outside. Output pixel p reads the source at
 /// R(−angle) (p − centre − d) / scale + centre.
+#[cfg(test)]
 fn affine_one(src: &[f32; IMAGE_SIDE * IMAGE_SIDE], out: &mut [f32], angle: f64, scale: f64, dy: f64, dx: f64) {
+    warp_one(src, out, angle, scale, dy, dx, None);
+}
+
+/// The affine resampling of `affine_one`, with pixel p reading the source at its affine
+/// position plus `field`'s displacement at p (if given).
+fn warp_one(src: &[f32; IMAGE_SIDE * IMAGE_SIDE], out: &mut [f32], angle: f64, scale: f64, dy: f64, dx: f64, field: Option<&Field>) {
     const SIDE: usize = IMAGE_SIDE;
     let centre = (SIDE as f64 - 1.0) / 2.0;
     let at = |y: i64, x: i64| -> f32 {
@@ -930,7 +1002,11 @@ fn affine_one(src: &[f32; IMAGE_SIDE * IMAGE_SIDE], out: &mut [f32], angle: f64,
             // Rounding to 1e-9 keeps exact grid points exact (sin/cos of π/2 are not exactly 1/0).
             let sx = ((cos * u + sin * v) / scale + centre) * 1e9;
             let sy = ((-sin * u + cos * v) / scale + centre) * 1e9;
-            let (sx, sy) = (sx.round() / 1e9, sy.round() / 1e9);
+            let (mut sx, mut sy) = (sx.round() / 1e9, sy.round() / 1e9);
+            if let Some((fx, fy)) = field {
+                sx += fx[y * SIDE + x];
+                sy += fy[y * SIDE + x];
+            }
             let (x0, y0) = (sx.floor(), sy.floor());
             let (fx, fy) = ((sx - x0) as f32, (sy - y0) as f32);
             let (x0, y0) = (x0 as i64, y0 as i64);
@@ -1016,6 +1092,72 @@ mod tests {
             assert!(new.iter().all(|v| (0.0..=1.0).contains(v)), "image {i} left [0, 1]");
             assert_ne!(new, old, "image {i} unchanged");
         }
+    }
+
+    #[test]
+    fn gaussian_blur_is_normalised_and_spreads_a_point_like_the_kernel() {
+        let k = gaussian_kernel(ELASTIC_SIGMA);
+        assert_eq!(k.len(), 25, "radius 3σ = 12");
+        assert!((k.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        assert!(k.windows(2).take(12).all(|w| w[0] < w[1]), "rises to the centre");
+        // A point at (13, 14) spreads as the outer product of the kernel with itself.
+        let mut point = vec![0.0; 784];
+        point[13 * 28 + 14] = 1.0;
+        let spread = blur(&blur(&point, &k, 1, 28), &k, 28, 1);
+        for (y, x) in [(13usize, 14usize), (10, 14), (13, 20), (5, 9)] {
+            let want = k[y + 12 - 13] * k[x + 12 - 14];
+            assert!((spread[y * 28 + x] - want).abs() < 1e-15, "({y}, {x}): {} vs {want}", spread[y * 28 + x]);
+        }
+        assert_eq!(spread[0], 0.0, "(0, 0) is beyond the radius");
+        // A constant stays constant away from the edges (zero outside lowers it near them).
+        let ones = blur(&blur(&vec![1.0; 784], &k, 1, 28), &k, 28, 1);
+        assert!((ones[13 * 28 + 13] - 1.0).abs() < 1e-3);
+        assert!(ones[0] < 0.6);
+    }
+
+    #[test]
+    fn elastic_fields_are_smooth_and_scale_with_alpha() {
+        let k = gaussian_kernel(ELASTIC_SIGMA);
+        let (ax, ay) = elastic_field(&mut StdRng::seed_from_u64(9), 34.0, &k);
+        let (bx, by) = elastic_field(&mut StdRng::seed_from_u64(9), 68.0, &k);
+        for (a, b) in ax.iter().chain(&ay).zip(bx.iter().chain(&by)) {
+            assert!((2.0 * a - b).abs() < 1e-9);
+        }
+        assert_ne!(ax, ay, "two independent components");
+        // Smooth: neighbours differ far less than the field varies.
+        let mean_abs = ax.iter().map(|v| v.abs()).sum::<f64>() / 784.0;
+        let mean_step = (0..28).flat_map(|y| (0..27).map(move |x| (y, x))).map(|(y, x)| (ax[y * 28 + x + 1] - ax[y * 28 + x]).abs()).sum::<f64>() / (28.0 * 27.0);
+        assert!(mean_abs > 0.3 && mean_abs < 3.0, "α 34 moves pixels by about a pixel, got {mean_abs}");
+        assert!(mean_step < 0.3 * mean_abs, "not smooth: step {mean_step}, size {mean_abs}");
+    }
+
+    #[test]
+    fn distort_images_adds_the_field_to_the_same_affine_draws() {
+        let images: Vec<f32> = (0..4 * 784).map(|i| ((i * 53 % 97) as f32) / 96.0).collect();
+        let run = |alpha, seed, step| {
+            let mut b = images.clone();
+            distort_images(&mut b, 10.0, 0.1, 2, alpha, seed, step);
+            b
+        };
+        let mut affine = images.clone();
+        affine_images(&mut affine, 10.0, 0.1, 2, 3, 7);
+        assert_eq!(run(0.0, 3, 7), affine, "alpha 0 is the affine augmentation");
+        // A vanishing field barely moves anything: the affine draws are not disturbed.
+        let tiny = run(1e-6, 3, 7);
+        assert!(tiny.iter().zip(&affine).all(|(a, b)| (a - b).abs() < 1e-4));
+        let e = run(34.0, 3, 7);
+        assert_eq!(e, run(34.0, 3, 7));
+        assert_ne!(e, run(34.0, 3, 8));
+        assert_ne!(e, run(34.0, 4, 7));
+        for (i, (new, old)) in e.chunks(784).zip(affine.chunks(784)).enumerate() {
+            assert!(new.iter().all(|v| (0.0..=1.0).contains(v)), "image {i} left [0, 1]");
+            let moved = new.iter().zip(old).filter(|(a, b)| (*a - *b).abs() > 0.05).count();
+            assert!(moved > 50, "image {i}: only {moved} pixels changed");
+        }
+        // Elastic distortion alone (no affine bounds) also applies.
+        let mut only = images.clone();
+        distort_images(&mut only, 0.0, 0.0, 0, 34.0, 3, 7);
+        assert_ne!(only, images);
     }
 
     #[test]

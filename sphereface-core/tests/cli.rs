@@ -29,6 +29,7 @@ fn bad_flags_and_values_are_refused_clearly() {
     fails_with(&["train", "--loss", "modified", "--shift", "14", "--out", out], "shift must be at most 13 pixels");
     fails_with(&["train", "--loss", "modified", "--protocol", "fast", "--out", out], "invalid value 'fast'");
     fails_with(&["train", "--loss", "modified", "--rotate", "90", "--out", out], "rotate must be between 0 and 45 degrees, got 90");
+    fails_with(&["train", "--loss", "modified", "--elastic", "200", "--out", out], "elastic must be between 0 and 100, got 200");
     fails_with(&["train", "--loss", "modified", "--width", "0", "--out", out], "width must be between 1 and 8, got 0");
     fails_with(&["train", "--loss", "modified", "--weight-decay", "-0.1", "--out", out], "weight decay must be in [0, 1), got -0.1");
     fails_with(&["train", "--loss", "modified", "--dropout", "0.95", "--out", out], "dropout must be in [0, 0.9), got 0.95");
@@ -148,4 +149,32 @@ fn ctrl_c_saves_a_checkpoint_and_resume_continues() {
     assert!(stdout.contains(&format!("{target} steps")), "{stdout}");
     let hist = std::fs::read_to_string(out.join("history.csv")).unwrap();
     assert_eq!(hist.lines().count() - 1, saved_steps + 3);
+}
+
+/// `--protocol long` sets its schedule and augmentation, and λ = 0 for the angular loss
+/// unless `--lambda` asks for another schedule.
+#[test]
+fn long_protocol_defaults_to_lambda_zero_for_angular() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |name: &str, extra: &[&str]| -> serde_json::Value {
+        let out = dir.path().join(name);
+        let mut a = vec!["train", "--loss", "angular", "--dim", "2", "--protocol", "long", "--out", out.to_str().unwrap()];
+        a.extend_from_slice(&["--steps", "2", "--train-subset", "64", "--test-subset", "50", "--quiet"]);
+        a.extend_from_slice(extra);
+        let (code, _, err) = sphereface(&a);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap()
+    };
+    let c = config("long", &[]);
+    assert_eq!(c["protocol"], "long");
+    assert_eq!((c["batch"].as_u64(), c["lr_decay_steps"].as_f64(), c["rotate"].as_f64(), c["scale"].as_f64(), c["shift"].as_u64()), (Some(64), Some(2000.0), Some(10.0), Some(0.1), Some(2)));
+    assert_eq!((c["head"]["lambda"]["base"].as_f64(), c["head"]["lambda"]["min"].as_f64()), (Some(0.0), Some(0.0)));
+    let caffe = config("long-caffe", &["--lambda", "caffe"]);
+    assert_eq!((caffe["head"]["lambda"]["base"].as_f64(), caffe["head"]["lambda"]["min"].as_f64()), (Some(1000.0), Some(5.0)));
+    // Other protocols keep caffe as the default.
+    let out = dir.path().join("quick");
+    let (code, _, err) = sphereface(&["train", "--loss", "angular", "--steps", "2", "--train-subset", "64", "--test-subset", "50", "--quiet", "--out", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let q: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(q["head"]["lambda"]["base"].as_f64(), Some(1000.0));
 }

@@ -59,6 +59,8 @@ fn config_validation_names_field_and_value() {
         (TrainConfig { dropout: 0.9, ..ok.clone() }, "dropout must be in [0, 0.9), got 0.9"),
         (TrainConfig { dropout: -0.1, ..ok.clone() }, "dropout must be in [0, 0.9), got -0.1"),
         (TrainConfig { width: 9, ..ok.clone() }, "width must be between 1 and 8, got 9"),
+        (TrainConfig { elastic: -1.0, ..ok.clone() }, "elastic must be between 0 and 100, got -1"),
+        (TrainConfig { elastic: f64::INFINITY, ..ok.clone() }, "elastic must be between 0 and 100, got inf"),
         (TrainConfig { scale: 0.6, ..ok.clone() }, "scale must be between 0 and 0.5, got 0.6"),
         (TrainConfig { scale: f64::NAN, ..ok.clone() }, "scale must be between 0 and 0.5, got NaN"),
         (TrainConfig { snapshot_every: Some(10), snapshot_images: 0, ..ok.clone() }, "snapshot_images must be >= 1, got 0"),
@@ -91,6 +93,20 @@ fn protocols_and_schedule() {
     assert!((g.lr_at(6400) - 3e-3 * 0.9f64.powf(12.8)).abs() < 1e-15);
     assert_eq!("strong".parse::<Protocol>().unwrap(), Protocol::Strong);
     assert_eq!(Protocol::Strong.name(), "strong");
+    // long: strong with half the batch, 8x the steps (2x the images), the decay stretched
+    // 4x, rotations and scalings on top of the shifts; angular with lambda 0 by default.
+    let l = TrainConfig::new(Protocol::Long, LossKind::Modified, 2);
+    assert_eq!(TrainConfig { steps: 6400, batch: 256, lr_decay_steps: 500.0, rotate: 0.0, scale: 0.0, protocol: Protocol::Strong, ..l.clone() }, g);
+    assert_eq!((l.steps, l.batch, l.lr_decay_steps, l.shift, l.rotate, l.scale), (51_200, 64, 2000.0, 2, 10.0, 0.1));
+    assert!((l.lr_at(51_200) - 3e-3 * 0.9f64.powf(25.6)).abs() < 1e-15);
+    assert_eq!(l.steps * l.batch as u64, 2 * g.steps * g.batch as u64);
+    assert_eq!("long".parse::<Protocol>().unwrap(), Protocol::Long);
+    assert_eq!(Protocol::Long.name(), "long");
+    assert_eq!(Protocol::Long.default_lambda(), LambdaSchedule::none());
+    for p in [Protocol::Quick, Protocol::Seed, Protocol::Strong] {
+        assert_eq!(p.default_lambda(), LambdaSchedule::caffe());
+    }
+    assert!("longer".parse::<Protocol>().unwrap_err().to_string().contains("expected quick, seed, strong or long"));
 }
 
 /// A short run on a subset learns: test accuracy far above chance (0.1) for every head.
@@ -115,15 +131,15 @@ fn short_training_learns() {
 #[test]
 fn resume_gives_the_same_result() {
     let head = LossKind::angular(4, LambdaSchedule::caffe()).unwrap();
-    // With augmentation, dropout and weight decay: the shifts and dropout masks of a resumed
-    // run must be those of the straight run.
+    // With augmentation (shifts and elastic distortion), dropout and weight decay: the
+    // distortions and dropout masks of a resumed run must be those of the straight run.
     let adam = sphereface_core::optim::AdamConfig { weight_decay: 0.01, ..Default::default() };
-    let cfg = TrainConfig { shift: 2, dropout: 0.3, adam, ..tiny(head, 6) };
+    let cfg = TrainConfig { shift: 2, elastic: 8.0, dropout: 0.3, adam, ..tiny(head, 6) };
     let (_, train_split) = train::splits(data(), &cfg).unwrap();
     let mut straight = Trainer::<f32, Cpu>::new(cfg.clone(), Cpu::default()).unwrap();
     straight.fit(&train_split, None, &mut Silent).unwrap();
     // ... and they are applied: without them the same run has another history.
-    let mut unshifted = Trainer::<f32, Cpu>::new(TrainConfig { shift: 0, ..cfg.clone() }, Cpu::default()).unwrap();
+    let mut unshifted = Trainer::<f32, Cpu>::new(TrainConfig { shift: 0, elastic: 0.0, ..cfg.clone() }, Cpu::default()).unwrap();
     unshifted.fit(&train_split, None, &mut Silent).unwrap();
     assert_eq!(unshifted.history[0].step, straight.history[0].step);
     assert_ne!(unshifted.history.iter().map(|r| r.loss).collect::<Vec<_>>(), straight.history.iter().map(|r| r.loss).collect::<Vec<_>>());

@@ -112,6 +112,7 @@ enum ProtocolArg {
     Quick,
     Seed,
     Strong,
+    Long,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -130,7 +131,7 @@ enum DeviceArg {
 /// Settings shared by `train` and `reproduce` (each overrides the protocol's value).
 #[derive(Args, Clone)]
 struct Common {
-    /// Training budget: quick (about a minute per run on 2 cores), seed (the seed's 1,600 steps of 256) or strong (6,400 steps, learning rate 3e-3, ±2-pixel shifts).
+    /// Training budget: quick (about a minute per run on 2 cores), seed (the seed's 1,600 steps of 256), strong (6,400 steps, learning rate 3e-3, ±2-pixel shifts) or long (51,200 steps of 64, lr 3e-3·0.9^(t/2000), shifts, ±10° rotations, ±10 % scalings, angular λ = 0; about 45 minutes per run).
     #[arg(long, value_enum, default_value = "quick")]
     protocol: ProtocolArg,
     /// Network.
@@ -157,9 +158,9 @@ struct Common {
     /// Angular margin m (integer >= 1).
     #[arg(long, default_value_t = 4)]
     m: u32,
-    /// Lambda annealing of the angular loss.
-    #[arg(long, value_enum, default_value = "caffe")]
-    lambda: LambdaArg,
+    /// Lambda annealing of the angular loss [default: caffe; none under --protocol long].
+    #[arg(long, value_enum)]
+    lambda: Option<LambdaArg>,
     /// Augmentation: move each training image by up to N pixels in x and y (0: none).
     #[arg(long)]
     shift: Option<usize>,
@@ -169,6 +170,9 @@ struct Common {
     /// Augmentation: scale each training image by a factor in 1 ± S (0: none).
     #[arg(long, allow_hyphen_values = true)]
     scale: Option<f64>,
+    /// Augmentation: elastic distortion of strength ALPHA (Simard et al. 2003; smoothing σ = 4 pixels; 34 is their setting; 0: none).
+    #[arg(long, allow_hyphen_values = true, value_name = "ALPHA")]
+    elastic: Option<f64>,
     /// Channel multiplier of the network (1: the preset; 2: twice the channels, about 4x the compute).
     #[arg(long)]
     width: Option<usize>,
@@ -241,21 +245,26 @@ fn loss_kind(loss: LossArg, bias: bool, c: &Common) -> Result<LossKind, Error> {
         LossArg::Angular => LossKind::angular(
             c.m,
             match c.lambda {
-                LambdaArg::Caffe => LambdaSchedule::caffe(),
-                LambdaArg::Pytorch => LambdaSchedule::pytorch(),
-                LambdaArg::None => LambdaSchedule::none(),
+                Some(LambdaArg::Caffe) => LambdaSchedule::caffe(),
+                Some(LambdaArg::Pytorch) => LambdaSchedule::pytorch(),
+                Some(LambdaArg::None) => LambdaSchedule::none(),
+                None => protocol(c).default_lambda(),
             },
         )?,
     })
 }
 
-fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> {
-    let protocol = match c.protocol {
+fn protocol(c: &Common) -> Protocol {
+    match c.protocol {
         ProtocolArg::Quick => Protocol::Quick,
         ProtocolArg::Seed => Protocol::Seed,
         ProtocolArg::Strong => Protocol::Strong,
-    };
-    let mut cfg = TrainConfig::new(protocol, loss, dim);
+        ProtocolArg::Long => Protocol::Long,
+    }
+}
+
+fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> {
+    let mut cfg = TrainConfig::new(protocol(c), loss, dim);
     cfg.net = match c.net {
         NetArg::Mnist4 => NetKind::Mnist4,
         NetArg::Sphere20 => NetKind::Sphere20,
@@ -284,6 +293,9 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     }
     if let Some(v) = c.scale {
         cfg.scale = v;
+    }
+    if let Some(v) = c.elastic {
+        cfg.elastic = v;
     }
     if let Some(v) = c.width {
         cfg.width = v;
