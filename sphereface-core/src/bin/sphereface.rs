@@ -131,7 +131,7 @@ enum DeviceArg {
 /// Settings shared by `train` and `reproduce` (each overrides the protocol's value).
 #[derive(Args, Clone)]
 struct Common {
-    /// Training budget: quick (about a minute per run on 2 cores), seed (the seed's 1,600 steps of 256), strong (6,400 steps, learning rate 3e-3, ±2-pixel shifts) or long (51,200 steps of 64, lr 3e-3·0.9^(t/2000), shifts, ±10° rotations, ±10 % scalings, angular λ = 0; about 45 minutes per run).
+    /// Training budget: quick (about a minute per run on 2 cores), seed (the seed's 1,600 steps of 256), strong (6,400 steps, learning rate 3e-3, ±2-pixel shifts) or long (51,200 steps of 64, lr 3e-3·0.9^(t/2000), shifts, ±10° rotations, ±10 % scalings, angular λ = 0; 40–65 minutes per run on one core).
     #[arg(long, value_enum, default_value = "quick")]
     protocol: ProtocolArg,
     /// Network.
