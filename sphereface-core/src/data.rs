@@ -455,10 +455,17 @@ impl Mnist {
     ///
     /// [`DataError::Split`] when the training set has `VALIDATION_SIZE` images or fewer.
     pub fn train_validation(&self) -> Result<(Split, Split), DataError> {
-        self.train.split_named(
-            VALIDATION_SIZE,
-            "the training set into validation (first 5000) and train",
-        )
+        self.train_validation_sized(VALIDATION_SIZE)
+    }
+
+    /// Training split with the first `n` images held out for validation: (validation, train).
+    /// `n = 0` gives an empty validation split and the whole training set.
+    ///
+    /// # Errors
+    ///
+    /// [`DataError::Split`] when the training set has `n` images or fewer.
+    pub fn train_validation_sized(&self, n: usize) -> Result<(Split, Split), DataError> {
+        self.train.split_named(n, "the training set into validation (its first images) and train")
     }
 }
 
@@ -1791,6 +1798,14 @@ mod tests {
         assert_eq!(train.len(), 3);
         assert_eq!(val.image(0), m.train.image(0));
         assert_eq!(train.image(0), m.train.image(VALIDATION_SIZE));
+        // No validation split: every training image is trained on.
+        let (val, train) = m.train_validation_sized(0).unwrap();
+        assert!(val.is_empty());
+        assert_eq!(train, m.train);
+        let (val, train) = m.train_validation_sized(2).unwrap();
+        assert_eq!((val, train), m.train.split_at(2).unwrap());
+        let e = m.train_validation_sized(VALIDATION_SIZE + 3).unwrap_err();
+        assert!(matches!(e, DataError::Split { n: 5003, len: 5003, .. }), "{e:?}");
 
         let broken = Split {
             images: vec![0; 10],

@@ -178,3 +178,24 @@ fn long_protocol_defaults_to_lambda_zero_for_angular() {
     let q: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
     assert_eq!(q["head"]["lambda"]["base"].as_f64(), Some(1000.0));
 }
+
+/// `--validation 0` trains on every training image: config.json says so, metrics.json has no
+/// validation accuracy, and `evaluate --split validation` explains why it cannot run.
+#[test]
+fn validation_zero_trains_on_all_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("all");
+    let o = out.to_str().unwrap();
+    let (code, _, err) = sphereface(&["train", "--loss", "modified", "--validation", "0", "--steps", "2", "--train-subset", "64", "--test-subset", "50", "--quiet", "--out", o]);
+    assert_eq!(code, 0, "{err}");
+    let c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap();
+    assert_eq!(c["validation"].as_u64(), Some(0));
+    let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
+    assert!(m["val_acc"].is_null(), "{m}");
+    assert!(m["test_acc"].as_f64().is_some(), "{m}");
+    fails_with(&["evaluate", "--run", o, "--split", "validation"], "was trained with no validation split");
+    let (code, stdout, err) = sphereface(&["evaluate", "--run", o, "--split", "train", "--limit", "30"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("\"images\":30"), "{stdout}");
+    fails_with(&["train", "--loss", "modified", "--validation", "40000", "--out", dir.path().join("x").to_str().unwrap()], "validation must be between 0 and 30000, got 40000");
+}

@@ -62,6 +62,7 @@ fn config_validation_names_field_and_value() {
         (TrainConfig { elastic: -1.0, ..ok.clone() }, "elastic must be between 0 and 100, got -1"),
         (TrainConfig { elastic: f64::INFINITY, ..ok.clone() }, "elastic must be between 0 and 100, got inf"),
         (TrainConfig { scale: 0.6, ..ok.clone() }, "scale must be between 0 and 0.5, got 0.6"),
+        (TrainConfig { validation: 30_001, ..ok.clone() }, "validation must be between 0 and 30000, got 30001"),
         (TrainConfig { scale: f64::NAN, ..ok.clone() }, "scale must be between 0 and 0.5, got NaN"),
         (TrainConfig { snapshot_every: Some(10), snapshot_images: 0, ..ok.clone() }, "snapshot_images must be >= 1, got 0"),
         (TrainConfig { head: LossKind::Angular { m: sphereface_core::heads::MAX_MARGIN + 1, lambda: LambdaSchedule::caffe() }, ..ok.clone() }, "angular margin m must be at most"),
@@ -245,6 +246,36 @@ fn run_directory_rules() {
     assert!(!path.join(CHECKPOINT_FILE).exists());
     let err = train::run::<f32, _>(TrainConfig { steps: 5, ..more }, data(), &rd(false, true), Cpu::default(), &mut Silent).unwrap_err();
     assert!(err.to_string().contains("finished run with another configuration"), "{err}");
+}
+
+/// `validation` sets how many of the first training images are held out: 0 trains on all
+/// 60,000 and reports no validation accuracy; a `config.json` written before the field
+/// existed reads back as the seed's 5,000.
+#[test]
+fn validation_split_size() {
+    let cfg = TrainConfig::new(Protocol::Long, LossKind::Modified, 2);
+    assert_eq!(cfg.validation, 5000);
+    let (val, tr) = train::splits(data(), &cfg).unwrap();
+    assert_eq!((val.len(), tr.len()), (5000, 55_000));
+    assert_eq!(tr.image(0), data().train.image(5000));
+    let all = TrainConfig { validation: 0, ..cfg.clone() };
+    let (val, tr) = train::splits(data(), &all).unwrap();
+    assert!(val.is_empty());
+    assert_eq!(tr, data().train);
+    let (_, tr) = train::splits(data(), &TrainConfig { train_subset: Some(300), ..all }).unwrap();
+    assert_eq!(tr, data().train.split_at(300).unwrap().0, "the subset starts at image 0");
+    let mut json: serde_json::Value = serde_json::to_value(&cfg).unwrap();
+    json.as_object_mut().unwrap().remove("validation").unwrap();
+    assert_eq!(serde_json::from_value::<TrainConfig>(json).unwrap(), cfg);
+
+    // A run without a validation split: no validation accuracy, everything else as usual.
+    let dir = tempfile::tempdir().unwrap();
+    let rd = RunDir { path: dir.path().join("run"), force: false, resume: false };
+    let m = train::run::<f32, _>(TrainConfig { validation: 0, ..tiny(LossKind::Modified, 2) }, data(), &rd, Cpu::default(), &mut Silent).unwrap();
+    assert_eq!((m.val_acc, m.steps, m.test_images), (None, 2, 200));
+    let rd = RunDir { path: dir.path().join("run5000"), ..rd };
+    let m = train::run::<f32, _>(tiny(LossKind::Modified, 2), data(), &rd, Cpu::default(), &mut Silent).unwrap();
+    assert!(m.val_acc.is_some());
 }
 
 /// The quick protocol clears the floor stated in the README for every loss: 0.80 in 2-D,

@@ -38,7 +38,7 @@ struct EvaluateArgs {
     /// A run directory (config.json and checkpoint.bin), e.g. results/seed/original-d2.
     #[arg(long)]
     run: PathBuf,
-    /// Images to evaluate on: test (10,000), validation (the first 5,000 training images) or train (the other 55,000).
+    /// Images to evaluate on: test (10,000), validation (the run's held-out first training images, 5,000 by default) or train (the rest, 55,000 by default).
     #[arg(long, value_enum, default_value = "test")]
     split: SplitArg,
     /// Evaluate on only the first N images of the split.
@@ -185,6 +185,9 @@ struct Common {
     /// Train on only the first N images of the training split.
     #[arg(long)]
     train_subset: Option<usize>,
+    /// Hold out the first N images of the training file for validation [default: 5000, as in the seed; 0: train on all 60,000].
+    #[arg(long, value_name = "N")]
+    validation: Option<usize>,
     /// Evaluate on only the first N test images.
     #[arg(long)]
     test_subset: Option<usize>,
@@ -311,6 +314,9 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     }
     if c.test_subset.is_some() {
         cfg.test_subset = c.test_subset;
+    }
+    if let Some(v) = c.validation {
+        cfg.validation = v;
     }
     cfg.validate()?;
     Ok(cfg)
@@ -489,9 +495,12 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             }
             let mut trainer = train::load_run::<f32, _>(&a.run, dfdx::tensor::Cpu::default())?;
             let data = train::load_data(a.data_dir.as_deref())?;
-            let (val, tr) = data.train_validation()?;
+            let (val, tr) = data.train_validation_sized(trainer.cfg.validation)?;
             let (name, split) = match a.split {
                 SplitArg::Test => ("test", data.test),
+                SplitArg::Validation if val.is_empty() => {
+                    return Err(Error::Config(format!("{} was trained with no validation split (validation 0: all training images were trained on); evaluate it on --split test or train", a.run.display())));
+                }
                 SplitArg::Validation => ("validation", val),
                 SplitArg::Train => ("train", tr),
             };
