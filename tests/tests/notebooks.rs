@@ -101,7 +101,7 @@ fn check_outputs(name: &str, nb: &Value) {
             assert!(text.contains("<table>") && text.contains("ours 3-D"), "{name}: the accuracy table");
             assert!(text.contains("step   300/300"), "{name}: training progress lines");
         }
-        "03" => assert!(text.matches("<table>").count() >= 3 && text.contains("seed README"), "{name}: three HTML tables"),
+        "03" => assert!(text.matches("<table>").count() >= 5 && text.contains("seed README") && text.contains("long protocol"), "{name}: five HTML tables (seed, strong, long, quick protocol, per run)"),
         "04" => {
             assert!(count("image/png") >= 5, "{name}: five embedding figures: {kinds:?}");
             assert!(count("image/gif") >= 1, "{name}: the evolution animation");
