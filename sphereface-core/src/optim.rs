@@ -12,6 +12,14 @@
 //! (convolution and linear weights, the head's class weights included; not biases,
 //! batch-norm γ/β or PReLU slopes) first
 //! shrinks: `p ← p · (1 − lr · λ_wd)`, then takes the Adam step above.
+//!
+//! With `momentum: Some(μ)` the same state runs SGD with heavy-ball momentum instead (the
+//! Caffe recipes for MNIST: LeNet++, L-Softmax; PyTorch's `SGD` convention, no dampening),
+//! with the same decoupled weight decay (SGDW); β and ε are then unused:
+//!
+//! ```text
+//! b ← μ b + g          p ← p · (1 − lr · λ_wd) − lr · b
+//! ```
 
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -31,17 +39,20 @@ pub struct AdamConfig {
     /// Decoupled weight decay λ_wd of the `*.weight` tensors (0: none, plain Adam).
     #[serde(default)]
     pub weight_decay: f64,
+    /// `Some(μ)`: SGD with momentum μ instead of Adam (see the module docs). `None`: Adam.
+    #[serde(default)]
+    pub momentum: Option<f64>,
 }
 
 impl Default for AdamConfig {
     /// β 0.9/0.999, ε 1e-8 (the protocol's and TF's defaults), no weight decay.
     fn default() -> Self {
-        AdamConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0 }
+        AdamConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, momentum: None }
     }
 }
 
 impl AdamConfig {
-    /// Checks 0 ≤ β < 1, ε > 0 and 0 ≤ weight decay < 1.
+    /// Checks 0 ≤ β < 1, ε > 0, 0 ≤ weight decay < 1 and 0 ≤ momentum < 1.
     ///
     /// # Errors
     /// [`Error::Config`] with the bad value.
@@ -57,6 +68,11 @@ impl AdamConfig {
         if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
             return Err(Error::Config(format!("weight decay must be in [0, 1), got {}", self.weight_decay)));
         }
+        if let Some(mu) = self.momentum {
+            if !(mu.is_finite() && (0.0..1.0).contains(&mu)) {
+                return Err(Error::Config(format!("momentum must be in [0, 1), got {mu}")));
+            }
+        }
         Ok(())
     }
 }
@@ -64,7 +80,8 @@ impl AdamConfig {
 /// A parameter's name with its first and second moments.
 pub type Moments<E, D> = (String, Vector<E, D>, Vector<E, D>);
 
-/// Adam's state: step count and the two moments of every trainable parameter.
+/// Adam's state: step count and the two moments of every trainable parameter (SGD with
+/// momentum keeps its velocity in the first and leaves the second at zero).
 #[derive(Clone, Debug)]
 pub struct Adam<E: Dtype, D: Storage<E>> {
     /// Constants.
@@ -127,12 +144,19 @@ impl<E: Dtype, D: Device<E>> Adam<E, D> {
             }
             i += 1;
             let g = grads.get(p);
+            let decay = c.weight_decay > 0.0 && (name == "weight" || name.ends_with(".weight"));
             let res = (|| -> Result<()> {
+                if let Some(mu) = c.momentum {
+                    *m = (m.clone() * e::<E>(mu)).try_add(g.clone()).map_err(dev_err)?;
+                    let decayed = if decay { p.clone() * keep } else { p.clone() };
+                    *p = decayed.try_sub(m.clone() * e::<E>(lr)).map_err(dev_err)?;
+                    return Ok(());
+                }
                 *m = (m.clone() * b1).try_add(g.clone() * (E::ONE - b1)).map_err(dev_err)?;
                 *v = (v.clone() * b2).try_add(g.try_square().map_err(dev_err)? * (E::ONE - b2)).map_err(dev_err)?;
                 let denom = (v.clone() * vscale).try_sqrt().map_err(dev_err)? + eps;
                 let upd = (m.clone() * step).try_div(denom).map_err(dev_err)?;
-                let decayed = if c.weight_decay > 0.0 && (name == "weight" || name.ends_with(".weight")) { p.clone() * keep } else { p.clone() };
+                let decayed = if decay { p.clone() * keep } else { p.clone() };
                 *p = decayed.try_sub(upd).map_err(dev_err)?;
                 Ok(())
             })();

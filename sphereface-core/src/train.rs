@@ -101,7 +101,7 @@ pub struct TrainConfig {
     pub lr_decay: f64,
     /// Steps over which the learning rate is multiplied by `lr_decay`.
     pub lr_decay_steps: f64,
-    /// Adam's constants.
+    /// Adam's constants (and, with `adam.momentum`, SGD with momentum instead of Adam).
     pub adam: AdamConfig,
     /// Seed of the initialisation and of the batch order.
     pub seed: u64,

@@ -32,6 +32,7 @@ fn bad_flags_and_values_are_refused_clearly() {
     fails_with(&["train", "--loss", "modified", "--elastic", "200", "--out", out], "elastic must be between 0 and 100, got 200");
     fails_with(&["train", "--loss", "modified", "--width", "0", "--out", out], "width must be between 1 and 8, got 0");
     fails_with(&["train", "--loss", "modified", "--weight-decay", "-0.1", "--out", out], "weight decay must be in [0, 1), got -0.1");
+    fails_with(&["train", "--loss", "modified", "--momentum", "1.5", "--out", out], "momentum must be in [0, 1), got 1.5");
     fails_with(&["train", "--loss", "modified", "--dropout", "0.95", "--out", out], "dropout must be in [0, 0.9), got 0.95");
     fails_with(&["train", "--loss", "modified", "--scale", "-0.1", "--out", out], "scale must be between 0 and 0.5, got -0.1");
     fails_with(&["train", "--loss", "modified", "--lr-decay", "2", "--out", out], "lr_decay must be in (0, 1], got 2");
@@ -169,6 +170,9 @@ fn long_protocol_defaults_to_lambda_zero_for_angular() {
     assert_eq!(c["protocol"], "long");
     assert_eq!((c["batch"].as_u64(), c["lr_decay_steps"].as_f64(), c["rotate"].as_f64(), c["scale"].as_f64(), c["shift"].as_u64()), (Some(64), Some(2000.0), Some(10.0), Some(0.1), Some(2)));
     assert_eq!((c["head"]["lambda"]["base"].as_f64(), c["head"]["lambda"]["min"].as_f64()), (Some(0.0), Some(0.0)));
+    assert!(c["adam"]["momentum"].is_null(), "Adam unless --momentum is given");
+    let sgd = config("long-sgd", &["--momentum", "0.9"]);
+    assert_eq!(sgd["adam"]["momentum"].as_f64(), Some(0.9));
     let caffe = config("long-caffe", &["--lambda", "caffe"]);
     assert_eq!((caffe["head"]["lambda"]["base"].as_f64(), caffe["head"]["lambda"]["min"].as_f64()), (Some(1000.0), Some(5.0)));
     // Other protocols keep caffe as the default.

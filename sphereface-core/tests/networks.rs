@@ -187,6 +187,37 @@ fn adamw_decays_weights_not_biases() {
     }
 }
 
+/// SGD with momentum (`momentum: Some(μ)`): b ← μ b + g, p ← p·(1 − lr·λ_wd) − lr·b for
+/// weights, without the decay for biases; β and ε play no part.
+#[test]
+fn sgd_momentum_matches_hand_computation() {
+    let dev = Cpu::default();
+    let mut head = Head::<f64, Cpu>::from_weights(LossKind::Original { bias: true }, 1, 2, vec![0.5, -0.5], Some(vec![0.25, -0.25]), &dev).unwrap();
+    let cfg = AdamConfig { momentum: Some(0.9), weight_decay: 0.1, beta1: 0.5, eps: 1.0, ..Default::default() };
+    let mut opt = Adam::new(&head, cfg).unwrap();
+    let (mu, wd) = (0.9f64, 0.1);
+    let mut p = vec![0.5, -0.5, 0.25, -0.25];
+    let mut b = vec![0.0; 4];
+    for (t, lr) in [(1, 0.05), (2, 0.04), (3, 0.03)] {
+        let x: M = dev.tensor_from_vec(vec![2.0], (1, 1));
+        let out = head.forward(x.leaky_trace(), &[0], 0).unwrap();
+        let grads = out.loss.backward();
+        let g: Vec<f64> = grads.get(&head.weight).as_vec().into_iter().chain(grads.get(head.bias.as_ref().unwrap()).as_vec()).collect();
+        opt.step(&mut head, &grads, lr).unwrap();
+        for i in 0..4 {
+            b[i] = mu * b[i] + g[i];
+            let keep = if i < 2 { 1.0 - lr * wd } else { 1.0 };
+            p[i] = p[i] * keep - lr * b[i];
+        }
+        let got: Vec<f64> = head.weight.as_vec().into_iter().chain(head.bias.as_ref().unwrap().as_vec()).collect();
+        assert_all_close(&format!("sgd step {t}"), &got, &p, 1e-15, 1e-12);
+    }
+    for bad in [1.0, -0.1, f64::NAN] {
+        let err = Adam::<f64, Cpu>::new(&head, AdamConfig { momentum: Some(bad), ..Default::default() }).unwrap_err().to_string();
+        assert!(err.contains("momentum must be in [0, 1)"), "{err}");
+    }
+}
+
 /// Dropout before the embedding layer: masks are 0 or 1/(1 − p), a pure function of their
 /// seed; p = 0 (or `None`) is the plain forward; the average over many masks is the plain
 /// forward (the last layer is linear, so inverted dropout keeps the expectation).

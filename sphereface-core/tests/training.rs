@@ -49,6 +49,7 @@ fn config_validation_names_field_and_value() {
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { beta2: 1.0, ..Default::default() }, ..ok.clone() }, "adam beta2 must be in [0, 1), got 1"),
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { beta1: -0.1, ..Default::default() }, ..ok.clone() }, "adam beta1 must be in [0, 1), got -0.1"),
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { eps: 0.0, ..Default::default() }, ..ok.clone() }, "adam eps must be > 0, got 0"),
+        (TrainConfig { adam: sphereface_core::optim::AdamConfig { momentum: Some(1.5), ..Default::default() }, ..ok.clone() }, "momentum must be in [0, 1), got 1.5"),
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { weight_decay: 1.0, ..Default::default() }, ..ok.clone() }, "weight decay must be in [0, 1), got 1"),
         (TrainConfig { adam: sphereface_core::optim::AdamConfig { weight_decay: f64::NAN, ..Default::default() }, ..ok.clone() }, "weight decay must be in [0, 1), got NaN"),
         (TrainConfig { snapshot_every: Some(0), ..ok.clone() }, "snapshot_every must be >= 1 when given, got 0"),
@@ -250,7 +251,7 @@ fn run_directory_rules() {
 
 /// `validation` sets how many of the first training images are held out: 0 trains on all
 /// 60,000 and reports no validation accuracy; a `config.json` written before the field
-/// existed reads back as the seed's 5,000.
+/// existed reads back as the seed's 5,000 (and, without `adam.momentum`, as Adam).
 #[test]
 fn validation_split_size() {
     let cfg = TrainConfig::new(Protocol::Long, LossKind::Modified, 2);
@@ -266,6 +267,7 @@ fn validation_split_size() {
     assert_eq!(tr, data().train.split_at(300).unwrap().0, "the subset starts at image 0");
     let mut json: serde_json::Value = serde_json::to_value(&cfg).unwrap();
     json.as_object_mut().unwrap().remove("validation").unwrap();
+    json["adam"].as_object_mut().unwrap().remove("momentum").unwrap();
     assert_eq!(serde_json::from_value::<TrainConfig>(json).unwrap(), cfg);
 
     // A run without a validation split: no validation accuracy, everything else as usual.

@@ -179,6 +179,9 @@ struct Common {
     /// Decoupled (AdamW) weight decay of the conv, linear and class weights, scaled by the learning rate (0: none).
     #[arg(long, allow_hyphen_values = true)]
     weight_decay: Option<f64>,
+    /// Optimizer: SGD with heavy-ball momentum MU instead of Adam (0: plain SGD; the Caffe MNIST recipes use 0.9 with lr 0.01–0.1 and weight decay 5e-4). The learning-rate schedule and decoupled weight decay apply as with Adam.
+    #[arg(long, allow_hyphen_values = true, value_name = "MU")]
+    momentum: Option<f64>,
     /// Dropout probability on the features before the embedding layer, in training only (0: none).
     #[arg(long, allow_hyphen_values = true)]
     dropout: Option<f64>,
@@ -308,6 +311,9 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     }
     if let Some(v) = c.dropout {
         cfg.dropout = v;
+    }
+    if c.momentum.is_some() {
+        cfg.adam.momentum = c.momentum;
     }
     if c.train_subset.is_some() {
         cfg.train_subset = c.train_subset;
