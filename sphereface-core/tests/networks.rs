@@ -156,6 +156,17 @@ fn adam_matches_hand_computation() {
     assert!(Adam::<f64, Cpu>::new(&head, AdamConfig { beta1: 1.0, ..Default::default() }).is_err());
 }
 
+/// One optimizer step of a 1-D original-softmax head with a bias on x = 2, label 0; returns
+/// the gradient it stepped with (weights, then biases).
+fn step_with_bias(head: &mut Head<f64, Cpu>, opt: &mut Adam<f64, Cpu>, lr: f64) -> Vec<f64> {
+    let x: M = Cpu::default().tensor_from_vec(vec![2.0], (1, 1));
+    let out = head.forward(x.leaky_trace(), &[0], 0).unwrap();
+    let grads = out.loss.backward();
+    let g = grads.get(&head.weight).as_vec().into_iter().chain(grads.get(head.bias.as_ref().unwrap()).as_vec()).collect();
+    opt.step(head, &grads, lr).unwrap();
+    g
+}
+
 /// Decoupled weight decay (AdamW) shrinks the weight by (1 − lr·λ) before the Adam step and
 /// leaves the bias alone.
 #[test]
@@ -167,11 +178,7 @@ fn adamw_decays_weights_not_biases() {
     let (mut w, mut b) = (vec![0.5, -0.5], vec![0.25, -0.25]);
     let (mut m, mut v) = (vec![0.0; 4], vec![0.0; 4]);
     for t in 1..=2 {
-        let x: M = dev.tensor_from_vec(vec![2.0], (1, 1));
-        let out = head.forward(x.leaky_trace(), &[0], 0).unwrap();
-        let grads = out.loss.backward();
-        let g: Vec<f64> = grads.get(&head.weight).as_vec().into_iter().chain(grads.get(head.bias.as_ref().unwrap()).as_vec()).collect();
-        opt.step(&mut head, &grads, lr).unwrap();
+        let g = step_with_bias(&mut head, &mut opt, lr);
         for i in 0..4 {
             m[i] = b1 * m[i] + (1.0 - b1) * g[i];
             v[i] = b2 * v[i] + (1.0 - b2) * g[i] * g[i];
@@ -199,11 +206,7 @@ fn sgd_momentum_matches_hand_computation() {
     let mut p = vec![0.5, -0.5, 0.25, -0.25];
     let mut b = vec![0.0; 4];
     for (t, lr) in [(1, 0.05), (2, 0.04), (3, 0.03)] {
-        let x: M = dev.tensor_from_vec(vec![2.0], (1, 1));
-        let out = head.forward(x.leaky_trace(), &[0], 0).unwrap();
-        let grads = out.loss.backward();
-        let g: Vec<f64> = grads.get(&head.weight).as_vec().into_iter().chain(grads.get(head.bias.as_ref().unwrap()).as_vec()).collect();
-        opt.step(&mut head, &grads, lr).unwrap();
+        let g = step_with_bias(&mut head, &mut opt, lr);
         for i in 0..4 {
             b[i] = mu * b[i] + g[i];
             let keep = if i < 2 { 1.0 - lr * wd } else { 1.0 };
