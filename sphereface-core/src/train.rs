@@ -126,8 +126,9 @@ pub struct TrainConfig {
     /// Test images per snapshot.
     #[serde(default = "default_snapshot_images")]
     pub snapshot_images: usize,
-    /// Augmentation: each training image moves by up to this many pixels in x and y
-    /// (uniform, zero fill; [`crate::data::shift_images`]). 0: none (the seed protocol).
+    /// Augmentation: each training image moves by an offset uniform in ±`shift` pixels in x
+    /// and in y (sub-pixel, resampled bilinearly, zero fill; [`crate::data::distort_images`]),
+    /// with or without rotations. 0: none (the seed protocol).
     #[serde(default)]
     pub shift: usize,
     /// Augmentation: each training image turns by an angle uniform in ±`rotate` degrees
@@ -487,11 +488,7 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
             let idx = sampler.indices(self.step);
             let (mut pixels, labels) = train.batch(&idx);
             let c = &self.cfg;
-            if c.rotate == 0.0 && c.scale == 0.0 && c.elastic == 0.0 {
-                crate::data::shift_images(&mut pixels, c.shift, c.seed, self.step);
-            } else {
-                crate::data::distort_images(&mut pixels, c.rotate, c.scale, c.shift, c.elastic, c.seed, self.step);
-            }
+            crate::data::distort_images(&mut pixels, c.rotate, c.scale, c.shift, c.elastic, c.seed, self.step);
             let t0 = Instant::now();
             let rec = self.train_step(&pixels, &labels)?;
             self.train_seconds += t0.elapsed().as_secs_f64();
@@ -643,6 +640,33 @@ pub const CONFIG_FILE: &str = "config.json";
 pub const METRICS_FILE: &str = "metrics.json";
 /// Directory of the embedding snapshots in a run directory.
 pub const SNAPSHOT_DIR: &str = "snapshots";
+/// Name of the head's final class weights in a run directory.
+pub const HEAD_FILE: &str = "head.json";
+
+/// The class weights of a trained head (`head.json`), for drawing the class directions and
+/// measuring angles without the checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeadWeights {
+    /// The head's loss and settings.
+    pub kind: LossKind,
+    /// Embedding dimension d.
+    pub dim: usize,
+    /// w_1..w_C, one row of d values per class.
+    pub weights: Vec<Vec<f64>>,
+    /// b_1..b_C (original softmax with bias only).
+    pub bias: Option<Vec<f64>>,
+}
+
+impl HeadWeights {
+    /// The weights of `head`, read from its device.
+    pub fn of<E: Dtype, D: Device<E>>(head: &Head<E, D>) -> Self {
+        let flat: Vec<f64> = head.weight.as_vec().iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect(); // [d, C]
+        let weights = (0..head.classes).map(|j| (0..head.dim).map(|k| flat[k * head.classes + j]).collect()).collect();
+        let bias = head.bias.as_ref().map(|b| b.as_vec().iter().map(|v| v.to_f64().unwrap_or(f64::NAN)).collect());
+        HeadWeights { kind: head.kind, dim: head.dim, weights, bias }
+    }
+}
+
 /// Name of the test embeddings in a run directory.
 pub const EMBEDDINGS_FILE: &str = "embeddings.csv";
 
@@ -763,7 +787,7 @@ pub fn run<E: Dtype, D: ConvDevice<E>>(cfg: TrainConfig, data: &Mnist, dir: &Run
             return Err(Error::Config(format!("{} already holds a run; pass --force to replace it or --resume to continue it", path.display())));
         }
         std::fs::create_dir_all(path).map_err(|source| Error::Io { path: path.clone(), source })?;
-        for f in [CHECKPOINT_FILE, HISTORY_FILE, METRICS_FILE, EMBEDDINGS_FILE] {
+        for f in [CHECKPOINT_FILE, HISTORY_FILE, METRICS_FILE, EMBEDDINGS_FILE, HEAD_FILE] {
             let p = path.join(f);
             if p.exists() {
                 std::fs::remove_file(&p).map_err(|source| Error::Io { path: p, source })?;
@@ -811,6 +835,7 @@ pub fn run<E: Dtype, D: ConvDevice<E>>(cfg: TrainConfig, data: &Mnist, dir: &Run
         threads: rayon::current_num_threads(),
     };
     write_atomic(&path.join(EMBEDDINGS_FILE), embeddings_csv(cfg.dim, &ev.embeddings, &ev.labels).as_bytes())?;
+    write_atomic(&path.join(HEAD_FILE), serde_json::to_string_pretty(&HeadWeights::of(&trainer.head)).unwrap_or_default().as_bytes())?;
     write_atomic(&path.join(METRICS_FILE), serde_json::to_string_pretty(&metrics).unwrap_or_default().as_bytes())?;
     Ok(metrics)
 }

@@ -224,6 +224,14 @@ fn run_directory_rules() {
     }
     let saved: TrainConfig = serde_json::from_str(&std::fs::read_to_string(path.join(CONFIG_FILE)).unwrap()).unwrap();
     assert_eq!(saved, cfg);
+    // head.json holds the trained class weights, w_j as row j (the checkpoint's head.weight is [d, C]).
+    let head: train::HeadWeights = serde_json::from_str(&std::fs::read_to_string(path.join(train::HEAD_FILE)).unwrap()).unwrap();
+    let trained = train::load_run::<f32, _>(&path, Cpu::default()).unwrap();
+    let flat = trained.head.weight.as_vec();
+    assert_eq!((head.kind, head.dim, head.weights.len(), head.bias), (cfg.head, 2, 10, None));
+    for (j, w) in head.weights.iter().enumerate() {
+        assert_eq!(w, &[flat[j] as f64, flat[10 + j] as f64], "w_{j}");
+    }
     let err = train::run::<f32, _>(cfg.clone(), data(), &rd(false, false), Cpu::default(), &mut Silent).unwrap_err();
     assert!(err.to_string().contains("already holds a run"), "{err}");
     std::fs::write(path.join("snapshots/step-000099.csv"), "x1,x2,label\n").unwrap();
