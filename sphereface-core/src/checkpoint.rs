@@ -4,7 +4,6 @@
 //! Format: `SFCKPT01`, a little-endian u64 header length, a JSON header (state, dtype,
 //! tensor names and lengths in order), then the values little-endian in that order.
 
-use std::io::Write;
 use std::path::Path;
 
 use dfdx::prelude::*;
@@ -143,26 +142,10 @@ pub fn decode<E: Dtype, D: Device<E>>(bytes: &[u8], model: &mut impl HasParams<E
     Ok(header.state)
 }
 
-/// Writes `bytes` to `path` atomically: a temporary file beside it, flushed and synced,
-/// then renamed over `path`. A crash leaves either the old file or the new one.
+/// Writes `bytes` to `path` atomically ([`crate::io::write_atomic`]).
 ///
 /// # Errors
 /// [`Error::Io`] naming the file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io { path: path.to_path_buf(), source };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io)?;
-    }
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let res = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if res.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    res.map_err(io)
+    crate::io::write_atomic(path, bytes).map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }

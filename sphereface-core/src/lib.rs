@@ -32,6 +32,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod fast;
 pub mod heads;
+pub mod io;
 pub mod layers;
 pub mod net;
 pub mod optim;

@@ -13,9 +13,8 @@
 
 use std::fmt::Display;
 use std::fs;
-use std::io::Write;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use plotters::coord::ranged1d::Ranged;
@@ -386,48 +385,9 @@ fn with_suffix(stem: &Path, ext: &str) -> Result<PathBuf, PlotError> {
     Ok(PathBuf::from(s))
 }
 
-fn parent_dir(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// A fresh temporary path next to `path` (same directory, so a rename is atomic).
-fn temp_path(path: &Path) -> Result<PathBuf, PlotError> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().ok_or_else(|| {
-        PlotError::Shape(format!("output path {} has no file name", path.display()))
-    })?;
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.{n}.tmp", std::process::id()));
-    Ok(parent_dir(path).join(tmp_name))
-}
-
-/// Moves a finished temporary file into place, removing it on failure.
-fn commit_temp(tmp: &Path, path: &Path) -> Result<(), PlotError> {
-    let res = fs::File::open(tmp)
-        .and_then(|f| f.sync_all())
-        .and_then(|()| fs::rename(tmp, path));
-    if let Err(e) = res {
-        let _ = fs::remove_file(tmp);
-        return Err(io_err(path)(e));
-    }
-    Ok(())
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory.
+/// Writes `bytes` to `path` atomically ([`crate::io::write_atomic`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), PlotError> {
-    let dir = parent_dir(path);
-    fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    let tmp = temp_path(path)?;
-    if let Err(e) = fs::write(&tmp, bytes) {
-        let _ = fs::remove_file(&tmp);
-        return Err(io_err(&tmp)(e));
-    }
-    commit_temp(&tmp, path)
+    crate::io::write_atomic(path, bytes).map_err(io_err(path))
 }
 
 fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
@@ -1180,12 +1140,18 @@ pub fn scatter_gif(
     let lims = limits(&refs, dim, opts.normalize);
     ensure_font()?;
 
-    let dir = parent_dir(path);
+    // plotters' GIF encoder writes to a path: render into a scratch file beside the target,
+    // then put the bytes in place with the crate's one atomic write.
+    let name = path.file_name().ok_or_else(|| PlotError::Shape(format!("output path {} has no file name", path.display())))?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
     fs::create_dir_all(&dir).map_err(io_err(&dir))?;
-    let tmp = temp_path(path)?;
+    let tmp = dir.join(format!(".{}.frames-{}", name.to_string_lossy(), std::process::id()));
     // plotters rounds to 1/100 s and stores it in 16 bits.
     let delay = delay_ms.min(655_000);
-    let result = (|| -> Result<(), PlotError> {
+    let result = (|| -> Result<Vec<u8>, PlotError> {
         let backend =
             BitMapBackend::gif(&tmp, (opts.width, opts.height), delay).map_err(draw_err)?;
         let root = backend.into_drawing_area();
@@ -1202,13 +1168,11 @@ pub fn scatter_gif(
             plan.paint(&root)?;
             root.present().map_err(draw_err)?;
         }
-        Ok(())
+        drop(root);
+        fs::read(&tmp).map_err(io_err(&tmp))
     })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    commit_temp(&tmp, path)
+    let _ = fs::remove_file(&tmp);
+    write_atomic(path, &result?)
 }
 
 // ---------------------------------------------------------------------------------------
