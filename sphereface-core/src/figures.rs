@@ -5,83 +5,16 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::heads::psi;
-use crate::heads::LambdaSchedule;
+use crate::model::{psi, LambdaSchedule};
 use crate::plot::{decision_regions, lines, scatter, scatter_gif, scatter_panels, Embeddings, Figure, LineOptions, RegionPanel, ScatterOptions, Series};
-use crate::train::{parse_history_csv, Metrics, TrainConfig, CONFIG_FILE, EMBEDDINGS_FILE, HISTORY_FILE, METRICS_FILE, SNAPSHOT_DIR};
+pub use crate::train::{saved_runs, SavedRun};
 use crate::{Error, Result};
 
 /// Steps averaged in the training curves (per-batch values are noisy).
 pub const CURVE_SMOOTHING: usize = 20;
 
-/// A finished run read back from its directory.
-#[derive(Clone, Debug)]
-pub struct SavedRun {
-    /// Its directory.
-    pub dir: PathBuf,
-    /// Its configuration.
-    pub config: TrainConfig,
-    /// Its metrics.
-    pub metrics: Metrics,
-}
-
-fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })
-}
-
 fn plot_err(e: crate::plot::PlotError) -> Error {
     Error::Plot(e.to_string())
-}
-
-/// The finished runs (directories holding `config.json` and `metrics.json`) under `root`,
-/// sorted by dimension, then original, modified, angular.
-///
-/// # Errors
-/// [`Error::Io`] if `root` cannot be read, [`Error::Config`] for unreadable JSON.
-pub fn saved_runs(root: &Path) -> Result<Vec<SavedRun>> {
-    let entries = std::fs::read_dir(root).map_err(|source| Error::Io { path: root.to_path_buf(), source })?;
-    let mut runs = Vec::new();
-    for entry in entries.flatten() {
-        let dir = entry.path();
-        if !dir.join(METRICS_FILE).exists() || !dir.join(CONFIG_FILE).exists() {
-            continue;
-        }
-        let parse = |f: &str| -> Result<serde_json::Value> {
-            serde_json::from_str(&read(&dir.join(f))?).map_err(|e| Error::Config(format!("{}: {e}", dir.join(f).display())))
-        };
-        let config: TrainConfig = serde_json::from_value(parse(CONFIG_FILE)?).map_err(|e| Error::Config(format!("{}: {e}", dir.join(CONFIG_FILE).display())))?;
-        let metrics: Metrics = serde_json::from_value(parse(METRICS_FILE)?).map_err(|e| Error::Config(format!("{}: {e}", dir.join(METRICS_FILE).display())))?;
-        runs.push(SavedRun { dir, config, metrics });
-    }
-    let order = |r: &SavedRun| (r.config.dim, ["original", "modified", "angular"].iter().position(|n| *n == r.config.head.name()).unwrap_or(3));
-    runs.sort_by_key(order);
-    Ok(runs)
-}
-
-/// Reads an embeddings CSV (`x1,..,xd,label`): (d, values, labels).
-///
-/// # Errors
-/// [`Error::Config`] naming the file and line.
-pub fn read_embeddings(path: &Path) -> Result<(usize, Vec<f32>, Vec<u8>)> {
-    let text = read(path)?;
-    let mut lines = text.lines();
-    let dim = lines.next().map(|h| h.split(',').count().saturating_sub(1)).unwrap_or(0);
-    if dim == 0 {
-        return Err(Error::Config(format!("{}: no header x1,..,xd,label", path.display())));
-    }
-    let (mut values, mut labels) = (Vec::new(), Vec::new());
-    for (i, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(',').collect();
-        let bad = || Error::Config(format!("{}: line {} is not {dim} numbers and a label", path.display(), i + 2));
-        if f.len() != dim + 1 {
-            return Err(bad());
-        }
-        for v in &f[..dim] {
-            values.push(v.parse::<f32>().map_err(|_| bad())?);
-        }
-        labels.push(f[dim].parse::<u8>().map_err(|_| bad())?);
-    }
-    Ok((dim, values, labels))
 }
 
 /// Moving average over `k` values (shorter at the start).
@@ -118,9 +51,9 @@ fn embedding_title(run: &SavedRun, normalize: bool) -> String {
 /// # Errors
 /// Read or drawing errors.
 pub fn embedding_figure(run: &SavedRun, normalize: bool, view: (f64, f64)) -> Result<Figure> {
-    let (dim, values, labels) = read_embeddings(&run.dir.join(EMBEDDINGS_FILE))?;
+    let e = run.files.read_embeddings()?;
     let opts = ScatterOptions { title: embedding_title(run, normalize), normalize, yaw: view.0, pitch: view.1, ..ScatterOptions::default() };
-    scatter(&Embeddings { dim, values: &values, labels: &labels }, &opts).map_err(plot_err)
+    scatter(&Embeddings { dim: e.dim, values: &e.values, labels: &e.labels }, &opts).map_err(plot_err)
 }
 
 /// The embeddings of several saved runs side by side in one figure (one panel per run, in
@@ -132,8 +65,8 @@ pub fn embedding_panels(runs: &[SavedRun], normalize: bool, view: (f64, f64)) ->
     if runs.is_empty() {
         return Err(Error::Config("no runs to draw".into()));
     }
-    let data = runs.iter().map(|r| read_embeddings(&r.dir.join(EMBEDDINGS_FILE))).collect::<Result<Vec<_>>>()?;
-    let panels: Vec<Embeddings> = data.iter().map(|(dim, values, labels)| Embeddings { dim: *dim, values, labels }).collect();
+    let data = runs.iter().map(|r| r.files.read_embeddings()).collect::<Result<Vec<_>>>()?;
+    let panels: Vec<Embeddings> = data.iter().map(|e| Embeddings { dim: e.dim, values: &e.values, labels: &e.labels }).collect();
     let titles: Vec<String> = runs.iter().map(|r| embedding_title(r, normalize)).collect();
     let opts = ScatterOptions { normalize, yaw: view.0, pitch: view.1, width: 560, height: 480, ..ScatterOptions::default() };
     scatter_panels(&panels, &titles, runs.len(), &opts).map_err(plot_err)
@@ -201,7 +134,7 @@ pub fn lambda_figure(steps: u64) -> Result<Figure> {
 pub fn curves_figure(runs: &[SavedRun], accuracy: bool) -> Result<Figure> {
     let mut series = Vec::new();
     for run in runs {
-        let hist = parse_history_csv(&read(&run.dir.join(HISTORY_FILE))?).map_err(|m| Error::Config(format!("{}: {m}", run.dir.join(HISTORY_FILE).display())))?;
+        let hist = run.files.read_history()?;
         let ys: Vec<f64> = hist.iter().map(|r| if accuracy { r.acc } else { r.loss }).collect();
         series.push(Series {
             name: format!("{} (test acc {:.4})", pretty(run.config.head.name()), run.metrics.test_acc),
@@ -240,19 +173,11 @@ pub fn psi_figure() -> Result<Figure> {
 /// # Errors
 /// Read or drawing errors.
 pub fn evolution_gif(run: &SavedRun, path: &Path) -> Result<bool> {
-    let dir = run.dir.join(SNAPSHOT_DIR);
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(false) };
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "csv")).collect();
-    files.sort();
-    if files.is_empty() {
+    let data = run.files.read_snapshots()?;
+    if data.is_empty() {
         return Ok(false);
     }
-    let mut data = Vec::new();
-    for f in &files {
-        let step = f.file_stem().and_then(|s| s.to_str()).and_then(|s| s.strip_prefix("step-")).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0);
-        data.push((read_embeddings(f)?, step));
-    }
-    let frames: Vec<(Embeddings, String)> = data.iter().map(|((dim, v, l), step)| (Embeddings { dim: *dim, values: v, labels: l }, format!("step {step}"))).collect();
+    let frames: Vec<(Embeddings, String)> = data.iter().map(|(step, e)| (Embeddings { dim: e.dim, values: &e.values, labels: &e.labels }, format!("step {step}"))).collect();
     let opts = ScatterOptions { title: format!("{}-D {}", run.config.dim, pretty(run.config.head.name())), ..ScatterOptions::default() };
     scatter_gif(&frames, &opts, 300, path).map_err(plot_err)?;
     Ok(true)
@@ -287,7 +212,7 @@ pub fn find_run(runs: &[SavedRun], loss: &str, dim: usize) -> Result<SavedRun> {
 /// such as the quick protocol's, have them); read or drawing errors.
 pub fn evolution_animation(run: &SavedRun, path: &Path) -> Result<crate::plot::Animation> {
     if !evolution_gif(run, path)? {
-        return Err(Error::Config(format!("{} has no snapshots/ to animate (train with snapshot_every set, e.g. the quick protocol)", run.dir.display())));
+        return Err(Error::Config(format!("{} has no snapshots/ to animate (train with snapshot_every set, e.g. the quick protocol)", run.dir().display())));
     }
     crate::plot::Animation::from_file(path).map_err(plot_err)
 }
@@ -348,16 +273,6 @@ mod tests {
     }
 
     #[test]
-    fn embeddings_csv_round_trip_and_errors() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("e.csv");
-        std::fs::write(&p, crate::train::embeddings_csv(3, &[0.5, -1.0, 2.0, 1.0, 0.0, 0.25], &[7, 2])).unwrap();
-        assert_eq!(read_embeddings(&p).unwrap(), (3, vec![0.5, -1.0, 2.0, 1.0, 0.0, 0.25], vec![7, 2]));
-        std::fs::write(&p, "x1,x2,label\n1,2,3\n1,oops,3\n").unwrap();
-        assert!(read_embeddings(&p).unwrap_err().to_string().contains("line 3"));
-    }
-
-    #[test]
     fn psi_figure_draws() {
         let fig = psi_figure().unwrap();
         assert!(fig.svg.contains("<svg") && fig.svg.contains("m = 4"));
@@ -391,23 +306,23 @@ mod tests {
     }
 
     /// A finished run directory with a few embeddings (no training needed).
-    fn fake_run(root: &Path, kind: crate::heads::LossKind, dim: usize, acc: f64) {
-        let cfg = TrainConfig::new(crate::train::Protocol::Quick, kind, dim);
-        let dir = root.join(format!("{}-d{dim}", kind.name()));
-        std::fs::create_dir_all(&dir).unwrap();
+    fn fake_run(root: &Path, kind: crate::model::LossKind, dim: usize, acc: f64) {
+        use crate::train::{EmbeddingSet, Metrics, Protocol, RunFiles, TrainConfig};
+        let cfg = TrainConfig::new(Protocol::Quick, kind, dim);
+        let files = RunFiles::new(root.join(format!("{}-d{dim}", kind.name())));
         let metrics = Metrics { label: cfg.label(), test_acc: acc, test_acc_margin: acc, test_loss: 0.5, val_acc: None, test_images: 4, steps: 3, train_seconds: 1.0, images_per_second: 1.0, final_train_loss: 0.5, device: "cpu".into(), threads: 1 };
-        std::fs::write(dir.join(CONFIG_FILE), serde_json::to_string(&cfg).unwrap()).unwrap();
-        std::fs::write(dir.join(METRICS_FILE), serde_json::to_string(&metrics).unwrap()).unwrap();
+        files.write_config(&cfg).unwrap();
+        files.write_metrics(&metrics).unwrap();
         let values: Vec<f32> = (0..4 * dim).map(|i| (i as f32 * 0.7).sin()).collect();
-        std::fs::write(dir.join(EMBEDDINGS_FILE), crate::train::embeddings_csv(dim, &values, &[0, 1, 2, 3])).unwrap();
+        files.write_embeddings(&EmbeddingSet { dim, values, labels: vec![0, 1, 2, 3] }).unwrap();
     }
 
     #[test]
     fn panels_of_saved_runs_by_dimension() {
         let root = tempfile::tempdir().unwrap();
-        fake_run(root.path(), crate::heads::LossKind::Modified, 3, 0.91);
-        fake_run(root.path(), crate::heads::LossKind::Original { bias: true }, 2, 0.92);
-        fake_run(root.path(), crate::heads::LossKind::Modified, 2, 0.93);
+        fake_run(root.path(), crate::model::LossKind::Modified, 3, 0.91);
+        fake_run(root.path(), crate::model::LossKind::Original { bias: true }, 2, 0.92);
+        fake_run(root.path(), crate::model::LossKind::Modified, 2, 0.93);
         let runs = saved_runs(root.path()).unwrap();
         let names: Vec<String> = runs.iter().map(|r| format!("{}-d{}", r.config.head.name(), r.config.dim)).collect();
         assert_eq!(names, ["original-d2", "modified-d2", "modified-d3"]);

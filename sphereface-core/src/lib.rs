@@ -27,107 +27,34 @@
 //! ```
 #![warn(missing_docs)]
 
-pub mod bench;
-pub mod checkpoint;
 pub mod data;
-pub mod fast;
-pub mod heads;
+mod error;
 pub mod io;
-pub mod layers;
-pub mod net;
+pub mod model;
 pub mod optim;
-pub mod params;
-pub mod plot;
-pub mod figures;
 pub mod report;
+pub mod rng;
 pub mod train;
 
+#[cfg(feature = "plot")]
+pub mod figures;
+#[cfg(feature = "plot")]
+pub mod plot;
+
 pub use dfdx;
+pub use error::{Error, Result};
+pub(crate) use error::dev_err;
 /// polars, re-exported for notebooks that work with [`report::Table`]s.
 #[cfg(feature = "table")]
 pub use polars;
+pub use rng::Rng;
 
-use std::fmt;
-
-/// Random number generator used for every initialisation and shuffle (seeded, portable).
-pub type Rng = rand::rngs::StdRng;
-
-/// Errors of this crate: every public function returns them instead of panicking.
-#[derive(Debug)]
-pub enum Error {
-    /// The data directory or one of its files is unusable.
-    Data(data::DataError),
-    /// A configuration value is out of range; the message names the field and the value.
-    Config(String),
-    /// Tensors or inputs of the wrong size; the message gives the dimensions.
-    Shape(String),
-    /// The device failed (out of memory, CUDA error).
-    Device(String),
-    /// A figure could not be drawn or written.
-    Plot(String),
-    /// The training loss became NaN or infinite; the run stopped, its last checkpoint kept.
-    Diverged {
-        /// The step whose loss was not finite.
-        step: u64,
-        /// The loss value.
-        loss: f64,
-    },
-    /// The run was asked to stop (Ctrl-C); its checkpoint was saved first.
-    Interrupted {
-        /// Steps completed and saved.
-        step: u64,
-    },
-    /// Reading or writing a file failed.
-    Io {
-        /// The file involved.
-        path: std::path::PathBuf,
-        /// What went wrong.
-        source: std::io::Error,
-    },
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Data(e) => write!(f, "{e}"),
-            Error::Config(m) => write!(f, "invalid configuration: {m}"),
-            Error::Shape(m) => write!(f, "shape mismatch: {m}"),
-            Error::Device(m) => write!(f, "device error: {m}"),
-            Error::Plot(m) => write!(f, "drawing failed: {m}"),
-            Error::Diverged { step, loss } => write!(
-                f,
-                "training diverged at step {step}: the loss is {loss}; nothing was updated and the last checkpoint is kept \
-                 (try a lower learning rate, or the caffe lambda schedule for the angular loss)"
-            ),
-            Error::Interrupted { step } => write!(f, "interrupted after step {step}; the checkpoint is saved: rerun the same command with --resume to continue"),
-            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Data(e) => Some(e),
-            Error::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-impl From<data::DataError> for Error {
-    fn from(e: data::DataError) -> Self {
-        Error::Data(e)
-    }
-}
-
-/// Result with this crate's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// Converts a dfdx device error into [`Error::Device`].
-pub(crate) fn dev_err<X: fmt::Debug>(e: X) -> Error {
-    Error::Device(format!("{e:?}"))
-}
+/// Height and width of an MNIST image in pixels.
+pub const IMAGE_SIDE: usize = 28;
+/// Pixels of one MNIST image (`IMAGE_SIDE²`); images are rows of this many values.
+pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+/// Number of digit classes (labels are `0..NUM_CLASSES`).
+pub const NUM_CLASSES: usize = 10;
 
 /// Makes glibc keep large freed blocks instead of returning them to the system: the
 /// im2col matrices and activations of every training step come and go, and glibc would
@@ -157,12 +84,8 @@ pub struct ReadmeDoctests;
 /// Everything a user of the crate usually needs, plus dfdx's prelude.
 pub mod prelude {
     pub use crate::data::{Mnist, Sampler, Split};
-    pub use crate::fast::ConvDevice;
-    pub use crate::heads::{psi, Head, HeadOutput, LambdaSchedule, LossKind};
-    pub use crate::layers::{Act, Mode, Padding};
-    pub use crate::net::{NetKind, Network};
-    pub use crate::optim::{Adam, AdamConfig};
-    pub use crate::params::{HasParams, ParamKind};
+    pub use crate::model::{psi, Act, ConvDevice, HasParams, Head, HeadOutput, LambdaSchedule, LossKind, Mode, NetKind, Network, Padding, ParamKind};
+    pub use crate::optim::{Optimizer, OptimizerState};
     pub use crate::train::{Metrics, Protocol, RunDir, StepRecord, TrainConfig, Trainer};
     pub use crate::{Error, Rng};
     pub use dfdx::prelude::*;

@@ -1,140 +1,203 @@
-//! Adam over the flat parameters of a [`HasParams`] model, with the learning rate passed in
-//! at every step (the schedule is the caller's input, never hidden state).
+//! The optimizers over the flat parameters of a [`HasParams`] model, with the learning rate
+//! passed in at every step (the schedule is the caller's input, never hidden state).
 //!
 //! ```text
-//! m ← β₁ m + (1 − β₁) g          v ← β₂ v + (1 − β₂) g²
-//! p ← p − lr · (m / (1 − β₁ᵗ)) / (sqrt(v / (1 − β₂ᵗ)) + ε)
+//! Adam:  m ← β₁ m + (1 − β₁) g          v ← β₂ v + (1 − β₂) g²
+//!        p ← p − lr · (m / (1 − β₁ᵗ)) / (sqrt(v / (1 − β₂ᵗ)) + ε)
+//! SGD:   b ← μ b + g                    p ← p − lr · b
 //! ```
-//! **Reference:** Kingma & Ba, arXiv 1412.6980, Algorithm 1 (PyTorch's ε placement).
+//! **Reference:** Kingma & Ba, arXiv 1412.6980, Algorithm 1 (PyTorch's ε placement); SGD with
+//! heavy-ball momentum in PyTorch's convention (no dampening), as in the Caffe recipes for
+//! MNIST (LeNet++, L-Softmax).
 //!
-//! With a weight decay λ_wd > 0 (decoupled, AdamW: Loshchilov & Hutter, arXiv 1711.05101,
-//! PyTorch's convention of scaling it by the learning rate) every tensor named `*.weight`
-//! (convolution and linear weights, the head's class weights included; not biases,
-//! batch-norm γ/β or PReLU slopes) first
-//! shrinks: `p ← p · (1 − lr · λ_wd)`, then takes the Adam step above.
-//!
-//! With `momentum: Some(μ)` the same state runs SGD with heavy-ball momentum instead (the
-//! Caffe recipes for MNIST: LeNet++, L-Softmax; PyTorch's `SGD` convention, no dampening),
-//! with the same decoupled weight decay (SGDW); β and ε are then unused:
-//!
-//! ```text
-//! b ← μ b + g          p ← p · (1 − lr · λ_wd) − lr · b
-//! ```
+//! With a weight decay λ_wd > 0 (decoupled, as AdamW: Loshchilov & Hutter, arXiv 1711.05101,
+//! scaled by the learning rate as PyTorch does) every tensor named `*.weight` (convolution and
+//! linear weights, the head's class weights included; not biases, batch-norm γ/β or PReLU
+//! slopes) first shrinks, `p ← p · (1 − lr · λ_wd)`, then takes the step above.
 
 use dfdx::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::params::{e, HasParams, ParamKind, Vector};
+use crate::model::{HasParams, ParamKind, Vector};
 use crate::{dev_err, Error, Result};
+use crate::model::params::e;
 
-/// Adam's constants.
+/// Which optimizer, with its constants.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AdamConfig {
-    /// β₁, decay of the first moment.
-    pub beta1: f64,
-    /// β₂, decay of the second moment.
-    pub beta2: f64,
-    /// ε added to the root of the second moment.
-    pub eps: f64,
-    /// Decoupled weight decay λ_wd of the `*.weight` tensors (0: none, plain Adam).
-    #[serde(default)]
-    pub weight_decay: f64,
-    /// `Some(μ)`: SGD with momentum μ instead of Adam (see the module docs). `None`: Adam.
-    #[serde(default)]
-    pub momentum: Option<f64>,
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Optimizer {
+    /// Adam with decay rates β₁, β₂ of its two moments and ε added to the root.
+    Adam {
+        /// β₁, decay of the first moment.
+        beta1: f64,
+        /// β₂, decay of the second moment.
+        beta2: f64,
+        /// ε added to the root of the second moment.
+        eps: f64,
+    },
+    /// SGD with heavy-ball momentum μ (0: plain SGD).
+    Sgd {
+        /// μ, the decay of the velocity.
+        momentum: f64,
+    },
 }
 
-impl Default for AdamConfig {
-    /// β 0.9/0.999, ε 1e-8 (the protocol's and TF's defaults), no weight decay.
+impl Default for Optimizer {
+    /// Adam, β 0.9/0.999, ε 1e-8 (the protocol's and TF's defaults).
     fn default() -> Self {
-        AdamConfig { beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, momentum: None }
+        Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
     }
 }
 
-impl AdamConfig {
-    /// Checks 0 ≤ β < 1, ε > 0, 0 ≤ weight decay < 1 and 0 ≤ momentum < 1.
+impl Optimizer {
+    /// Checks 0 ≤ β < 1 and ε > 0 (Adam), 0 ≤ μ < 1 (SGD).
     ///
     /// # Errors
     /// [`Error::Config`] with the bad value.
     pub fn validate(&self) -> Result<()> {
-        for (name, b) in [("beta1", self.beta1), ("beta2", self.beta2)] {
-            if !(0.0..1.0).contains(&b) {
-                return Err(Error::Config(format!("adam {name} must be in [0, 1), got {b}")));
+        match *self {
+            Optimizer::Adam { beta1, beta2, eps } => {
+                for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
+                    if !(0.0..1.0).contains(&b) {
+                        return Err(Error::Config(format!("adam {name} must be in [0, 1), got {b}")));
+                    }
+                }
+                if !(eps > 0.0 && eps.is_finite()) {
+                    return Err(Error::Config(format!("adam eps must be > 0, got {eps}")));
+                }
+            }
+            Optimizer::Sgd { momentum } => {
+                if !(momentum.is_finite() && (0.0..1.0).contains(&momentum)) {
+                    return Err(Error::Config(format!("momentum must be in [0, 1), got {momentum}")));
+                }
             }
         }
-        if !(self.eps > 0.0 && self.eps.is_finite()) {
-            return Err(Error::Config(format!("adam eps must be > 0, got {}", self.eps)));
+        Ok(())
+    }
+
+    /// Names of the state tensors kept per parameter: `m`, `v` (Adam) or `velocity` (SGD).
+    pub fn slot_names(&self) -> &'static [&'static str] {
+        match self {
+            Optimizer::Adam { .. } => &["m", "v"],
+            Optimizer::Sgd { .. } => &["velocity"],
         }
+    }
+}
+
+/// The optimizer of a run: which one, and the decoupled weight decay of the `*.weight`
+/// tensors. Saved in `config.json` as `"optimizer": {"kind": "adam", …}, "weight_decay": …`;
+/// configurations written before the optimizer had a name (`"adam": {"beta1": …,
+/// "momentum": null | μ, "weight_decay": …}`) read back as the same settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct OptimConfig {
+    /// The optimizer.
+    pub optimizer: Optimizer,
+    /// Decoupled weight decay λ_wd (0: none).
+    pub weight_decay: f64,
+}
+
+impl OptimConfig {
+    /// Checks the optimizer's constants and 0 ≤ weight decay < 1.
+    ///
+    /// # Errors
+    /// [`Error::Config`] with the bad value.
+    pub fn validate(&self) -> Result<()> {
+        self.optimizer.validate()?;
         if !(self.weight_decay.is_finite() && (0.0..1.0).contains(&self.weight_decay)) {
             return Err(Error::Config(format!("weight decay must be in [0, 1), got {}", self.weight_decay)));
-        }
-        if let Some(mu) = self.momentum {
-            if !(mu.is_finite() && (0.0..1.0).contains(&mu)) {
-                return Err(Error::Config(format!("momentum must be in [0, 1), got {mu}")));
-            }
         }
         Ok(())
     }
 }
 
-/// A parameter's name with its first and second moments.
-pub type Moments<E, D> = (String, Vector<E, D>, Vector<E, D>);
-
-/// Adam's state: step count and the two moments of every trainable parameter (SGD with
-/// momentum keeps its velocity in the first and leaves the second at zero).
-#[derive(Clone, Debug)]
-pub struct Adam<E: Dtype, D: Storage<E>> {
-    /// Constants.
-    pub cfg: AdamConfig,
-    /// Number of updates made so far.
-    pub t: u64,
-    /// (name, first moment, second moment) in the model's visiting order.
-    pub moments: Vec<Moments<E, D>>,
+impl<'de> Deserialize<'de> for OptimConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        /// The `adam` block of configurations written before [`Optimizer`] existed.
+        #[derive(Deserialize)]
+        struct Legacy {
+            beta1: f64,
+            beta2: f64,
+            eps: f64,
+            #[serde(default)]
+            weight_decay: f64,
+            #[serde(default)]
+            momentum: Option<f64>,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            optimizer: Option<Optimizer>,
+            weight_decay: Option<f64>,
+            adam: Option<Legacy>,
+        }
+        let raw = Raw::deserialize(d)?;
+        match (raw.optimizer, raw.adam) {
+            (Some(optimizer), _) => Ok(OptimConfig { optimizer, weight_decay: raw.weight_decay.unwrap_or(0.0) }),
+            (None, Some(a)) => Ok(OptimConfig {
+                optimizer: match a.momentum {
+                    Some(momentum) => Optimizer::Sgd { momentum },
+                    None => Optimizer::Adam { beta1: a.beta1, beta2: a.beta2, eps: a.eps },
+                },
+                weight_decay: a.weight_decay,
+            }),
+            (None, None) => Err(serde::de::Error::missing_field("optimizer")),
+        }
+    }
 }
 
-impl<E: Dtype, D: Device<E>> Adam<E, D> {
-    /// Zero moments for every trainable parameter of `model`.
+/// A parameter's name with its state tensors (in the order of [`Optimizer::slot_names`]).
+pub type Slots<E, D> = (String, Vec<Vector<E, D>>);
+
+/// The optimizer's state: its settings, the number of updates made and the state tensors
+/// of every trainable parameter.
+#[derive(Clone, Debug)]
+pub struct OptimizerState<E: Dtype, D: Storage<E>> {
+    /// Settings.
+    pub cfg: OptimConfig,
+    /// Number of updates made so far.
+    pub t: u64,
+    /// (name, state tensors) in the model's visiting order.
+    pub slots: Vec<Slots<E, D>>,
+}
+
+impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
+    /// Zero state for every trainable parameter of `model`.
     ///
     /// # Errors
-    /// [`Error::Config`] for invalid constants.
-    pub fn new(model: &impl HasParams<E, D>, cfg: AdamConfig) -> Result<Self> {
+    /// [`Error::Config`] for invalid settings.
+    pub fn new(model: &impl HasParams<E, D>, cfg: OptimConfig) -> Result<Self> {
         cfg.validate()?;
-        let mut moments = Vec::new();
+        let n = cfg.optimizer.slot_names().len();
+        let mut slots = Vec::new();
         model.visit("", &mut |name, kind, p| {
             if kind == ParamKind::Trainable {
                 let z: Vector<E, D> = p.device().zeros_like(p.shape());
-                moments.push((name.to_string(), z.clone(), z));
+                slots.push((name.to_string(), vec![z; n]));
             }
         });
-        Ok(Adam { cfg, t: 0, moments })
+        Ok(OptimizerState { cfg, t: 0, slots })
     }
 
     /// One update with learning rate `lr`, from `grads` of a backward pass through `model`.
     ///
     /// # Errors
     /// [`Error::Config`] when `lr` is not a finite non-negative number or the model's
-    /// parameters are not the ones this optimizer was made for.
+    /// parameters are not the ones this state was made for.
     pub fn step(&mut self, model: &mut impl HasParams<E, D>, grads: &Gradients<E, D>, lr: f64) -> Result<()> {
         if !(lr.is_finite() && lr >= 0.0) {
             return Err(Error::Config(format!("learning rate must be finite and >= 0, got {lr}")));
         }
         self.t += 1;
         let t = self.t as i32;
-        let c = self.cfg;
-        let b1 = e::<E>(c.beta1);
-        let b2 = e::<E>(c.beta2);
-        let step = e::<E>(lr / (1.0 - c.beta1.powi(t)));
-        let vscale = e::<E>(1.0 / (1.0 - c.beta2.powi(t)));
-        let eps = e::<E>(c.eps);
-        let keep = e::<E>(1.0 - lr * c.weight_decay);
+        let cfg = self.cfg;
+        let keep = e::<E>(1.0 - lr * cfg.weight_decay);
         let mut i = 0;
         let mut failure: Option<Error> = None;
-        let moments = &mut self.moments;
+        let slots = &mut self.slots;
         model.visit_mut("", &mut |name, kind, p| {
             if kind != ParamKind::Trainable || failure.is_some() {
                 return;
             }
-            let Some((n, m, v)) = moments.get_mut(i) else {
+            let Some((n, s)) = slots.get_mut(i) else {
                 failure = Some(Error::Config(format!("parameter {name} is not known to the optimizer")));
                 return;
             };
@@ -144,30 +207,40 @@ impl<E: Dtype, D: Device<E>> Adam<E, D> {
             }
             i += 1;
             let g = grads.get(p);
-            let decay = c.weight_decay > 0.0 && (name == "weight" || name.ends_with(".weight"));
-            let res = (|| -> Result<()> {
-                if let Some(mu) = c.momentum {
-                    *m = (m.clone() * e::<E>(mu)).try_add(g.clone()).map_err(dev_err)?;
-                    let decayed = if decay { p.clone() * keep } else { p.clone() };
-                    *p = decayed.try_sub(m.clone() * e::<E>(lr)).map_err(dev_err)?;
-                    return Ok(());
-                }
-                *m = (m.clone() * b1).try_add(g.clone() * (E::ONE - b1)).map_err(dev_err)?;
-                *v = (v.clone() * b2).try_add(g.try_square().map_err(dev_err)? * (E::ONE - b2)).map_err(dev_err)?;
-                let denom = (v.clone() * vscale).try_sqrt().map_err(dev_err)? + eps;
-                let upd = (m.clone() * step).try_div(denom).map_err(dev_err)?;
-                let decayed = if decay { p.clone() * keep } else { p.clone() };
-                *p = decayed.try_sub(upd).map_err(dev_err)?;
-                Ok(())
-            })();
-            if let Err(err) = res {
-                failure = Some(err);
+            let decay = cfg.weight_decay > 0.0 && (name == "weight" || name.ends_with(".weight"));
+            let decayed = if decay { p.clone() * keep } else { p.clone() };
+            let res = match (cfg.optimizer, &mut s[..]) {
+                (Optimizer::Adam { beta1, beta2, eps }, [m, v]) => adam_update(m, v, g, decayed, t, lr, (beta1, beta2, eps)),
+                (Optimizer::Sgd { momentum }, [b]) => sgd_update(b, g, decayed, lr, momentum),
+                _ => Err(Error::Config(format!("optimizer state of {name} does not match {:?}", cfg.optimizer))),
+            };
+            match res {
+                Ok(new) => *p = new,
+                Err(err) => failure = Some(err),
             }
         });
         match failure {
             Some(err) => Err(err),
-            None if i != moments.len() => Err(Error::Config(format!("the model has {i} trainable tensors, the optimizer {}", moments.len()))),
+            None if i != slots.len() => Err(Error::Config(format!("the model has {i} trainable tensors, the optimizer {}", slots.len()))),
             None => Ok(()),
         }
     }
+}
+
+/// Adam's moments updated in place; returns the new parameter (from the decayed one).
+fn adam_update<E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D>, g: Vector<E, D>, p: Vector<E, D>, t: i32, lr: f64, (beta1, beta2, eps): (f64, f64, f64)) -> Result<Vector<E, D>> {
+    let (b1, b2) = (e::<E>(beta1), e::<E>(beta2));
+    let step = e::<E>(lr / (1.0 - beta1.powi(t)));
+    let vscale = e::<E>(1.0 / (1.0 - beta2.powi(t)));
+    *m = (m.clone() * b1).try_add(g.clone() * (E::ONE - b1)).map_err(dev_err)?;
+    *v = (v.clone() * b2).try_add(g.try_square().map_err(dev_err)? * (E::ONE - b2)).map_err(dev_err)?;
+    let denom = (v.clone() * vscale).try_sqrt().map_err(dev_err)? + e::<E>(eps);
+    let upd = (m.clone() * step).try_div(denom).map_err(dev_err)?;
+    p.try_sub(upd).map_err(dev_err)
+}
+
+/// SGD's velocity updated in place; returns the new parameter (from the decayed one).
+fn sgd_update<E: Dtype, D: Device<E>>(b: &mut Vector<E, D>, g: Vector<E, D>, p: Vector<E, D>, lr: f64, momentum: f64) -> Result<Vector<E, D>> {
+    *b = (b.clone() * e::<E>(momentum)).try_add(g).map_err(dev_err)?;
+    p.try_sub(b.clone() * e::<E>(lr)).map_err(dev_err)
 }

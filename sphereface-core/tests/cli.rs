@@ -170,9 +170,9 @@ fn long_protocol_defaults_to_lambda_zero_for_angular() {
     assert_eq!(c["protocol"], "long");
     assert_eq!((c["batch"].as_u64(), c["lr_decay_steps"].as_f64(), c["rotate"].as_f64(), c["scale"].as_f64(), c["shift"].as_u64()), (Some(64), Some(2000.0), Some(10.0), Some(0.1), Some(2)));
     assert_eq!((c["head"]["lambda"]["base"].as_f64(), c["head"]["lambda"]["min"].as_f64()), (Some(0.0), Some(0.0)));
-    assert!(c["adam"]["momentum"].is_null(), "Adam unless --momentum is given");
+    assert_eq!(c["optimizer"]["kind"], "adam", "Adam unless --momentum is given");
     let sgd = config("long-sgd", &["--momentum", "0.9"]);
-    assert_eq!(sgd["adam"]["momentum"].as_f64(), Some(0.9));
+    assert_eq!((sgd["optimizer"]["kind"].as_str(), sgd["optimizer"]["momentum"].as_f64()), (Some("sgd"), Some(0.9)));
     let caffe = config("long-caffe", &["--lambda", "caffe"]);
     assert_eq!((caffe["head"]["lambda"]["base"].as_f64(), caffe["head"]["lambda"]["min"].as_f64()), (Some(1000.0), Some(5.0)));
     // Other protocols keep caffe as the default.

@@ -49,7 +49,7 @@ mod head_refs;
 use common::*;
 use head_refs as r;
 use proptest::prelude::*;
-use sphereface_core::heads::{chebyshev_coefficients, margin_interval};
+use sphereface_core::model::margin::{chebyshev_coefficients, margin_interval};
 use sphereface_core::prelude::*;
 use std::f64::consts::PI;
 

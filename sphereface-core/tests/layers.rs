@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use sphereface_core::layers::{patch_indices, window_geometry, Act, BatchNorm, Conv2d, Linear, MaxPool2d, Mode, PRelu, Padding, relu};
-use sphereface_core::params::vector;
+use sphereface_core::model::layers::{conv_bn_relu_portable, patch_indices, window_geometry, Act, BatchNorm, Conv2d, Linear, Mode, PRelu, Padding};
+use sphereface_core::model::params::vector;
 use sphereface_core::prelude::*;
 
 type M = Tensor<(usize, usize), f64, Cpu>;
@@ -43,34 +43,6 @@ fn conv_loop(x: &[f64], b: usize, h: usize, w: usize, ci: usize, wt: &[f64], bia
         }
     }
     (out, oh, ow)
-}
-
-/// Plain-loop max-pool over the in-image part of each window.
-#[allow(clippy::too_many_arguments)]
-fn pool_loop(x: &[f64], b: usize, h: usize, w: usize, c: usize, k: usize, s: usize, pad: Padding) -> Vec<f64> {
-    let (oh, pt) = window_geometry(h, k, s, pad).unwrap();
-    let (ow, pl) = window_geometry(w, k, s, pad).unwrap();
-    let mut out = vec![f64::NEG_INFINITY; b * oh * ow * c];
-    for n in 0..b {
-        for oy in 0..oh {
-            for ox in 0..ow {
-                for ky in 0..k {
-                    for kx in 0..k {
-                        let y = (oy * s + ky) as isize - pt as isize;
-                        let xx = (ox * s + kx) as isize - pl as isize;
-                        if y < 0 || xx < 0 || y >= h as isize || xx >= w as isize {
-                            continue;
-                        }
-                        for ch in 0..c {
-                            let o = &mut out[((n * oh + oy) * ow + ox) * c + ch];
-                            *o = o.max(x[((n * h + y as usize) * w + xx as usize) * c + ch]);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Σ out ⊙ R for a fixed random R: a scalar whose gradient reaches every output.
@@ -146,25 +118,6 @@ fn conv_gradients_match_finite_differences() {
     }
 }
 
-/// Max-pooling equals the scalar loop, and its gradient the finite differences
-/// (distinct random inputs, so no ties).
-#[test]
-fn max_pool_matches_scalar_loop_and_gradients() {
-    let dev = Cpu::default();
-    for (i, &(h, w, c, k, s, pad)) in [(6, 6, 2, 2, 2, Padding::Valid), (7, 7, 3, 3, 2, Padding::Same), (5, 6, 1, 3, 1, Padding::Same), (7, 5, 2, 3, 2, Padding::Valid)].iter().enumerate() {
-        let b = 2;
-        let x = uniform(b * h * w * c, -1.0, 1.0, 300 + i as u64);
-        let pool = MaxPool2d { k, stride: s, padding: pad };
-        let xt = images(&dev, &x, b);
-        let out = pool.forward(Act::from_images(xt.leaky_trace(), h, w, c).unwrap()).unwrap();
-        let want = pool_loop(&x, b, h, w, c, k, s, pad);
-        let got = out.t.retaped::<NoneTape>().as_vec();
-        assert_all_close(&format!("pool case {i}"), &got, &want, 0.0, 0.0);
-        let grads = projected_loss(out.t, 9).backward();
-        fd_check(&format!("pool case {i} x"), &x, &grads.get(&xt).as_vec(), &sample_coords(x.len(), 80, 4), |v| project(&pool_loop(v, b, h, w, c, k, s, pad), 9));
-    }
-}
-
 /// Plain-loop batch norm with batch statistics (biased variance, as in the forward pass).
 fn bn_loop(x: &[f64], c: usize, gamma: &[f64], beta: &[f64], eps: f64) -> Vec<f64> {
     let n = x.len() / c;
@@ -193,7 +146,7 @@ fn batch_norm_train_and_eval() {
     bn.beta = vector(&dev, beta.clone());
     let eps = bn.eps;
     let xt = images(&dev, &x, b);
-    let out = bn.forward(Act::from_images(xt.leaky_trace(), h, w, c).unwrap(), Mode::Train).unwrap();
+    let out = bn.forward_portable(Act::from_images(xt.leaky_trace(), h, w, c).unwrap(), Mode::Train).unwrap();
     assert_all_close("bn train", &out.t.retaped::<NoneTape>().as_vec(), &bn_loop(&x, c, &gamma, &beta, eps), 1e-12, 1e-10);
     let grads = projected_loss(out.t, 5).backward();
     let f = |x: &[f64], g: &[f64], bt: &[f64]| project(&bn_loop(x, c, g, bt, eps), 5);
@@ -214,14 +167,14 @@ fn batch_norm_train_and_eval() {
     }
 
     // Evaluation: (x − running mean)/sqrt(running var + ε)·γ + β, statistics frozen.
-    let out = bn.forward(Act::from_images(images(&dev, &x, b), h, w, c).unwrap(), Mode::Eval).unwrap().t.as_vec();
+    let out = bn.forward_portable(Act::from_images(images(&dev, &x, b), h, w, c).unwrap(), Mode::Eval).unwrap().t.as_vec();
     for (i, v) in out.iter().enumerate() {
         let ch = i % c;
         assert_close("bn eval", *v, gamma[ch] * (x[i] - rm[ch]) / (rv[ch] + eps).sqrt() + beta[ch], 1e-12, 1e-12);
     }
     assert_eq!(bn.running_mean.as_vec(), rm, "evaluation must not change the running mean");
     let one: M = dev.zeros_like(&(1, c));
-    assert!(bn.forward(Act::from_images(one, 1, 1, c).unwrap(), Mode::Train).is_err(), "one value per channel cannot be normalised");
+    assert!(bn.forward_portable(Act::from_images(one, 1, 1, c).unwrap(), Mode::Train).is_err(), "one value per channel cannot be normalised");
 }
 
 /// PReLU and Linear: values and gradients (inputs kept away from PReLU's kink at 0).
@@ -326,45 +279,12 @@ fn conv_fast_path_matches_portable_path() {
     }
 }
 
-/// The CPU fused batch norm equals the portable composition: values, gradients (x, γ, β)
-/// and running statistics, in training and evaluation.
-#[test]
-fn batch_norm_fast_path_matches_portable_path() {
-    let dev = Cpu::default();
-    let (b, h, w, c) = (4, 3, 3, 5);
-    let x = uniform(b * h * w * c, -2.0, 3.0, 80);
-    let mut fast = BatchNorm::<f64, Cpu>::new(&dev, c);
-    fast.gamma = vector(&dev, uniform(c, 0.5, 1.5, 81));
-    fast.beta = vector(&dev, uniform(c, -0.5, 0.5, 82));
-    let mut portable = fast.clone();
-    for (mode, with_relu) in [(Mode::Train, false), (Mode::Train, true), (Mode::Eval, false), (Mode::Eval, true)] {
-        let mut results = Vec::new();
-        for (use_fast, bn) in [(true, &mut fast), (false, &mut portable)] {
-            let xt = images(&dev, &x, b);
-            let a = Act::from_images(xt.leaky_trace(), h, w, c).unwrap();
-            let out = match (use_fast, with_relu) {
-                (true, false) => bn.forward(a, mode),
-                (true, true) => bn.forward_relu(a, mode),
-                (false, false) => bn.forward_portable(a, mode),
-                (false, true) => bn.forward_portable(a, mode).and_then(relu),
-            }
-            .unwrap();
-            let y = out.t.retaped::<NoneTape>().as_vec();
-            let grads = projected_loss(out.t, 19).backward();
-            results.push(vec![y, grads.get(&xt).as_vec(), grads.get(&bn.gamma).as_vec(), grads.get(&bn.beta).as_vec(), bn.running_mean.as_vec(), bn.running_var.as_vec()]);
-        }
-        for (what, (f, p)) in ["y", "dx", "dgamma", "dbeta", "running mean", "running var"].iter().zip(results[0].iter().zip(&results[1])) {
-            assert_all_close(&format!("bn {mode:?} relu {with_relu} {what}"), f, p, 1e-12, 1e-10);
-        }
-    }
-}
-
 /// The fused conv → batch norm → ReLU op of the CPU fast path (the `mnist4` block) equals
 /// the portable composition: values, gradients (x, W, b, γ, β) and running statistics, in
-/// training and evaluation, with and without the input gradient.
+/// training and evaluation, with and without the input gradient. (This is also the test of
+/// the fast batch norm's closed-form backward: it exists only inside this op.)
 #[test]
 fn conv_bn_relu_fast_path_matches_portable_path() {
-    use sphereface_core::fast::ConvDevice;
     let dev = Cpu::default();
     let (b, h, w, ci, co) = (3, 7, 6, 2, 4);
     let x = uniform(b * h * w * ci, -1.0, 1.0, 90);
@@ -388,7 +308,7 @@ fn conv_bn_relu_fast_path_matches_portable_path() {
             for (use_fast, bn) in [(true, &mut fast), (false, &mut portable)] {
                 let xt = images(&dev, &x, b);
                 let a = Act::from_images(xt.leaky_trace(), h, w, ci).unwrap();
-                let out = if use_fast { Cpu::conv_bn_relu(&conv, bn, a, mode) } else { conv.forward_portable(a).and_then(|c| bn.forward_portable(c, mode)).and_then(relu) }.unwrap();
+                let out = if use_fast { Cpu::conv_bn_relu(&conv, bn, a, mode) } else { conv_bn_relu_portable(&conv, bn, a, mode) }.unwrap();
                 let y = out.t.retaped::<NoneTape>().as_vec();
                 let grads = projected_loss(out.t, 23).backward();
                 let dx = if input_grad { grads.get(&xt).as_vec() } else { Vec::new() };

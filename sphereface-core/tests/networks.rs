@@ -4,7 +4,10 @@
 mod common;
 
 use common::*;
-use sphereface_core::params::{HasParams, ParamKind, Vector};
+use sphereface_core::model::net::dropout_mask;
+use sphereface_core::model::{HasParams, ParamKind, Vector};
+use sphereface_core::optim::OptimConfig;
+use sphereface_core::rng::{stream, Stream};
 use sphereface_core::prelude::*;
 
 type M = Tensor<(usize, usize), f64, Cpu>;
@@ -135,7 +138,7 @@ fn whole_network_gradients_match_finite_differences() {
 fn adam_matches_hand_computation() {
     let dev = Cpu::default();
     let mut head = Head::<f64, Cpu>::from_weights(LossKind::Original { bias: true }, 1, 2, vec![0.5, -0.5], Some(vec![0.0, 0.0]), &dev).unwrap();
-    let mut opt = Adam::new(&head, AdamConfig::default()).unwrap();
+    let mut opt = OptimizerState::new(&head, OptimConfig::default()).unwrap();
     let (b1, b2, eps, lr) = (0.9f64, 0.999f64, 1e-8, 0.01);
     let mut w = vec![0.5, -0.5];
     let (mut m, mut v) = (vec![0.0; 2], vec![0.0; 2]);
@@ -153,12 +156,13 @@ fn adam_matches_hand_computation() {
         assert_all_close(&format!("adam step {t}"), &head.weight.as_vec(), &w, 1e-15, 1e-12);
     }
     assert!(opt.step(&mut head, &Gradients::leaky(), f64::NAN).unwrap_err().to_string().contains("NaN"));
-    assert!(Adam::<f64, Cpu>::new(&head, AdamConfig { beta1: 1.0, ..Default::default() }).is_err());
+    let bad = OptimConfig { optimizer: Optimizer::Adam { beta1: 1.0, beta2: 0.999, eps: 1e-8 }, weight_decay: 0.0 };
+    assert!(OptimizerState::<f64, Cpu>::new(&head, bad).is_err());
 }
 
 /// One optimizer step of a 1-D original-softmax head with a bias on x = 2, label 0; returns
 /// the gradient it stepped with (weights, then biases).
-fn step_with_bias(head: &mut Head<f64, Cpu>, opt: &mut Adam<f64, Cpu>, lr: f64) -> Vec<f64> {
+fn step_with_bias(head: &mut Head<f64, Cpu>, opt: &mut OptimizerState<f64, Cpu>, lr: f64) -> Vec<f64> {
     let x: M = Cpu::default().tensor_from_vec(vec![2.0], (1, 1));
     let out = head.forward(x.leaky_trace(), &[0], 0).unwrap();
     let grads = out.loss.backward();
@@ -173,7 +177,7 @@ fn step_with_bias(head: &mut Head<f64, Cpu>, opt: &mut Adam<f64, Cpu>, lr: f64) 
 fn adamw_decays_weights_not_biases() {
     let dev = Cpu::default();
     let mut head = Head::<f64, Cpu>::from_weights(LossKind::Original { bias: true }, 1, 2, vec![0.5, -0.5], Some(vec![0.25, -0.25]), &dev).unwrap();
-    let mut opt = Adam::new(&head, AdamConfig { weight_decay: 0.1, ..Default::default() }).unwrap();
+    let mut opt = OptimizerState::new(&head, OptimConfig { weight_decay: 0.1, ..OptimConfig::default() }).unwrap();
     let (b1, b2, eps, lr, wd) = (0.9f64, 0.999f64, 1e-8, 0.01, 0.1);
     let (mut w, mut b) = (vec![0.5, -0.5], vec![0.25, -0.25]);
     let (mut m, mut v) = (vec![0.0; 4], vec![0.0; 4]);
@@ -194,14 +198,15 @@ fn adamw_decays_weights_not_biases() {
     }
 }
 
-/// SGD with momentum (`momentum: Some(μ)`): b ← μ b + g, p ← p·(1 − lr·λ_wd) − lr·b for
-/// weights, without the decay for biases; β and ε play no part.
+/// SGD with momentum μ: b ← μ b + g, p ← p·(1 − lr·λ_wd) − lr·b for weights, without the
+/// decay for biases; its state is one velocity per parameter.
 #[test]
 fn sgd_momentum_matches_hand_computation() {
     let dev = Cpu::default();
     let mut head = Head::<f64, Cpu>::from_weights(LossKind::Original { bias: true }, 1, 2, vec![0.5, -0.5], Some(vec![0.25, -0.25]), &dev).unwrap();
-    let cfg = AdamConfig { momentum: Some(0.9), weight_decay: 0.1, beta1: 0.5, eps: 1.0, ..Default::default() };
-    let mut opt = Adam::new(&head, cfg).unwrap();
+    let cfg = OptimConfig { optimizer: Optimizer::Sgd { momentum: 0.9 }, weight_decay: 0.1 };
+    let mut opt = OptimizerState::new(&head, cfg).unwrap();
+    assert!(opt.slots.iter().all(|(_, s)| s.len() == 1), "one velocity per parameter");
     let (mu, wd) = (0.9f64, 0.1);
     let mut p = vec![0.5, -0.5, 0.25, -0.25];
     let mut b = vec![0.0; 4];
@@ -216,36 +221,37 @@ fn sgd_momentum_matches_hand_computation() {
         assert_all_close(&format!("sgd step {t}"), &got, &p, 1e-15, 1e-12);
     }
     for bad in [1.0, -0.1, f64::NAN] {
-        let err = Adam::<f64, Cpu>::new(&head, AdamConfig { momentum: Some(bad), ..Default::default() }).unwrap_err().to_string();
+        let err = OptimizerState::<f64, Cpu>::new(&head, OptimConfig { optimizer: Optimizer::Sgd { momentum: bad }, weight_decay: 0.0 }).unwrap_err().to_string();
         assert!(err.contains("momentum must be in [0, 1)"), "{err}");
     }
 }
 
 /// Dropout before the embedding layer: masks are 0 or 1/(1 − p), a pure function of their
-/// seed; p = 0 (or `None`) is the plain forward; the average over many masks is the plain
+/// stream; p = 0 (or `None`) is the plain forward; the average over many masks is the plain
 /// forward (the last layer is linear, so inverted dropout keeps the expectation).
 #[test]
 fn dropout_masks_and_forward() {
-    let mask = sphereface_core::net::dropout_mask(100_000, 0.3, 5);
+    let rng = |step| stream(0, Stream::Dropout, step);
+    let mask = dropout_mask(100_000, 0.3, &mut rng(5));
     assert!(mask.iter().all(|&v| v == 0.0 || (v - 1.0 / 0.7).abs() < 1e-15));
     let zeros = mask.iter().filter(|&&v| v == 0.0).count() as f64 / 1e5;
     assert!((zeros - 0.3).abs() < 0.01, "zero fraction {zeros}");
-    assert_eq!(mask, sphereface_core::net::dropout_mask(100_000, 0.3, 5));
-    assert_ne!(mask, sphereface_core::net::dropout_mask(100_000, 0.3, 6));
+    assert_eq!(mask, dropout_mask(100_000, 0.3, &mut rng(5)));
+    assert_ne!(mask, dropout_mask(100_000, 0.3, &mut rng(6)));
 
     let dev = Cpu::default();
     let mut n = net(NetKind::Mnist4, 2, 3);
     let x: M = dev.tensor_from_vec(uniform(2 * 784, 0.0, 1.0, 4), (2, 784));
     let plain = n.forward(x.clone(), Mode::Eval).unwrap().as_vec();
-    assert_eq!(n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.0, 9))).unwrap().as_vec(), plain);
-    let a = n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.5, 7))).unwrap().as_vec();
-    assert_eq!(a, n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.5, 7))).unwrap().as_vec());
-    assert_ne!(a, n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.5, 8))).unwrap().as_vec());
+    assert_eq!(n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.0, &mut rng(9)))).unwrap().as_vec(), plain);
+    let a = n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.5, &mut rng(7)))).unwrap().as_vec();
+    assert_eq!(a, n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.5, &mut rng(7)))).unwrap().as_vec());
+    assert_ne!(a, n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.5, &mut rng(8)))).unwrap().as_vec());
     assert_ne!(a, plain);
     let k = 400;
     let mut mean = vec![0.0; plain.len()];
     for s in 0..k {
-        for (m, v) in mean.iter_mut().zip(n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.2, s))).unwrap().as_vec()) {
+        for (m, v) in mean.iter_mut().zip(n.forward_with_dropout(x.clone(), Mode::Eval, Some((0.2, &mut rng(s)))).unwrap().as_vec()) {
             *m += v / k as f64;
         }
     }
@@ -253,5 +259,5 @@ fn dropout_masks_and_forward() {
     for (m, p) in mean.iter().zip(&plain) {
         assert!((m - p).abs() < 0.05 * scale, "mean over masks {mean:?} vs plain {plain:?}");
     }
-    assert!(n.forward_with_dropout(x, Mode::Eval, Some((1.0, 0))).unwrap_err().to_string().contains("dropout must be in [0, 1)"));
+    assert!(n.forward_with_dropout(x, Mode::Eval, Some((1.0, &mut rng(0)))).unwrap_err().to_string().contains("dropout must be in [0, 1)"));
 }

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use sphereface_core::heads::{LambdaSchedule, LossKind};
-use sphereface_core::net::NetKind;
+use sphereface_core::model::{LambdaPreset, LossKind, LossName, Mode, NetKind};
+use sphereface_core::optim::Optimizer;
 use sphereface_core::report::{results_markdown, write_results, ResultRow};
 use sphereface_core::train::{self, Metrics, Progress, Protocol, RunDir, StepRecord, TrainConfig};
 use sphereface_core::Error;
@@ -66,7 +66,7 @@ enum SplitArg {
 struct BenchArgs {
     /// Network.
     #[arg(long, value_enum, default_value = "mnist4")]
-    net: NetArg,
+    net: NetKind,
     /// Images per step.
     #[arg(long, default_value_t = 256)]
     batch: usize,
@@ -94,34 +94,6 @@ struct FiguresArgs {
     from: PathBuf,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum LossArg {
-    Original,
-    Modified,
-    Angular,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum NetArg {
-    Mnist4,
-    Sphere20,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum ProtocolArg {
-    Quick,
-    Seed,
-    Strong,
-    Long,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum LambdaArg {
-    Caffe,
-    Pytorch,
-    None,
-}
-
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
 enum DeviceArg {
     Cpu,
@@ -133,10 +105,10 @@ enum DeviceArg {
 struct Common {
     /// Training budget: quick (about a minute per run on 2 cores), seed (the seed's 1,600 steps of 256), strong (6,400 steps, learning rate 3e-3, ±2-pixel shifts) or long (51,200 steps of 64, lr 3e-3·0.9^(t/2000), shifts, ±10° rotations, ±10 % scalings, angular λ = 0; 40–65 minutes per run on one core).
     #[arg(long, value_enum, default_value = "quick")]
-    protocol: ProtocolArg,
+    protocol: Protocol,
     /// Network.
     #[arg(long, value_enum, default_value = "mnist4")]
-    net: NetArg,
+    net: NetKind,
     /// Number of training steps.
     #[arg(long)]
     steps: Option<u64>,
@@ -160,7 +132,7 @@ struct Common {
     m: u32,
     /// Lambda annealing of the angular loss [default: caffe; none under --protocol long].
     #[arg(long, value_enum)]
-    lambda: Option<LambdaArg>,
+    lambda: Option<LambdaPreset>,
     /// Augmentation: move each training image by up to N pixels in x and y (0: none).
     #[arg(long)]
     shift: Option<usize>,
@@ -218,7 +190,7 @@ struct Common {
 struct TrainArgs {
     /// Loss.
     #[arg(long, value_enum)]
-    loss: LossArg,
+    loss: LossName,
     /// Embedding dimension.
     #[arg(long, default_value_t = 2)]
     dim: usize,
@@ -234,9 +206,9 @@ struct TrainArgs {
 
 #[derive(Args)]
 struct ReproduceArgs {
-    /// Output directory (one subdirectory per run, plus results.csv and results.md).
-    #[arg(long, default_value = "results")]
-    out: PathBuf,
+    /// Output directory (one subdirectory per run, plus results.csv, results.md and figures/) [default: runs/PROTOCOL, which git ignores].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// Embedding dimensions to train.
     #[arg(long, value_delimiter = ',', default_value = "2,3")]
     dims: Vec<usize>,
@@ -244,37 +216,17 @@ struct ReproduceArgs {
     common: Common,
 }
 
-fn loss_kind(loss: LossArg, bias: bool, c: &Common) -> Result<LossKind, Error> {
+fn loss_kind(loss: LossName, bias: bool, c: &Common) -> Result<LossKind, Error> {
     Ok(match loss {
-        LossArg::Original => LossKind::Original { bias },
-        LossArg::Modified => LossKind::Modified,
-        LossArg::Angular => LossKind::angular(
-            c.m,
-            match c.lambda {
-                Some(LambdaArg::Caffe) => LambdaSchedule::caffe(),
-                Some(LambdaArg::Pytorch) => LambdaSchedule::pytorch(),
-                Some(LambdaArg::None) => LambdaSchedule::none(),
-                None => protocol(c).default_lambda(),
-            },
-        )?,
+        LossName::Original => LossKind::Original { bias },
+        LossName::Modified => LossKind::Modified,
+        LossName::Angular => LossKind::angular(c.m, c.lambda.map_or_else(|| c.protocol.default_lambda(), LambdaPreset::schedule))?,
     })
 }
 
-fn protocol(c: &Common) -> Protocol {
-    match c.protocol {
-        ProtocolArg::Quick => Protocol::Quick,
-        ProtocolArg::Seed => Protocol::Seed,
-        ProtocolArg::Strong => Protocol::Strong,
-        ProtocolArg::Long => Protocol::Long,
-    }
-}
-
 fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> {
-    let mut cfg = TrainConfig::new(protocol(c), loss, dim);
-    cfg.net = match c.net {
-        NetArg::Mnist4 => NetKind::Mnist4,
-        NetArg::Sphere20 => NetKind::Sphere20,
-    };
+    let mut cfg = TrainConfig::new(c.protocol, loss, dim);
+    cfg.net = c.net;
     cfg.seed = c.seed;
     if let Some(v) = c.steps {
         cfg.steps = v;
@@ -292,28 +244,28 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
         cfg.lr_decay_steps = v;
     }
     if let Some(v) = c.shift {
-        cfg.shift = v;
+        cfg.augment.shift = v;
     }
     if let Some(v) = c.rotate {
-        cfg.rotate = v;
+        cfg.augment.rotate = v;
     }
     if let Some(v) = c.scale {
-        cfg.scale = v;
+        cfg.augment.scale = v;
     }
     if let Some(v) = c.elastic {
-        cfg.elastic = v;
+        cfg.augment.elastic = v;
     }
     if let Some(v) = c.width {
         cfg.width = v;
     }
     if let Some(v) = c.weight_decay {
-        cfg.adam.weight_decay = v;
+        cfg.optim.weight_decay = v;
     }
     if let Some(v) = c.dropout {
         cfg.dropout = v;
     }
-    if c.momentum.is_some() {
-        cfg.adam.momentum = c.momentum;
+    if let Some(momentum) = c.momentum {
+        cfg.optim.optimizer = Optimizer::Sgd { momentum };
     }
     if c.train_subset.is_some() {
         cfg.train_subset = c.train_subset;
@@ -451,9 +403,10 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             if a.dims.is_empty() || a.dims.contains(&0) {
                 return Err(Error::Config(format!("dims must be a list of dimensions >= 1, got {:?}", a.dims)));
             }
+            let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(a.common.protocol.name()));
             let mut cfgs = Vec::new();
             for &dim in &a.dims {
-                for loss in [LossArg::Original, LossArg::Modified, LossArg::Angular] {
+                for loss in LossName::SEED {
                     cfgs.push(config(loss_kind(loss, true, &a.common)?, dim, &a.common)?);
                 }
             }
@@ -461,30 +414,26 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             let mut rows = Vec::new();
             for cfg in cfgs {
                 let (loss, dim) = (cfg.head.name(), cfg.dim);
-                let dir = a.out.join(format!("{loss}-d{dim}"));
+                let dir = out.join(format!("{loss}-d{dim}"));
                 let m = run_one(cfg, &data, dir, &a.common)?;
                 print_metrics(&m);
                 rows.push(ResultRow::new(loss, dim, &m));
                 // Written after every run, so an interrupted reproduction keeps its table.
-                write_results(&a.out, &rows)?;
+                write_results(&out, &rows)?;
             }
             println!("\n{}", results_markdown(&rows));
-            let files = sphereface_core::figures::draw_all(&a.out)?;
-            println!("results in {}, {} figure files in {}", a.out.display(), files.len(), a.out.join("figures").display());
+            let files = sphereface_core::figures::draw_all(&out)?;
+            println!("results in {}, {} figure files in {}", out.display(), files.len(), out.join("figures").display());
         }
         Cmd::Bench(a) => {
             set_threads(a.threads)?;
-            sphereface_core::fast::set_fast_path(!a.portable);
-            let net = match a.net {
-                NetArg::Mnist4 => NetKind::Mnist4,
-                NetArg::Sphere20 => NetKind::Sphere20,
-            };
+            let net = a.net;
             let r = match a.device {
-                DeviceArg::Cpu => sphereface_core::bench::bench::<f32, _>(net, a.batch, a.steps, a.warmup, dfdx::tensor::Cpu::default())?,
+                DeviceArg::Cpu => sphereface_core::train::bench::bench::<f32, _>(net, a.batch, a.steps, a.warmup, a.portable, dfdx::tensor::Cpu::default())?,
                 #[cfg(feature = "cuda")]
                 DeviceArg::Cuda => {
                     let dev = dfdx::tensor::Cuda::try_build(0, 0).map_err(|e| Error::Device(format!("cannot open CUDA device 0: {e:?}")))?;
-                    sphereface_core::bench::bench::<f32, _>(net, a.batch, a.steps, a.warmup, dev)?
+                    sphereface_core::train::bench::bench::<f32, _>(net, a.batch, a.steps, a.warmup, a.portable, dev)?
                 }
                 #[cfg(not(feature = "cuda"))]
                 DeviceArg::Cuda => return Err(Error::Config("this binary was built without the cuda feature; rebuild with `--features cuda`".into())),
@@ -514,7 +463,7 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
                 Some(n) if n < split.len() => split.split_at(n)?.0,
                 _ => split,
             };
-            let mode = if a.batch_stats { sphereface_core::layers::Mode::Train } else { sphereface_core::layers::Mode::Eval };
+            let mode = if a.batch_stats { Mode::Train } else { Mode::Eval };
             let ev = trainer.evaluate_with(&split, mode)?;
             let json = serde_json::json!({
                 "run": a.run.display().to_string(), "label": trainer.cfg.label(), "steps": trainer.step,

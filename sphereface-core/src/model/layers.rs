@@ -1,18 +1,48 @@
-//! Layers on stable dfdx: 2-D convolution, max-pooling, batch norm, PReLU, ReLU, linear.
+//! Layers on stable dfdx: 2-D convolution, batch norm, PReLU, ReLU, linear.
 //!
 //! Activations are [`Act`]: a `[B·H·W, C]` matrix in NHWC order plus `(B, H, W)`.
-//! Convolution and pooling gather image patches (im2col) with dfdx's `gather`, whose
-//! backward accumulates, so no `slice` (whose CPU backward overwrites) is involved.
-//! Padding positions point at one extra all-zero (pooling: very negative) pixel row.
+//! The convolution gathers image patches (im2col) with dfdx's `gather`, whose backward
+//! accumulates, so no `slice` (whose CPU backward overwrites) is involved. Padding
+//! positions point at one extra all-zero pixel row.
 //!
 //! Every layer is generic over the dfdx device: the same code runs on `Cpu` and, with the
-//! `cuda` feature, on `Cuda`.
+//! `cuda` feature, on `Cuda`. The heavy layers go through [`ConvDevice`], which the layers
+//! own: its default methods are the portable compositions of dfdx ops defined here, and
+//! `Cpu` overrides them with the fused host ops of the private `model::cpu` module.
 
 use dfdx::prelude::*;
 
-use crate::fast::ConvDevice;
-use crate::params::{e, join, vector, xavier_uniform, HasParams, ParamKind, Vector};
+use super::params::{e, join, vector, HasParams, ParamKind, Vector};
 use crate::{dev_err, Error, Result, Rng};
+
+/// A device's route for the heavy layers. The defaults are the portable op compositions
+/// ([`Conv2d::forward_portable`], [`BatchNorm::forward_portable`]); `Cpu` overrides them with
+/// fused ops (module `model::cpu`).
+pub trait ConvDevice<E: Dtype>: Device<E> {
+    /// Applies `conv` to `x` on this device.
+    ///
+    /// # Errors
+    /// As [`Conv2d::forward_portable`].
+    fn conv2d<T: Tape<E, Self>>(conv: &Conv2d<E, Self>, x: Act<E, Self, T>) -> Result<Act<E, Self, T>> {
+        conv.forward_portable(x)
+    }
+    /// Applies `conv`, then `bn` (updating its running statistics in training), then ReLU.
+    ///
+    /// # Errors
+    /// As [`Conv2d::forward_portable`] and [`BatchNorm::forward_portable`].
+    fn conv_bn_relu<T: Tape<E, Self>>(conv: &Conv2d<E, Self>, bn: &mut BatchNorm<E, Self>, x: Act<E, Self, T>, mode: Mode) -> Result<Act<E, Self, T>> {
+        conv_bn_relu_portable(conv, bn, x, mode)
+    }
+}
+
+/// conv → batch norm → ReLU composed of dfdx ops (any device): the reference route of
+/// [`ConvDevice::conv_bn_relu`].
+///
+/// # Errors
+/// As [`Conv2d::forward_portable`] and [`BatchNorm::forward_portable`].
+pub fn conv_bn_relu_portable<E: Dtype, D: Device<E>, T: Tape<E, D>>(conv: &Conv2d<E, D>, bn: &mut BatchNorm<E, D>, x: Act<E, D, T>, mode: Mode) -> Result<Act<E, D, T>> {
+    relu(bn.forward_portable(conv.forward_portable(x)?, mode)?)
+}
 
 /// Training (batch statistics, running statistics updated) or evaluation (frozen).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,21 +161,15 @@ pub fn patch_indices(h: usize, w: usize, k: usize, s: usize, padding: Padding) -
 /// Image patches `[B·OH·OW, k·k, C]`.
 type Patches<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
-/// Gathers the `k×k` patches: returns `[B·OH·OW, k·k, C]` with the given padding value.
-fn im2col<E: Dtype, D: Device<E>, T: Tape<E, D>>(
-    x: Act<E, D, T>,
-    k: usize,
-    s: usize,
-    padding: Padding,
-    pad_value: E,
-) -> Result<(Patches<E, D, T>, usize, usize)> {
+/// Gathers the `k×k` patches: returns `[B·OH·OW, k·k, C]`, zeros outside the image.
+fn im2col<E: Dtype, D: Device<E>, T: Tape<E, D>>(x: Act<E, D, T>, k: usize, s: usize, padding: Padding) -> Result<(Patches<E, D, T>, usize, usize)> {
     let Act { t, b, h, w } = x;
     let c = t.shape().1;
     let (idx, oh, ow, padded) = patch_indices(h, w, k, s, padding)?;
     let dev = t.device().clone();
     let x3 = t.try_reshape_like(&(b, h * w, c)).map_err(dev_err)?; // [B, HW, C]
     let src = if padded {
-        let pad: Tensor<(usize, usize, usize), E, D> = dev.tensor_from_vec(vec![pad_value; b * c], (b, 1, c));
+        let pad: Tensor<(usize, usize, usize), E, D> = dev.zeros_like(&(b, 1, c));
         (x3, pad).try_concat_along(Axis::<1>).map_err(dev_err)? // [B, HW+1, C]
     } else {
         x3
@@ -212,7 +236,7 @@ impl<E: Dtype, D: Device<E>> Conv2d<E, D> {
     pub fn forward_portable<T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
         let x = self.check_input(x)?;
         let b = x.b;
-        let (cols, oh, ow) = im2col(x, self.k, self.stride, self.padding, E::default())?;
+        let (cols, oh, ow) = im2col(x, self.k, self.stride, self.padding)?;
         let kkc = self.k * self.k * self.c_in;
         let cols = cols.try_reshape_like(&(b * oh * ow, kkc)).map_err(dev_err)?; // [N', k·k·C_in]
         let w = self.weight.retaped::<T>().try_reshape_like(&(kkc, self.c_out)).map_err(dev_err)?;
@@ -248,29 +272,6 @@ impl<E: Dtype, D: ConvDevice<E>> Conv2d<E, D> {
 }
 
 crate::weight_bias_params!(Conv2d);
-
-/// Max-pooling over `k×k` windows with a stride.
-#[derive(Clone, Copy, Debug)]
-pub struct MaxPool2d {
-    /// Window size.
-    pub k: usize,
-    /// Stride.
-    pub stride: usize,
-    /// Border handling ('same' pads with a value below every input).
-    pub padding: Padding,
-}
-
-impl MaxPool2d {
-    /// Applies the pooling. Ties pass the gradient to every maximal input (dfdx `max`).
-    pub fn forward<E: Dtype, D: Device<E>, T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
-        let b = x.b;
-        // A finite "minus infinity": no input is this low, and 0·pad stays finite in backward.
-        let pad = e::<E>(-1e30);
-        let (cols, oh, ow) = im2col(x, self.k, self.stride, self.padding, pad)?;
-        let y = cols.try_max::<(usize, usize), Axis<1>>().map_err(dev_err)?; // [N', C]
-        Ok(Act { t: y, b, h: oh, w: ow })
-    }
-}
 
 /// Batch normalisation over `[B·H·W, C]` per channel, with running statistics.
 #[derive(Clone, Debug)]
@@ -367,26 +368,6 @@ impl<E: Dtype, D: Storage<E>> BatchNorm<E, D> {
     }
 }
 
-impl<E: Dtype, D: ConvDevice<E>> BatchNorm<E, D> {
-    /// Batch norm through the device's route ([`ConvDevice`]): fused on `Cpu`, otherwise
-    /// [`BatchNorm::forward_portable`].
-    ///
-    /// # Errors
-    /// [`Error::Shape`] for a wrong channel count, or fewer than 2 rows in training.
-    pub fn forward<T: Tape<E, D>>(&mut self, x: Act<E, D, T>, mode: Mode) -> Result<Act<E, D, T>> {
-        D::batch_norm(self, x, mode)
-    }
-
-    /// Batch norm followed by ReLU through the device's route: one fused op on `Cpu`,
-    /// otherwise [`BatchNorm::forward_portable`] then [`relu`].
-    ///
-    /// # Errors
-    /// As [`BatchNorm::forward`].
-    pub fn forward_relu<T: Tape<E, D>>(&mut self, x: Act<E, D, T>, mode: Mode) -> Result<Act<E, D, T>> {
-        D::batch_norm_relu(self, x, mode)
-    }
-}
-
 impl<E: Dtype, D: Storage<E>> HasParams<E, D> for BatchNorm<E, D> {
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, ParamKind, &Vector<E, D>)) {
         f(&join(prefix, "gamma"), ParamKind::Trainable, &self.gamma);
@@ -461,7 +442,7 @@ pub struct Linear<E: Dtype, D: Storage<E>> {
 }
 
 impl<E: Dtype, D: Device<E>> Linear<E, D> {
-    /// A linear layer with weights from `init` (default: [`xavier_uniform`]) and zero bias.
+    /// A linear layer with weights from `init` (e.g. [`super::params::xavier_uniform`]) and zero bias.
     pub fn new(dev: &D, rng: &mut Rng, n_in: usize, n_out: usize, bias: bool, init: fn(&mut Rng, usize, usize, usize) -> Vec<f64>) -> Self {
         Linear {
             weight: vector(dev, init(rng, n_in * n_out, n_in, n_out)),
@@ -469,11 +450,6 @@ impl<E: Dtype, D: Device<E>> Linear<E, D> {
             n_in,
             n_out,
         }
-    }
-
-    /// The default initialiser, Glorot uniform.
-    pub fn default_init() -> fn(&mut Rng, usize, usize, usize) -> Vec<f64> {
-        xavier_uniform
     }
 
     /// `[B, in] → [B, out]`.

@@ -16,69 +16,28 @@
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::params::{e, vector, xavier_uniform, Vector};
-use crate::{dev_err, Error, Result, Rng};
-
-/// Number of MNIST classes.
-pub const NUM_CLASSES: usize = 10;
+use super::margin::{chebyshev_coefficients, psi_branch, LambdaSchedule, MAX_MARGIN};
+use super::params::{e, vector, xavier_uniform, Vector};
+use crate::{dev_err, Error, Result, Rng, NUM_CLASSES};
 
 /// Added to squared norms before the square root: ||v|| = sqrt(Σv² + ε), finite gradient at 0.
 pub const NORM_EPS: f64 = 1e-12;
 
-/// λ(t) = max(λ_min, base·(1 + γ t)^(−power)), evaluated at the step passed in.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LambdaSchedule {
-    /// λ at step 0 (before the floor).
-    pub base: f64,
-    /// Decay rate γ per step.
-    pub gamma: f64,
-    /// Exponent.
-    pub power: f64,
-    /// Floor λ_min.
-    pub min: f64,
+/// The heads by name, without their settings (what `--loss` chooses).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+pub enum LossName {
+    /// [`LossKind::Original`].
+    Original,
+    /// [`LossKind::Modified`].
+    Modified,
+    /// [`LossKind::Angular`].
+    Angular,
 }
 
-impl LambdaSchedule {
-    /// The authors' Caffe values: base 1000, γ 0.12, power 1, λ_min 5 (the default).
-    pub fn caffe() -> Self {
-        LambdaSchedule { base: 1000.0, gamma: 0.12, power: 1.0, min: 5.0 }
-    }
-    /// The PyTorch port's values (clcarwin): base 1500, γ 0.1, power 1, λ_min 5.
-    pub fn pytorch() -> Self {
-        LambdaSchedule { base: 1500.0, gamma: 0.1, power: 1.0, min: 5.0 }
-    }
-    /// λ = 0 at every step: the full margin from the start (the seed's final code).
-    pub fn none() -> Self {
-        LambdaSchedule { base: 0.0, gamma: 0.0, power: 1.0, min: 0.0 }
-    }
-    /// A preset by name: `caffe`, `pytorch` or `none`.
-    ///
-    /// # Errors
-    /// [`Error::Config`] naming the unknown preset.
-    pub fn preset(name: &str) -> Result<Self> {
-        match name {
-            "caffe" => Ok(Self::caffe()),
-            "pytorch" => Ok(Self::pytorch()),
-            "none" => Ok(Self::none()),
-            other => Err(Error::Config(format!("unknown lambda schedule {other:?} (expected caffe, pytorch or none)"))),
-        }
-    }
-    /// λ at `step`.
-    pub fn at(&self, step: u64) -> f64 {
-        (self.base * (1.0 + self.gamma * step as f64).powf(-self.power)).max(self.min)
-    }
-    /// Checks that every value is finite and non-negative.
-    ///
-    /// # Errors
-    /// [`Error::Config`] with the bad field and value.
-    pub fn validate(&self) -> Result<()> {
-        for (name, v) in [("base", self.base), ("gamma", self.gamma), ("power", self.power), ("min", self.min)] {
-            if !v.is_finite() || v < 0.0 {
-                return Err(Error::Config(format!("lambda {name} must be finite and >= 0, got {v}")));
-            }
-        }
-        Ok(())
-    }
+impl LossName {
+    /// The heads the seed compares, in table order.
+    pub const SEED: [LossName; 3] = [LossName::Original, LossName::Modified, LossName::Angular];
 }
 
 /// Which head, with its settings.
@@ -127,6 +86,14 @@ impl LossKind {
         }
         Ok(())
     }
+    /// Position in tables and figures: original, modified, angular.
+    pub fn order(&self) -> usize {
+        match self {
+            LossKind::Original { .. } => 0,
+            LossKind::Modified => 1,
+            LossKind::Angular { .. } => 2,
+        }
+    }
     /// Short name: `original`, `modified` or `angular`.
     pub fn name(&self) -> &'static str {
         match self {
@@ -135,45 +102,6 @@ impl LossKind {
             LossKind::Angular { .. } => "angular",
         }
     }
-}
-
-/// Largest margin accepted: beyond it the Chebyshev coefficients lose f64 precision.
-pub const MAX_MARGIN: u32 = 16;
-
-/// Coefficients a_0..a_m of the Chebyshev polynomial T_m(c) = Σ a_i cᵢ = cos(m·acos c),
-/// from T_0 = 1, T_1 = c, T_{n+1} = 2c T_n − T_{n−1}.
-pub fn chebyshev_coefficients(m: u32) -> Vec<f64> {
-    let mut prev = vec![1.0]; // T_0
-    let mut cur = vec![0.0, 1.0]; // T_1
-    if m == 0 {
-        return prev;
-    }
-    for _ in 1..m {
-        let mut next = vec![0.0; cur.len() + 1];
-        for (i, a) in cur.iter().enumerate() {
-            next[i + 1] += 2.0 * a;
-        }
-        for (i, a) in prev.iter().enumerate() {
-            next[i] -= a;
-        }
-        prev = cur;
-        cur = next;
-    }
-    cur
-}
-
-/// k(c) = #{j ∈ 1..m−1 : c ≤ cos(jπ/m)}, the interval [kπ/m, (k+1)π/m] holding θ = acos c.
-pub fn margin_interval(m: u32, c: f64) -> u32 {
-    (1..m).filter(|&j| c <= (j as f64 * std::f64::consts::PI / m as f64).cos()).count() as u32
-}
-
-/// ψ as a function of c = cos θ: (−1)^k T_m(c) − 2k (Chebyshev form, no acos).
-pub fn psi(m: u32, c: f64) -> f64 {
-    let c = c.clamp(-1.0, 1.0);
-    let k = margin_interval(m, c);
-    let t: f64 = chebyshev_coefficients(m).iter().rev().fold(0.0, |acc, a| acc * c + a);
-    let sign = if k.is_multiple_of(2) { 1.0 } else { -1.0 };
-    sign * t - 2.0 * k as f64
 }
 
 /// What a head computes for one batch.
@@ -321,11 +249,10 @@ impl<E: Dtype, D: Device<E>> Head<E, D> {
                 let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(labels.to_vec(), (b,));
                 let fy = f.retaped::<T>().try_select(idx).map_err(dev_err)?;
                 let c = fy.try_div(xnorm.retaped::<T>()).map_err(dev_err)?.try_clamp(-1.0, 1.0).map_err(dev_err)?;
-                // k and (−1)^k from threshold comparisons, no gradient      [B]
-                let cs = c.as_vec();
-                let ks: Vec<u32> = cs.iter().map(|&v| margin_interval(m, v.to_f64().unwrap_or(0.0))).collect();
-                let sign: Tensor<(usize,), E, D> = dev.tensor_from_vec(ks.iter().map(|&k| e::<E>(if k % 2 == 0 { 1.0 } else { -1.0 })).collect(), (b,));
-                let two_k: Tensor<(usize,), E, D> = dev.tensor_from_vec(ks.iter().map(|&k| e::<E>(2.0 * k as f64)).collect(), (b,));
+                // (−1)^k and 2k from threshold comparisons, no gradient       [B]
+                let branches: Vec<(f64, f64)> = c.as_vec().iter().map(|&v| psi_branch(m, v.to_f64().unwrap_or(0.0))).collect();
+                let sign: Tensor<(usize,), E, D> = dev.tensor_from_vec(branches.iter().map(|&(s, _)| e::<E>(s)).collect(), (b,));
+                let two_k: Tensor<(usize,), E, D> = dev.tensor_from_vec(branches.iter().map(|&(_, k)| e::<E>(k)).collect(), (b,));
                 // T_m(c) by Horner on the Chebyshev coefficients           [B]
                 let coef = chebyshev_coefficients(m);
                 let mut t = (c.retaped::<T>() * e::<E>(coef[m as usize])) + e::<E>(coef[m as usize - 1]);

@@ -98,17 +98,17 @@ pub fn xavier_truncated_normal(rng: &mut Rng, n: usize, fan_in: usize, fan_out: 
 #[doc(hidden)]
 macro_rules! weight_bias_params {
     ($ty:ident) => {
-        impl<E: dfdx::prelude::Dtype, D: dfdx::prelude::Storage<E>> $crate::params::HasParams<E, D> for $ty<E, D> {
-            fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, $crate::params::ParamKind, &$crate::params::Vector<E, D>)) {
-                f(&$crate::params::join(prefix, "weight"), $crate::params::ParamKind::Trainable, &self.weight);
+        impl<E: dfdx::prelude::Dtype, D: dfdx::prelude::Storage<E>> $crate::model::params::HasParams<E, D> for $ty<E, D> {
+            fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, $crate::model::params::ParamKind, &$crate::model::params::Vector<E, D>)) {
+                f(&$crate::model::params::join(prefix, "weight"), $crate::model::params::ParamKind::Trainable, &self.weight);
                 if let Some(b) = &self.bias {
-                    f(&$crate::params::join(prefix, "bias"), $crate::params::ParamKind::Trainable, b);
+                    f(&$crate::model::params::join(prefix, "bias"), $crate::model::params::ParamKind::Trainable, b);
                 }
             }
-            fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, $crate::params::ParamKind, &mut $crate::params::Vector<E, D>)) {
-                f(&$crate::params::join(prefix, "weight"), $crate::params::ParamKind::Trainable, &mut self.weight);
+            fn visit_mut(&mut self, prefix: &str, f: &mut dyn FnMut(&str, $crate::model::params::ParamKind, &mut $crate::model::params::Vector<E, D>)) {
+                f(&$crate::model::params::join(prefix, "weight"), $crate::model::params::ParamKind::Trainable, &mut self.weight);
                 if let Some(b) = &mut self.bias {
-                    f(&$crate::params::join(prefix, "bias"), $crate::params::ParamKind::Trainable, b);
+                    f(&$crate::model::params::join(prefix, "bias"), $crate::model::params::ParamKind::Trainable, b);
                 }
             }
         }

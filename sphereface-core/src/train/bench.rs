@@ -4,17 +4,14 @@
 use std::time::Instant;
 
 use dfdx::prelude::*;
-use rand::{Rng as _, SeedableRng};
+use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 
-use crate::fast::ConvDevice;
-use crate::heads::{Head, LambdaSchedule, LossKind};
-use crate::layers::Mode;
-use crate::net::{NetKind, Network};
-use crate::optim::{Adam, AdamConfig};
-use crate::params::e;
-use crate::train::{device_name, Model};
-use crate::{Error, Result, Rng};
+use crate::model::params::e;
+use crate::model::{device_name, ConvDevice, Head, LambdaSchedule, LossKind, Mode, Model, NetKind, Network};
+use crate::optim::{OptimConfig, OptimizerState};
+use crate::rng::{stream, Stream};
+use crate::{Error, Result};
 
 /// What `sphereface bench` prints (one JSON line).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,18 +39,20 @@ pub struct BenchResult {
 }
 
 /// Times `steps` training steps of `net` (2-D embeddings, A-Softmax m = 4) at `batch`,
-/// after `warmup` untimed steps.
+/// after `warmup` untimed steps; `portable` times the dfdx op compositions instead of the
+/// device's fast path.
 ///
 /// # Errors
 /// [`Error::Config`] for zero sizes, or device errors.
-pub fn bench<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usize, warmup: usize, dev: D) -> Result<BenchResult> {
+pub fn bench<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usize, warmup: usize, portable: bool, dev: D) -> Result<BenchResult> {
     if batch < 2 || steps == 0 {
         return Err(Error::Config(format!("bench needs batch >= 2 and steps >= 1, got batch {batch}, steps {steps}")));
     }
-    let mut rng = Rng::seed_from_u64(0);
+    let mut rng = stream(0, Stream::Init, 0);
     let mut network = Network::<E, D>::new(net, 2, &dev, &mut rng)?;
+    network.portable = portable;
     let mut head = Head::<E, D>::new(LossKind::angular(4, LambdaSchedule::caffe())?, 2, &dev, &mut rng)?;
-    let mut opt = Adam::new(&Model::new(&mut network, &mut head), AdamConfig::default())?;
+    let mut opt = OptimizerState::new(&Model::new(&mut network, &mut head), OptimConfig::default())?;
     let pixels: Vec<E> = (0..batch * 784).map(|_| e::<E>(rng.gen_range(0.0..1.0))).collect();
     let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
     let (mut fwd, mut bwd, mut upd) = (0.0, 0.0, 0.0);

@@ -17,16 +17,13 @@ use std::str::FromStr;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::fast::ConvDevice;
-use crate::layers::{Act, BatchNorm, Conv2d, Linear, Mode, PRelu, Padding};
-use crate::params::{join, xavier_truncated_normal, xavier_uniform, HasParams, ParamKind, Vector};
-use crate::{Error, Result, Rng};
-
-/// Image side (MNIST: 28).
-pub const IMAGE_SIDE: usize = 28;
+use super::layers::{conv_bn_relu_portable, Act, BatchNorm, Conv2d, ConvDevice, Linear, Mode, PRelu, Padding};
+use super::params::{e, join, xavier_truncated_normal, xavier_uniform, HasParams, ParamKind, Vector};
+use crate::{dev_err, Error, Result, Rng, IMAGE_SIDE};
 
 /// Which network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum NetKind {
     /// Four convs with batch norm (the default on CPU).
@@ -74,8 +71,9 @@ impl<E: Dtype, D: ConvDevice<E>> ConvPrelu<E, D> {
     fn new(dev: &D, rng: &mut Rng, c_in: usize, c_out: usize, stride: usize, init: fn(&mut Rng, usize, usize, usize) -> Vec<f64>) -> Self {
         ConvPrelu { conv: Conv2d::new(dev, rng, c_in, c_out, 3, stride, Padding::Same, true, init), act: PRelu::new(dev, c_out) }
     }
-    fn forward<T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
-        self.act.forward(self.conv.forward(x)?)
+    fn forward<T: Tape<E, D>>(&self, x: Act<E, D, T>, portable: bool) -> Result<Act<E, D, T>> {
+        let y = if portable { self.conv.forward_portable(x)? } else { self.conv.forward(x)? };
+        self.act.forward(y)
     }
 }
 
@@ -99,6 +97,9 @@ pub struct Network<E: Dtype, D: Storage<E>> {
     pub kind: NetKind,
     /// Embedding dimension d.
     pub dim: usize,
+    /// Use the portable route (dfdx op compositions) even where the device has a fast
+    /// path: for before/after benchmarks (`sphereface bench --portable`) and tests.
+    pub portable: bool,
     body: Body<E, D>,
     fc: Linear<E, D>,
 }
@@ -157,7 +158,7 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
             }
         };
         let fc = Linear::new(dev, rng, flat, dim, true, xavier_truncated_normal);
-        Ok(Network { kind, dim, body, fc })
+        Ok(Network { kind, dim, portable: false, body, fc })
     }
 
     /// Embeddings `[B, d]` of images `[B, 784]`. In [`Mode::Train`] batch norm uses batch
@@ -170,40 +171,40 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
     }
 
     /// As [`Network::forward`], with (inverted) dropout on the flattened features before the
-    /// last linear layer when `dropout` is `Some((p, seed))`: each feature is zeroed with
+    /// last linear layer when `dropout` is `Some((p, rng))`: each feature is zeroed with
     /// probability p and the others are scaled by 1/(1 − p), with the mask of
-    /// [`dropout_mask`]`(B·F, p, seed)`. Evaluation never uses dropout (pass `None`).
+    /// [`dropout_mask`]`(B·F, p, rng)`. Evaluation never uses dropout (pass `None`).
     ///
     /// # Errors
     /// As [`Network::forward`]; [`Error::Config`] when p is not in [0, 1).
-    pub fn forward_with_dropout<T: Tape<E, D>>(&mut self, images: Tensor<(usize, usize), E, D, T>, mode: Mode, dropout: Option<(f64, u64)>) -> Result<Tensor<(usize, usize), E, D, T>> {
+    pub fn forward_with_dropout<T: Tape<E, D>>(&mut self, images: Tensor<(usize, usize), E, D, T>, mode: Mode, dropout: Option<(f64, &mut Rng)>) -> Result<Tensor<(usize, usize), E, D, T>> {
         let mut x = Act::from_images(images, IMAGE_SIDE, IMAGE_SIDE, 1)?;
         match &mut self.body {
             Body::Mnist4(layers) => {
                 for l in layers.iter_mut() {
-                    x = D::conv_bn_relu(&l.conv, &mut l.bn, x, mode)?;
+                    x = if self.portable { conv_bn_relu_portable(&l.conv, &mut l.bn, x, mode)? } else { D::conv_bn_relu(&l.conv, &mut l.bn, x, mode)? };
                 }
             }
             Body::Sphere20(stages) => {
                 for st in stages.iter() {
-                    x = st.down.forward(x)?;
+                    x = st.down.forward(x, self.portable)?;
                     for (a, b) in &st.units {
                         let shortcut = x.t.retaped::<T>();
-                        let y = b.forward(a.forward(x)?)?;
-                        x = Act { t: y.t.try_add(shortcut).map_err(crate::dev_err)?, b: y.b, h: y.h, w: y.w };
+                        let y = b.forward(a.forward(x, self.portable)?, self.portable)?;
+                        x = Act { t: y.t.try_add(shortcut).map_err(dev_err)?, b: y.b, h: y.h, w: y.w };
                     }
                 }
             }
         }
         let mut flat = x.flatten()?;
-        if let Some((p, seed)) = dropout {
+        if let Some((p, rng)) = dropout {
             if !(0.0..1.0).contains(&p) {
                 return Err(Error::Config(format!("dropout must be in [0, 1), got {p}")));
             }
             if p > 0.0 {
                 let shape = *flat.shape();
-                let mask: Tensor<(usize, usize), E, D> = flat.device().tensor_from_vec(dropout_mask(shape.0 * shape.1, p, seed).into_iter().map(crate::params::e::<E>).collect(), shape);
-                flat = flat.try_mul(mask).map_err(crate::dev_err)?;
+                let mask: Tensor<(usize, usize), E, D> = flat.device().tensor_from_vec(dropout_mask(shape.0 * shape.1, p, rng).into_iter().map(e::<E>).collect(), shape);
+                flat = flat.try_mul(mask).map_err(dev_err)?;
             }
         }
         self.fc.forward(flat)
@@ -211,10 +212,10 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
 }
 
 /// An inverted-dropout mask of `n` values: 0 with probability `p`, else 1/(1 − p), drawn
-/// from a generator seeded with `seed` (so a step's mask is a pure function of its seed).
-pub fn dropout_mask(n: usize, p: f64, seed: u64) -> Vec<f64> {
-    use rand::{Rng as _, SeedableRng};
-    let mut rng = Rng::seed_from_u64(seed);
+/// from `rng` (the trainer passes [`crate::rng::Stream::Dropout`] at the step, so a step's
+/// mask is a pure function of seed and step).
+pub fn dropout_mask(n: usize, p: f64, rng: &mut Rng) -> Vec<f64> {
+    use rand::Rng as _;
     let keep = 1.0 / (1.0 - p);
     (0..n).map(|_| if rng.gen::<f64>() < p { 0.0 } else { keep }).collect()
 }

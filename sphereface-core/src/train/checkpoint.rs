@@ -1,37 +1,25 @@
-//! Checkpoints: every parameter, buffer and Adam moment of a run, with its position, in one
-//! file written atomically (a temporary file in the same directory, synced, then renamed).
+//! Checkpoints: every parameter, buffer and optimizer state tensor of a run, with a state
+//! of the caller's choosing (the trainer's position and configuration), in one file written
+//! atomically ([`crate::io::write_atomic`]).
 //!
 //! Format: `SFCKPT01`, a little-endian u64 header length, a JSON header (state, dtype,
-//! tensor names and lengths in order), then the values little-endian in that order.
-
-use std::path::Path;
+//! tensor names and lengths in order), then the values little-endian in that order. The
+//! optimizer's tensors are named `optim.<slot>.<parameter>`.
 
 use dfdx::prelude::*;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::optim::Adam;
-use crate::params::{e, HasParams, Vector};
-use crate::train::TrainConfig;
+use crate::model::params::e;
+use crate::model::{HasParams, Vector};
+use crate::optim::OptimizerState;
 use crate::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"SFCKPT01";
 
-/// The position of a run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct State {
-    /// Next step to run.
-    pub step: u64,
-    /// Adam's update count.
-    pub adam_t: u64,
-    /// Seconds trained so far.
-    pub train_seconds: f64,
-    /// The run's configuration.
-    pub config: TrainConfig,
-}
-
 #[derive(Serialize, Deserialize)]
-struct Header {
-    state: State,
+struct Header<S> {
+    state: S,
     dtype: String,
     tensors: Vec<(String, usize)>,
 }
@@ -44,11 +32,11 @@ fn dtype_name<E: Dtype>() -> &'static str {
     }
 }
 
-/// Serialises `state`, the tensors of `model` and the moments of `opt`.
+/// Serialises `state`, the tensors of `model` and the state tensors of `opt`.
 ///
 /// # Errors
-/// Never in practice (JSON of plain data); kept fallible for the device reads.
-pub fn encode<E: Dtype, D: Device<E>>(state: &State, model: &impl HasParams<E, D>, opt: &Adam<E, D>) -> Result<Vec<u8>> {
+/// [`Error::Config`] when `state` cannot be written as JSON.
+pub fn encode<S: Serialize, E: Dtype, D: Device<E>>(state: &S, model: &impl HasParams<E, D>, opt: &OptimizerState<E, D>) -> Result<Vec<u8>> {
     let mut tensors = Vec::new();
     let mut values: Vec<E> = Vec::new();
     model.visit("", &mut |name, _, t| {
@@ -56,14 +44,14 @@ pub fn encode<E: Dtype, D: Device<E>>(state: &State, model: &impl HasParams<E, D
         tensors.push((name.to_string(), v.len()));
         values.extend(v);
     });
-    for (name, m, v) in &opt.moments {
-        for (which, t) in [("m", m), ("v", v)] {
+    for (name, slots) in &opt.slots {
+        for (which, t) in opt.cfg.optimizer.slot_names().iter().zip(slots) {
             let data = t.as_vec();
-            tensors.push((format!("adam.{which}.{name}"), data.len()));
+            tensors.push((format!("optim.{which}.{name}"), data.len()));
             values.extend(data);
         }
     }
-    let header = Header { state: state.clone(), dtype: dtype_name::<E>().into(), tensors };
+    let header = Header { state, dtype: dtype_name::<E>().into(), tensors };
     let json = serde_json::to_vec(&header).map_err(|err| Error::Config(format!("cannot encode checkpoint header: {err}")))?;
     let mut out = Vec::with_capacity(16 + json.len() + values.len() * std::mem::size_of::<E>());
     out.extend_from_slice(MAGIC);
@@ -86,7 +74,7 @@ pub fn encode<E: Dtype, D: Device<E>>(state: &State, model: &impl HasParams<E, D
 /// # Errors
 /// [`Error::Config`] naming what does not match: magic, truncation, dtype, tensor names or
 /// lengths (a checkpoint of another network, dimension or loss).
-pub fn decode<E: Dtype, D: Device<E>>(bytes: &[u8], model: &mut impl HasParams<E, D>, opt: &mut Adam<E, D>, dev: &D) -> Result<State> {
+pub fn decode<S: DeserializeOwned, E: Dtype, D: Device<E>>(bytes: &[u8], model: &mut impl HasParams<E, D>, opt: &mut OptimizerState<E, D>, dev: &D) -> Result<S> {
     let bad = |m: &str| Error::Config(format!("not a usable checkpoint: {m}"));
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err(bad("missing the SFCKPT01 signature"));
@@ -94,7 +82,7 @@ pub fn decode<E: Dtype, D: Device<E>>(bytes: &[u8], model: &mut impl HasParams<E
     let hlen = u64::from_le_bytes(bytes[8..16].try_into().map_err(|_| bad("short header"))?) as usize;
     let body = bytes.get(16..).ok_or_else(|| bad("short header"))?;
     let json = body.get(..hlen).ok_or_else(|| bad("truncated header"))?;
-    let header: Header = serde_json::from_slice(json).map_err(|err| bad(&format!("header: {err}")))?;
+    let header: Header<S> = serde_json::from_slice(json).map_err(|err| bad(&format!("header: {err}")))?;
     if header.dtype != dtype_name::<E>() {
         return Err(bad(&format!("it holds {} values, the run uses {}", header.dtype, dtype_name::<E>())));
     }
@@ -106,9 +94,10 @@ pub fn decode<E: Dtype, D: Device<E>>(bytes: &[u8], model: &mut impl HasParams<E
     }
     let mut expected = Vec::new();
     model.visit("", &mut |name, _, t| expected.push((name.to_string(), t.shape().0)));
-    for (name, m, _) in &opt.moments {
-        expected.push((format!("adam.m.{name}"), m.shape().0));
-        expected.push((format!("adam.v.{name}"), m.shape().0));
+    for (name, slots) in &opt.slots {
+        for (which, t) in opt.cfg.optimizer.slot_names().iter().zip(slots) {
+            expected.push((format!("optim.{which}.{name}"), t.shape().0));
+        }
     }
     if expected != header.tensors {
         let first = expected.iter().zip(&header.tensors).find(|(a, b)| a != b);
@@ -134,18 +123,11 @@ pub fn decode<E: Dtype, D: Device<E>>(bytes: &[u8], model: &mut impl HasParams<E
         let n = t.shape().0;
         *t = next(n);
     });
-    for (_, m, v) in opt.moments.iter_mut() {
-        let n = m.shape().0;
-        *m = next(n);
-        *v = next(n);
+    for (_, slots) in opt.slots.iter_mut() {
+        for t in slots.iter_mut() {
+            let n = t.shape().0;
+            *t = next(n);
+        }
     }
     Ok(header.state)
-}
-
-/// Writes `bytes` to `path` atomically ([`crate::io::write_atomic`]).
-///
-/// # Errors
-/// [`Error::Io`] naming the file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::io::write_atomic(path, bytes).map_err(|source| Error::Io { path: path.to_path_buf(), source })
 }

@@ -1,0 +1,144 @@
+//! The convolution as one op on the dfdx tape: im2col with plain copies (in parallel over
+//! the batch), one GEMM, and in backward two GEMMs and a col2im scatter-add; and the
+//! `mnist4` block conv → batch norm → ReLU as a single op.
+//!
+//! ```text
+//! forward:  cols[B·OH·OW, k·k·C_in] = im2col(x);   y = cols · W + b
+//! backward: dW += colsᵀ · dy;   db += Σ_rows dy;   dx += col2im(dy · Wᵀ)
+//! ```
+
+use dfdx::prelude::*;
+use dfdx::tensor::{CpuError, Gradients};
+use num_traits::Float;
+use rayon::prelude::*;
+
+use super::batch_norm::bn_relu_parts;
+use super::gemm::{matmul, matmul_new, Operand};
+use super::host;
+use crate::model::layers::{patch_indices, Act, BatchNorm, Conv2d, Mode};
+use crate::{dev_err, Result};
+
+/// The backward half of a fused op: given the gradient of its output, adds the gradients
+/// of its parameters into `grads`; the convolution's also adds its input's (if wanted).
+type ConvBackward<E> = Box<dyn FnOnce(&mut Gradients<E, Cpu>, &[E]) -> std::result::Result<(), CpuError>>;
+
+/// Convolution forward on the host: returns the output `[B·OH·OW, C_out]`, OH, OW and the
+/// backward half.
+fn conv_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu>, b: usize, h: usize, w: usize) -> Result<(Vec<E>, usize, usize, ConvBackward<E>)> {
+    let (ci, co, k) = (conv.c_in, conv.c_out, conv.k);
+    let (idx, oh, ow, _) = patch_indices(h, w, k, conv.stride, conv.padding)?;
+    let (np, kk, kkc) = (oh * ow, k * k, k * k * ci);
+    let pad = h * w;
+    let n = b * np;
+    let xv = host(t); // [B·H·W·C_in]
+    let wv = host(&conv.weight); // [k·k·C_in, C_out]
+
+    // im2col: row (b, p) holds the k·k patch of output pixel p, C_in values per offset
+    // (zeros outside the image). Every element is written once, so no zeroing pass.
+    let mut cols: Vec<E> = Vec::with_capacity(n * kkc);
+    cols.spare_capacity_mut()[..n * kkc].par_chunks_mut(np * kkc).enumerate().for_each(|(bi, img)| {
+        let src = &xv[bi * pad * ci..(bi + 1) * pad * ci];
+        for (row, patch) in img.chunks_mut(kkc).zip(idx.chunks(kk)) {
+            for (dst, &p) in row.chunks_mut(ci).zip(patch) {
+                if p == pad {
+                    dst.iter_mut().for_each(|d| {
+                        d.write(E::default());
+                    });
+                } else {
+                    dst.iter_mut().zip(&src[p * ci..(p + 1) * ci]).for_each(|(d, v)| {
+                        d.write(*v);
+                    });
+                }
+            }
+        }
+    });
+    // SAFETY: the loop above wrote all n·k·k·C_in elements (each row of `img` is covered
+    // by the patch offsets, each offset by C_in values).
+    unsafe { cols.set_len(n * kkc) };
+    drop(xv);
+
+    // y = cols · W + b                                                  [N', C_out]
+    let cols_op = Operand { data: &cols, rows: n, cols: kkc, transposed: false };
+    let w_op = Operand { data: &wv, rows: kkc, cols: co, transposed: false };
+    let out = match &conv.bias {
+        Some(bias) => {
+            let mut out = host(bias).repeat(n);
+            matmul(&mut out, cols_op, w_op, true);
+            out
+        }
+        None => matmul_new(cols_op, w_op),
+    };
+
+    let x_ghost = conv.input_grad.then(|| t.ghost());
+    let w_ghost = conv.weight.ghost();
+    let b_ghost = conv.bias.as_ref().map(|b| b.ghost());
+    let backward = move |grads: &mut Gradients<E, Cpu>, dy: &[E]| {
+        // dW += colsᵀ · dy                                              [k·k·C_in, C_out]
+        let dw = grads.get_or_alloc_mut(&w_ghost)?;
+        matmul(dw, Operand { data: &cols, rows: n, cols: kkc, transposed: true }, Operand { data: dy, rows: n, cols: co, transposed: false }, true);
+        drop(cols);
+        // db += Σ_rows dy                                                [C_out]
+        if let Some(bg) = &b_ghost {
+            let db = grads.get_or_alloc_mut(bg)?;
+            for row in dy.chunks(co) {
+                for (d, g) in db.iter_mut().zip(row) {
+                    *d += *g;
+                }
+            }
+        }
+        let Some(xg) = &x_ghost else { return Ok(()) };
+        // dcols = dy · Wᵀ, then col2im adds each patch back to its pixels.  [N', k·k·C_in]
+        let dcols = matmul_new(Operand { data: dy, rows: n, cols: co, transposed: false }, Operand { data: &wv, rows: kkc, cols: co, transposed: true });
+        let dx = grads.get_or_alloc_mut(xg)?;
+        dx.par_chunks_mut(pad * ci).zip(dcols.par_chunks(np * kkc)).for_each(|(img, dimg)| {
+            for (row, patch) in dimg.chunks(kkc).zip(idx.chunks(kk)) {
+                for (src, &p) in row.chunks(ci).zip(patch) {
+                    if p != pad {
+                        for (d, s) in img[p * ci..(p + 1) * ci].iter_mut().zip(src) {
+                            *d += *s;
+                        }
+                    }
+                }
+            }
+        });
+        Ok(())
+    };
+    Ok((out, oh, ow, Box::new(backward)))
+}
+
+pub(super) fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
+    let Act { t, b, h, w } = conv.check_input(x)?;
+    let (t, mut tape) = t.split_tape();
+    let (out, oh, ow, backward) = conv_parts(conv, &t, b, h, w)?;
+    let y: Tensor<(usize, usize), E, Cpu> = t.device().try_tensor_from_vec(out, (b * oh * ow, conv.c_out)).map_err(dev_err)?;
+    let y_ghost = y.ghost();
+    tape.add_backward_op(move |grads| {
+        let dy = super::finished_grad!(grads, &y_ghost);
+        backward(grads, dy)
+    });
+    Ok(Act { t: y.put_tape(tape), b, h: oh, w: ow })
+}
+
+/// conv → batch norm → ReLU as one op: the convolution's output and its gradient never
+/// become dfdx tensors (no copies, no zeroed gradient buffer).
+pub(super) fn conv_bn_relu_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, bn: &mut BatchNorm<E, Cpu>, x: Act<E, Cpu, T>, mode: Mode) -> Result<Act<E, Cpu, T>> {
+    let Act { t, b, h, w } = conv.check_input(x)?;
+    if bn.gamma.shape().0 != conv.c_out {
+        return Err(crate::Error::Shape(format!("batch norm expects {} channels, got {}", bn.gamma.shape().0, conv.c_out)));
+    }
+    let (t, mut tape) = t.split_tape();
+    let (out, oh, ow, conv_backward) = conv_parts(conv, &t, b, h, w)?;
+    if mode == Mode::Train && b * oh * ow < 2 {
+        return Err(crate::Error::Shape(format!("batch norm in training needs at least 2 values per channel, got {}", b * oh * ow)));
+    }
+    let (y, bn_backward) = bn_relu_parts(bn, out, conv.c_out, mode)?;
+    let y: Tensor<(usize, usize), E, Cpu> = t.device().try_tensor_from_vec(y, (b * oh * ow, conv.c_out)).map_err(dev_err)?;
+    let y_ghost = y.ghost();
+    tape.add_backward_op(move |grads| {
+        let dy = super::finished_grad!(grads, &y_ghost);
+        let dconv = bn_backward(grads, dy)?;
+        conv_backward(grads, &dconv)
+    });
+    Ok(Act { t: y.put_tape(tape), b, h: oh, w: ow })
+}
+

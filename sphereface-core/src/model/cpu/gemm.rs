@@ -1,0 +1,81 @@
+//! Row-major matrix products on the host through the `gemm` crate (AVX-512 kernels where
+//! the CPU has them, chosen at run time; all rayon threads).
+
+use dfdx::prelude::*;
+
+/// Row-major matrix operand for [`matmul`]: data, rows, columns, and whether to use its transpose.
+pub(super) struct Operand<'a, E> {
+    pub(super) data: &'a [E],
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+    pub(super) transposed: bool,
+}
+
+
+/// dst[m, n] (row-major) = (accumulate ? dst : 0) + a · b, on all threads.
+pub(super) fn matmul<E: Dtype>(dst: &mut [E], a: Operand<E>, b: Operand<E>, accumulate: bool) {
+    assert!(dst.len() == a.out_rows() * b.out_cols(), "matmul sizes");
+    // SAFETY: dst holds exactly the m·n elements written.
+    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate) }
+}
+
+/// A new `m × n` matrix a · b; its memory is written by the GEMM only (no zeroing pass).
+pub(super) fn matmul_new<E: Dtype>(a: Operand<E>, b: Operand<E>) -> Vec<E> {
+    let len = a.out_rows() * b.out_cols();
+    let mut out = Vec::with_capacity(len);
+    // SAFETY: the GEMM runs with `accumulate` false, so it writes every one of the `len`
+    // elements of the reserved buffer without reading them; only then is the length set.
+    unsafe {
+        matmul_raw(out.as_mut_ptr(), a, b, false);
+        out.set_len(len);
+    }
+    out
+}
+
+impl<E> Operand<'_, E> {
+    fn out_rows(&self) -> usize {
+        if self.transposed { self.cols } else { self.rows }
+    }
+    fn out_cols(&self) -> usize {
+        if self.transposed { self.rows } else { self.cols }
+    }
+}
+
+/// # Safety
+/// `dst` must be valid for writes (and, with `accumulate`, reads) of m·n elements, where
+/// m and n are the logical rows of `a` and columns of `b`, and not overlap `a` or `b`.
+unsafe fn matmul_raw<E: Dtype>(dst: *mut E, a: Operand<E>, b: Operand<E>, accumulate: bool) {
+    let (m, k) = (a.out_rows(), a.out_cols());
+    let (k2, n) = (b.out_rows(), b.out_cols());
+    assert!(k == k2 && a.data.len() == a.rows * a.cols && b.data.len() == b.rows * b.cols, "matmul sizes");
+    // Strides (column step, row step) of the logical operand in its row-major storage.
+    let strides = |o: &Operand<E>| if o.transposed { (o.cols as isize, 1) } else { (1, o.cols as isize) };
+    let (a_cs, a_rs) = strides(&a);
+    let (b_cs, b_rs) = strides(&b);
+    // SAFETY: the sizes and strides above describe exactly a and b; dst as the caller
+    // promised.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst,
+            1,
+            n as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a_cs,
+            a_rs,
+            b.data.as_ptr(),
+            b_cs,
+            b_rs,
+            E::ONE,
+            E::ONE,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        );
+    }
+}
+

@@ -1,0 +1,176 @@
+//! The results table: our honest test accuracies per loss and embedding dimension beside
+//! the seed README's numbers, as CSV (`results.csv`) and Markdown (`results.md`), and, with
+//! the `table` feature, as polars tables for notebooks ([`Table`]).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::train::Metrics;
+use crate::{Error, Result};
+
+#[cfg(feature = "table")]
+mod table;
+#[cfg(feature = "table")]
+pub use table::{accuracy_table, Table};
+
+/// The seed README's test accuracies (YunYang1994/SphereFace, produced by a buggy loop
+/// that trained the plain softmax graph three times; see the README).
+pub const SEED_TABLE: [(&str, f64); 3] = [("original", 0.9769), ("modified", 0.9837), ("angular", 0.9902)];
+
+/// The seed README's number for `loss`, if it has one.
+pub fn seed_number(loss: &str) -> Option<f64> {
+    SEED_TABLE.iter().find(|(l, _)| *l == loss).map(|(_, a)| *a)
+}
+
+/// One cell of the results: a loss at one embedding dimension (a line of `results.csv`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    /// `original`, `modified` or `angular`.
+    pub loss: String,
+    /// Embedding dimension.
+    pub dim: usize,
+    /// Our test accuracy (no margin, frozen weights, all test images).
+    pub test_acc: f64,
+    /// Our test accuracy on the margin logits.
+    pub test_acc_margin: f64,
+    /// The seed README's number for this loss (none for losses the seed did not train).
+    pub seed_acc: Option<f64>,
+    /// Training seconds (to 0.1 s).
+    pub train_seconds: f64,
+    /// Steps trained.
+    pub steps: u64,
+}
+
+impl ResultRow {
+    /// A row from a run's metrics, the training time rounded to 0.1 s.
+    pub fn new(loss: &str, dim: usize, m: &Metrics) -> Self {
+        let train_seconds = (m.train_seconds * 10.0).round() / 10.0;
+        ResultRow { loss: loss.into(), dim, test_acc: m.test_acc, test_acc_margin: m.test_acc_margin, seed_acc: seed_number(loss), train_seconds, steps: m.steps }
+    }
+}
+
+/// The rows as CSV: header `loss,dim,test_acc,test_acc_margin,seed_acc,train_seconds,steps`.
+///
+/// # Errors
+/// [`Error::Config`] if a row cannot be written (it should not).
+pub fn results_csv(rows: &[ResultRow]) -> Result<Vec<u8>> {
+    let csv_err = |e: csv::Error| Error::Config(format!("results CSV: {e}"));
+    let mut w = csv::Writer::from_writer(Vec::new());
+    if rows.is_empty() {
+        w.write_record(["loss", "dim", "test_acc", "test_acc_margin", "seed_acc", "train_seconds", "steps"]).map_err(csv_err)?;
+    }
+    for r in rows {
+        w.serialize(r).map_err(csv_err)?;
+    }
+    w.into_inner().map_err(|e| Error::Config(format!("results CSV: {e}")))
+}
+
+/// A Markdown table: one line per loss, the seed's number, then ours for each dimension.
+pub fn results_markdown(rows: &[ResultRow]) -> String {
+    let mut dims: Vec<usize> = rows.iter().map(|r| r.dim).collect();
+    dims.sort_unstable();
+    dims.dedup();
+    let mut s = String::from("| loss | seed README |");
+    for d in &dims {
+        s.push_str(&format!(" ours, {d}-D |"));
+    }
+    s.push_str("\n|---|---:|");
+    for _ in &dims {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    for (loss, seed) in SEED_TABLE {
+        if !rows.iter().any(|r| r.loss == loss) {
+            continue;
+        }
+        s.push_str(&format!("| {loss} softmax | {seed:.4} |"));
+        for d in &dims {
+            match rows.iter().find(|r| r.loss == loss && r.dim == *d) {
+                Some(r) => s.push_str(&format!(" {:.4} |", r.test_acc)),
+                None => s.push_str(" – |"),
+            }
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// Writes `results.csv` ([`results_csv`]) and `results.md` ([`results_markdown`]) into
+/// `dir` atomically (as `sphereface reproduce` does after every run).
+///
+/// # Errors
+/// [`Error::Io`] naming the file.
+pub fn write_results(dir: &Path, rows: &[ResultRow]) -> Result<()> {
+    for (name, bytes) in [("results.csv", results_csv(rows)?), ("results.md", results_markdown(rows).into_bytes())] {
+        let path = dir.join(name);
+        crate::io::write_atomic(&path, &bytes).map_err(|source| Error::Io { path, source })?;
+    }
+    Ok(())
+}
+
+/// Reads a `results.csv` (e.g. `results/quick/results.csv`).
+///
+/// # Errors
+/// [`Error::Io`] if it cannot be read, [`Error::Config`] naming the file and the bad line.
+pub fn read_results_csv(path: &Path) -> Result<Vec<ResultRow>> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+    parse_results_csv(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))
+}
+
+/// Parses the text of a `results.csv`; the error names the bad line.
+///
+/// # Errors
+/// A message naming the line that is not a result row.
+pub fn parse_results_csv(text: &str) -> std::result::Result<Vec<ResultRow>, String> {
+    let mut r = csv::Reader::from_reader(text.as_bytes());
+    let header = r.headers().map_err(|e| format!("line 1: {e}"))?;
+    let wanted = ["loss", "dim", "test_acc", "test_acc_margin", "seed_acc", "train_seconds", "steps"];
+    if !wanted.iter().all(|w| header.iter().any(|h| h == *w)) {
+        return Err(format!("line 1 is {:?}, not the results header ({})", header.iter().collect::<Vec<_>>().join(","), wanted.join(",")));
+    }
+    r.deserialize().enumerate().map(|(i, row)| row.map_err(|e| format!("line {} is not a result row ({e})", i + 2))).collect()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn row(loss: &str, dim: usize, acc: f64) -> ResultRow {
+        ResultRow { loss: loss.into(), dim, test_acc: acc, test_acc_margin: acc - 0.01, seed_acc: seed_number(loss), train_seconds: 1.0, steps: 10 }
+    }
+
+    #[test]
+    fn markdown_has_one_line_per_loss_and_a_column_per_dim() {
+        let md = results_markdown(&[row("original", 2, 0.95), row("angular", 3, 0.99), row("angular", 2, 0.97)]);
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines[0], "| loss | seed README | ours, 2-D | ours, 3-D |");
+        assert_eq!(lines[2], "| original softmax | 0.9769 | 0.9500 | – |");
+        assert_eq!(lines[3], "| angular softmax | 0.9902 | 0.9700 | 0.9900 |");
+        assert_eq!(lines.len(), 4, "no line for a loss without results");
+    }
+
+    #[test]
+    fn results_csv_round_trips_and_names_bad_lines() {
+        let rows = vec![row("original", 2, 0.9512), row("angular", 3, 0.9876)];
+        let back = parse_results_csv(std::str::from_utf8(&results_csv(&rows).unwrap()).unwrap()).unwrap();
+        assert_eq!(back, rows);
+        assert!(parse_results_csv("a,b\n").unwrap_err().to_string().contains("line"));
+        let err = parse_results_csv(&format!("{}original,2,x,0,0,0,1\n", String::from_utf8(results_csv(&[]).unwrap()).unwrap())).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    /// The committed tables (written by the hand-made CSV writer before the `csv` crate) read back.
+    #[test]
+    fn committed_results_read_back() {
+        let rows = parse_results_csv("loss,dim,test_acc,test_acc_margin,seed_acc,train_seconds,steps\noriginal,2,0.8583,0.8583,0.9769,57.4,300\n").unwrap();
+        assert_eq!(rows, [ResultRow { loss: "original".into(), dim: 2, test_acc: 0.8583, test_acc_margin: 0.8583, seed_acc: Some(0.9769), train_seconds: 57.4, steps: 300 }]);
+    }
+
+    #[test]
+    fn csv_rows() {
+        let csv = String::from_utf8(results_csv(&[row("modified", 2, 0.5)]).unwrap()).unwrap();
+        assert_eq!(csv.lines().next(), Some("loss,dim,test_acc,test_acc_margin,seed_acc,train_seconds,steps"));
+        assert_eq!(csv.lines().nth(1), Some("modified,2,0.5,0.49,0.9837,1.0,10"));
+    }
+}

@@ -1,0 +1,146 @@
+//! The results as a polars [`DataFrame`] with a caption ([`Table`]), shown as an HTML table
+//! in an evcxr notebook and saved as HTML and Markdown for slides (feature `table`).
+
+use polars::prelude::*;
+
+use super::{ResultRow, SEED_TABLE};
+
+/// A results table as a polars [`DataFrame`], with a caption; shown as an HTML table in
+/// an evcxr notebook (its `evcxr_display`), as text by `Display`.
+#[derive(Clone, Debug)]
+pub struct Table {
+    /// The data.
+    pub frame: DataFrame,
+    /// A caption (e.g. the protocol).
+    pub caption: String,
+}
+
+fn cell(col: &Column, i: usize) -> String {
+    match col.get(i) {
+        Ok(AnyValue::Null) | Err(_) => "–".into(),
+        Ok(AnyValue::Float64(v)) => format!("{v:.4}"),
+        Ok(AnyValue::String(s)) => s.to_string(),
+        Ok(AnyValue::StringOwned(s)) => s.to_string(),
+        Ok(v) => v.to_string(),
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+impl Table {
+    /// The table as an HTML `<table>` (numbers with four decimals, missing ones as –).
+    pub fn to_html(&self) -> String {
+        let cols = self.frame.columns();
+        let mut s = String::from("<table>\n");
+        if !self.caption.is_empty() {
+            s.push_str(&format!("<caption>{}</caption>\n", escape(&self.caption)));
+        }
+        s.push_str("<thead><tr>");
+        for c in cols {
+            s.push_str(&format!("<th>{}</th>", escape(c.name())));
+        }
+        s.push_str("</tr></thead>\n<tbody>\n");
+        for i in 0..self.frame.height() {
+            s.push_str("<tr>");
+            for c in cols {
+                let align = if c.dtype().is_float() { " style=\"text-align:right\"" } else { "" };
+                s.push_str(&format!("<td{align}>{}</td>", escape(&cell(c, i))));
+            }
+            s.push_str("</tr>\n");
+        }
+        s.push_str("</tbody>\n</table>\n");
+        s
+    }
+
+    /// The table in Markdown (for a README or a slide).
+    pub fn to_markdown(&self) -> String {
+        let cols = self.frame.columns();
+        let mut s = format!("| {} |\n|", cols.iter().map(|c| c.name().to_string()).collect::<Vec<_>>().join(" | "));
+        for c in cols {
+            s.push_str(if c.dtype().is_float() { "---:|" } else { "---|" });
+        }
+        s.push('\n');
+        for i in 0..self.frame.height() {
+            s.push_str(&format!("| {} |\n", cols.iter().map(|c| cell(c, i)).collect::<Vec<_>>().join(" | ")));
+        }
+        s
+    }
+
+    /// Shows the table as HTML in an evcxr (Jupyter Rust kernel) notebook cell.
+    pub fn evcxr_display(&self) {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "EVCXR_BEGIN_CONTENT text/html\n{}\nEVCXR_END_CONTENT\n", self.to_html());
+        let _ = out.flush();
+    }
+
+    /// Writes `<stem>.html` and `<stem>.md` (atomically).
+    ///
+    /// # Errors
+    /// [`crate::Error::Io`] naming the file.
+    pub fn save(&self, stem: &std::path::Path) -> crate::Result<()> {
+        for (ext, text) in [("html", self.to_html()), ("md", self.to_markdown())] {
+            let mut path = stem.as_os_str().to_owned();
+            path.push(format!(".{ext}"));
+            let path = std::path::PathBuf::from(path);
+                crate::io::write_atomic(&path, text.as_bytes()).map_err(|source| crate::Error::Io { path, source })?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.caption.is_empty() {
+            writeln!(f, "{}", self.caption)?;
+        }
+        write!(f, "{}", self.frame)
+    }
+}
+
+/// The accuracy table: one row per loss (original, modified, angular, those present),
+/// the seed README's number, then for each embedding dimension our test accuracy and its
+/// difference to the seed's (positive: ours is higher).
+///
+/// # Errors
+/// [`crate::Error::Config`] if polars rejects the columns (it should not).
+pub fn accuracy_table(rows: &[ResultRow], caption: &str) -> crate::Result<Table> {
+    let mut dims: Vec<usize> = rows.iter().map(|r| r.dim).collect();
+    dims.sort_unstable();
+    dims.dedup();
+    let losses: Vec<(&str, f64)> = SEED_TABLE.iter().copied().filter(|(l, _)| rows.iter().any(|r| r.loss == *l)).collect();
+    let mut columns = vec![
+        Column::new("loss".into(), losses.iter().map(|(l, _)| format!("{l} softmax")).collect::<Vec<_>>()),
+        Column::new("seed README".into(), losses.iter().map(|(_, a)| *a).collect::<Vec<_>>()),
+    ];
+    for d in &dims {
+        let ours: Vec<Option<f64>> = losses.iter().map(|(l, _)| rows.iter().find(|r| r.loss == *l && r.dim == *d).map(|r| r.test_acc)).collect();
+        let diff: Vec<Option<f64>> = ours.iter().zip(&losses).map(|(o, (_, s))| o.map(|o| o - s)).collect();
+        columns.push(Column::new(format!("ours {d}-D").into(), ours));
+        columns.push(Column::new(format!("{d}-D − seed").into(), diff));
+    }
+    let frame = DataFrame::new(losses.len(), columns).map_err(|e| crate::Error::Config(format!("results table: {e}")))?;
+    Ok(Table { frame, caption: caption.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::tests::row;
+
+    #[test]
+    fn accuracy_table_puts_ours_beside_the_seed() {
+        let t = accuracy_table(&[row("angular", 3, 0.9950), row("original", 2, 0.95), row("angular", 2, 0.97)], "test").unwrap();
+        assert_eq!(t.frame.shape(), (2, 6), "two losses; seed + (ours, diff) per dim");
+        let md = t.to_markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines[0], "| loss | seed README | ours 2-D | 2-D − seed | ours 3-D | 3-D − seed |");
+        assert_eq!(lines[2], "| original softmax | 0.9769 | 0.9500 | -0.0269 | – | – |");
+        assert_eq!(lines[3], "| angular softmax | 0.9902 | 0.9700 | -0.0202 | 0.9950 | 0.0048 |");
+        let html = t.to_html();
+        assert!(html.contains("<caption>test</caption>") && html.contains("<td style=\"text-align:right\">0.9950</td>"));
+        assert!(html.matches("<tr>").count() == 3);
+    }
+}

@@ -1,0 +1,421 @@
+//! What a run leaves on disk, and the only place that knows the file names and formats:
+//!
+//! | file | content |
+//! |---|---|
+//! | `config.json` | the [`TrainConfig`], written first |
+//! | `history.csv` | one [`StepRecord`] per step (`step,loss,acc,margin_acc,lambda,lr`) |
+//! | `metrics.json` | the [`Metrics`] of the finished run |
+//! | `embeddings.csv` | test embeddings and labels (`x1,..,xd,label`) |
+//! | `head.json` | the trained class weights ([`HeadWeights`]) |
+//! | `snapshots/step-NNNNNN.csv` | embeddings of the first test images during training |
+//! | `checkpoint.bin` | parameters and optimizer state ([`super::checkpoint`]), not committed |
+//!
+//! Every file is written atomically ([`crate::io::write_atomic`]). The CSV files are read
+//! back plain or gzip-compressed (`history.csv.gz`, `embeddings.csv.gz`: how committed
+//! results keep the repository light).
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::config::TrainConfig;
+use crate::model::LossKind;
+use crate::{Error, Result};
+
+const CONFIG: &str = "config.json";
+const HISTORY: &str = "history.csv";
+const METRICS: &str = "metrics.json";
+const EMBEDDINGS: &str = "embeddings.csv";
+const HEAD: &str = "head.json";
+const SNAPSHOTS: &str = "snapshots";
+const CHECKPOINT: &str = "checkpoint.bin";
+
+/// One optimizer step, as logged.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// Step index (0-based).
+    pub step: u64,
+    /// Training loss of the batch (on the margin logits).
+    pub loss: f64,
+    /// Batch accuracy without the margin.
+    pub acc: f64,
+    /// Batch accuracy on the margin logits (the seed's "accuracy" for A-Softmax).
+    pub margin_acc: f64,
+    /// λ used at this step (0 for the non-angular heads).
+    pub lambda: f64,
+    /// Learning rate used at this step.
+    pub lr: f64,
+}
+
+/// What a finished run reports (`metrics.json`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Run label, e.g. `angular-m4-d2`.
+    pub label: String,
+    /// Test accuracy without the margin (the honest number).
+    pub test_acc: f64,
+    /// Test accuracy on the margin logits.
+    pub test_acc_margin: f64,
+    /// Mean test loss.
+    pub test_loss: f64,
+    /// Accuracy on the validation split (its first `test_subset` images when that is set).
+    pub val_acc: Option<f64>,
+    /// Number of test images evaluated.
+    pub test_images: usize,
+    /// Steps trained.
+    pub steps: u64,
+    /// Wall-clock seconds spent in training steps (this process and resumed ones).
+    pub train_seconds: f64,
+    /// Training throughput.
+    pub images_per_second: f64,
+    /// Loss of the last training step.
+    pub final_train_loss: f64,
+    /// Device name (`cpu` or `cuda`).
+    pub device: String,
+    /// Worker threads of the CPU kernels.
+    pub threads: usize,
+}
+
+/// The class weights of a trained head (`head.json`), for drawing the class directions and
+/// measuring angles without the checkpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeadWeights {
+    /// The head's loss and settings.
+    pub kind: LossKind,
+    /// Embedding dimension d.
+    pub dim: usize,
+    /// w_1..w_C, one row of d values per class.
+    pub weights: Vec<Vec<f64>>,
+    /// b_1..b_C (original softmax with bias only).
+    pub bias: Option<Vec<f64>>,
+}
+
+/// Embeddings with their labels: `values` is `[n, dim]` row-major.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmbeddingSet {
+    /// Coordinates per point.
+    pub dim: usize,
+    /// `labels.len() · dim` values.
+    pub values: Vec<f32>,
+    /// One label per point.
+    pub labels: Vec<u8>,
+}
+
+/// The files of one run directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunFiles {
+    dir: PathBuf,
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io { path: path.to_path_buf(), source }
+}
+
+fn bad(path: &Path, m: impl std::fmt::Display) -> Error {
+    Error::Config(format!("{}: {m}", path.display()))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    crate::io::write_atomic(path, bytes).map_err(io_err(path))
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| bad(path, e))?;
+    write(path, text.as_bytes())
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    serde_json::from_str(&text).map_err(|e| bad(path, e))
+}
+
+/// The text of `path`, or of `path.gz` (decompressed) when only that exists.
+fn read_text(path: &Path) -> Result<(PathBuf, String)> {
+    if path.exists() {
+        return Ok((path.to_path_buf(), std::fs::read_to_string(path).map_err(io_err(path))?));
+    }
+    let mut gz = path.as_os_str().to_owned();
+    gz.push(".gz");
+    let gz = PathBuf::from(gz);
+    if !gz.exists() {
+        // Name the plain file in the error: it is the one a run writes.
+        return Err(Error::Io { path: path.to_path_buf(), source: std::io::Error::from(std::io::ErrorKind::NotFound) });
+    }
+    let file = std::fs::File::open(&gz).map_err(io_err(&gz))?;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(file).read_to_string(&mut text).map_err(io_err(&gz))?;
+    Ok((gz, text))
+}
+
+impl EmbeddingSet {
+    /// The CSV text: header `x1,..,xd,label`, then one row per point (values as Rust's
+    /// shortest `f32` display, which reads back exactly).
+    fn to_csv(&self) -> Result<Vec<u8>> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let mut header: Vec<String> = (1..=self.dim).map(|i| format!("x{i}")).collect();
+        header.push("label".into());
+        let csv_err = |e: csv::Error| Error::Config(format!("embeddings CSV: {e}"));
+        w.write_record(&header).map_err(csv_err)?;
+        for (row, l) in self.values.chunks(self.dim.max(1)).zip(&self.labels) {
+            let mut rec: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+            rec.push(l.to_string());
+            w.write_record(&rec).map_err(csv_err)?;
+        }
+        w.into_inner().map_err(|e| Error::Config(format!("embeddings CSV: {e}")))
+    }
+
+    /// Parses [`EmbeddingSet::to_csv`]'s text; `path` names the file in errors.
+    fn from_csv(text: &str, path: &Path) -> Result<Self> {
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let dim = r.headers().map_err(|e| bad(path, e))?.len().saturating_sub(1);
+        if dim == 0 {
+            return Err(bad(path, "no header x1,..,xd,label"));
+        }
+        let (mut values, mut labels) = (Vec::new(), Vec::new());
+        for (i, rec) in r.records().enumerate() {
+            let line = i + 2;
+            let rec = rec.map_err(|e| bad(path, format!("line {line}: {e}")))?;
+            let row_err = || bad(path, format!("line {line} is not {dim} numbers and a label"));
+            if rec.len() != dim + 1 {
+                return Err(row_err());
+            }
+            for v in rec.iter().take(dim) {
+                values.push(v.parse::<f32>().map_err(|_| row_err())?);
+            }
+            labels.push(rec[dim].parse::<u8>().map_err(|_| row_err())?);
+        }
+        Ok(EmbeddingSet { dim, values, labels })
+    }
+}
+
+impl RunFiles {
+    /// The files of the run directory `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        RunFiles { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn checkpoint_path(&self) -> PathBuf {
+        self.dir.join(CHECKPOINT)
+    }
+
+    /// Whether a checkpoint is there (runs in a fresh clone have none).
+    pub fn has_checkpoint(&self) -> bool {
+        self.checkpoint_path().exists()
+    }
+
+    /// Whether the directory holds a run, finished or not.
+    pub fn has_run(&self) -> bool {
+        self.dir.join(CONFIG).exists() || self.has_checkpoint()
+    }
+
+    /// Whether the run finished (its configuration and metrics are there).
+    pub fn is_finished(&self) -> bool {
+        self.dir.join(CONFIG).exists() && self.dir.join(METRICS).exists()
+    }
+
+    /// Writes `config.json`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn write_config(&self, cfg: &TrainConfig) -> Result<()> {
+        write_json(&self.dir.join(CONFIG), cfg)
+    }
+
+    /// Reads and validates `config.json`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it cannot be read, [`Error::Config`] if it is not a valid configuration.
+    pub fn read_config(&self) -> Result<TrainConfig> {
+        let cfg: TrainConfig = read_json(&self.dir.join(CONFIG))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Writes `history.csv`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn write_history(&self, history: &[StepRecord]) -> Result<()> {
+        let path = self.dir.join(HISTORY);
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for r in history {
+            w.serialize(r).map_err(|e| bad(&path, e))?;
+        }
+        if history.is_empty() {
+            w.write_record(["step", "loss", "acc", "margin_acc", "lambda", "lr"]).map_err(|e| bad(&path, e))?;
+        }
+        let bytes = w.into_inner().map_err(|e| bad(&path, e))?;
+        write(&path, &bytes)
+    }
+
+    /// Reads `history.csv` (or `history.csv.gz`).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if neither exists, [`Error::Config`] naming the bad line.
+    pub fn read_history(&self) -> Result<Vec<StepRecord>> {
+        let (path, text) = read_text(&self.dir.join(HISTORY))?;
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        r.deserialize().enumerate().map(|(i, rec)| rec.map_err(|e| bad(&path, format!("line {}: {e}", i + 2)))).collect()
+    }
+
+    /// Writes `metrics.json`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn write_metrics(&self, metrics: &Metrics) -> Result<()> {
+        write_json(&self.dir.join(METRICS), metrics)
+    }
+
+    /// Reads `metrics.json`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it cannot be read, [`Error::Config`] if it is not metrics.
+    pub fn read_metrics(&self) -> Result<Metrics> {
+        read_json(&self.dir.join(METRICS))
+    }
+
+    /// Writes `embeddings.csv`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn write_embeddings(&self, emb: &EmbeddingSet) -> Result<()> {
+        write(&self.dir.join(EMBEDDINGS), &emb.to_csv()?)
+    }
+
+    /// Reads `embeddings.csv` (or `embeddings.csv.gz`).
+    ///
+    /// # Errors
+    /// [`Error::Io`] if neither exists, [`Error::Config`] naming the bad line.
+    pub fn read_embeddings(&self) -> Result<EmbeddingSet> {
+        let (path, text) = read_text(&self.dir.join(EMBEDDINGS))?;
+        EmbeddingSet::from_csv(&text, &path)
+    }
+
+    /// Writes `head.json`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn write_head(&self, head: &HeadWeights) -> Result<()> {
+        write_json(&self.dir.join(HEAD), head)
+    }
+
+    /// Reads `head.json`; `None` for runs made before heads were saved.
+    ///
+    /// # Errors
+    /// [`Error::Io`] if it exists but cannot be read, [`Error::Config`] if it is not a head.
+    pub fn read_head(&self) -> Result<Option<HeadWeights>> {
+        let path = self.dir.join(HEAD);
+        if !path.exists() {
+            return Ok(None);
+        }
+        read_json(&path).map(Some)
+    }
+
+    /// Writes `snapshots/step-NNNNNN.csv`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file.
+    pub fn write_snapshot(&self, step: u64, emb: &EmbeddingSet) -> Result<()> {
+        write(&self.dir.join(SNAPSHOTS).join(format!("step-{step:06}.csv")), &emb.to_csv()?)
+    }
+
+    /// The snapshots, by step; empty when the run saved none.
+    ///
+    /// # Errors
+    /// [`Error::Io`] or [`Error::Config`] for an unreadable snapshot.
+    pub fn read_snapshots(&self) -> Result<Vec<(u64, EmbeddingSet)>> {
+        let dir = self.dir.join(SNAPSHOTS);
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(Vec::new()) };
+        let mut found: Vec<(u64, PathBuf)> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter_map(|p| {
+                let step = p.file_name()?.to_str()?.strip_prefix("step-")?.strip_suffix(".csv")?.parse().ok()?;
+                Some((step, p))
+            })
+            .collect();
+        found.sort();
+        found.into_iter().map(|(step, p)| Ok((step, EmbeddingSet::from_csv(&read_text(&p)?.1, &p)?))).collect()
+    }
+
+    /// Removes the outputs of an earlier run (checkpoint, history, metrics, embeddings,
+    /// head, snapshots), so that nothing stale mixes with a new run.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming what could not be removed.
+    pub fn clear_outputs(&self) -> Result<()> {
+        for f in [CHECKPOINT, HISTORY, METRICS, EMBEDDINGS, HEAD] {
+            let p = self.dir.join(f);
+            if p.exists() {
+                std::fs::remove_file(&p).map_err(io_err(&p))?;
+            }
+        }
+        let snaps = self.dir.join(SNAPSHOTS);
+        if snaps.exists() {
+            std::fs::remove_dir_all(&snaps).map_err(io_err(&snaps))?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn write_checkpoint(&self, bytes: &[u8]) -> Result<()> {
+        write(&self.checkpoint_path(), bytes)
+    }
+
+    pub(crate) fn read_checkpoint(&self) -> Result<Vec<u8>> {
+        let p = self.checkpoint_path();
+        std::fs::read(&p).map_err(io_err(&p))
+    }
+}
+
+/// A finished run read back from its directory.
+#[derive(Clone, Debug)]
+pub struct SavedRun {
+    /// Its files.
+    pub files: RunFiles,
+    /// Its configuration.
+    pub config: TrainConfig,
+    /// Its metrics.
+    pub metrics: Metrics,
+}
+
+impl SavedRun {
+    /// Reads the run in `dir`.
+    ///
+    /// # Errors
+    /// Those of [`RunFiles::read_config`] and [`RunFiles::read_metrics`].
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
+        let files = RunFiles::new(dir);
+        let config = files.read_config()?;
+        let metrics = files.read_metrics()?;
+        Ok(SavedRun { files, config, metrics })
+    }
+
+    /// Its directory.
+    pub fn dir(&self) -> &Path {
+        self.files.dir()
+    }
+}
+
+/// The finished runs (directories holding `config.json` and `metrics.json`) under `root`,
+/// sorted by dimension, then by loss ([`LossKind::order`]).
+///
+/// # Errors
+/// [`Error::Io`] if `root` cannot be read, [`Error::Config`] for unreadable JSON.
+pub fn saved_runs(root: &Path) -> Result<Vec<SavedRun>> {
+    let entries = std::fs::read_dir(root).map_err(io_err(root))?;
+    let mut runs = Vec::new();
+    for entry in entries.flatten() {
+        if RunFiles::new(entry.path()).is_finished() {
+            runs.push(SavedRun::open(entry.path())?);
+        }
+    }
+    runs.sort_by_key(|r| (r.config.dim, r.config.head.order(), r.dir().to_path_buf()));
+    Ok(runs)
+}
