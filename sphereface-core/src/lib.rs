@@ -37,7 +37,7 @@ pub mod layers;
 pub mod net;
 pub mod optim;
 pub mod params;
-pub mod plot;
+pub mod viz;
 pub mod figures;
 pub mod report;
 pub mod train;
