@@ -6,14 +6,14 @@
 use std::path::{Path, PathBuf};
 
 use crate::model::{psi, LambdaSchedule};
-use crate::plot::{decision_regions, lines, scatter, scatter_gif, scatter_panels, Embeddings, Figure, LineOptions, RegionPanel, ScatterOptions, Series};
+use crate::viz::{decision_regions, lines, scatter, scatter_gif, scatter_panels, Embeddings, Figure, LineOptions, RegionPanel, ScatterOptions, Series};
 pub use crate::train::{saved_runs, SavedRun};
 use crate::{Error, Result};
 
 /// Steps averaged in the training curves (per-batch values are noisy).
 pub const CURVE_SMOOTHING: usize = 20;
 
-fn plot_err(e: crate::plot::PlotError) -> Error {
+fn plot_err(e: crate::viz::PlotError) -> Error {
     Error::Plot(e.to_string())
 }
 
@@ -210,11 +210,11 @@ pub fn find_run(runs: &[SavedRun], loss: &str, dim: usize) -> Result<SavedRun> {
 /// # Errors
 /// [`Error::Config`] when the run has no snapshots (only runs with `snapshot_every` set,
 /// such as the quick protocol's, have them); read or drawing errors.
-pub fn evolution_animation(run: &SavedRun, path: &Path) -> Result<crate::plot::Animation> {
+pub fn evolution_animation(run: &SavedRun, path: &Path) -> Result<crate::viz::Animation> {
     if !evolution_gif(run, path)? {
         return Err(Error::Config(format!("{} has no snapshots/ to animate (train with snapshot_every set, e.g. the quick protocol)", run.dir().display())));
     }
-    crate::plot::Animation::from_file(path).map_err(plot_err)
+    crate::viz::Animation::from_file(path).map_err(plot_err)
 }
 
 /// Draws every figure of the runs under `root` into `root/figures/` (SVG and PNG; GIFs for

@@ -39,7 +39,7 @@ pub mod train;
 #[cfg(feature = "plot")]
 pub mod figures;
 #[cfg(feature = "plot")]
-pub mod plot;
+pub mod viz;
 
 pub use dfdx;
 pub use error::{Error, Result};

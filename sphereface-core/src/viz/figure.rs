@@ -1,0 +1,215 @@
+//! [`Figure`] (SVG and PNG of one drawing) and [`Animation`] (a GIF): saving, and showing
+//! them inline in an evcxr notebook.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+
+use super::style::{io_err, write_atomic};
+use super::PlotError;
+
+/// A figure as both SVG text and PNG bytes (same drawing).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Figure {
+    /// The figure as an SVG document.
+    pub svg: String,
+    /// The figure as a PNG file.
+    pub png: Vec<u8>,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl std::fmt::Debug for Figure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Figure")
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("svg_bytes", &self.svg.len())
+            .field("png_bytes", &self.png.len())
+            .finish()
+    }
+}
+
+impl Figure {
+    /// Writes `<stem>.svg` and `<stem>.png` atomically, creating the parent directory.
+    ///
+    /// Each file is written to a temporary file in the same directory and then renamed
+    /// over the target, so readers never see a half-written figure.
+    ///
+    /// The extensions are appended to `stem`, so `out/epoch.10` gives `out/epoch.10.svg`.
+    /// Returns the paths of the SVG and the PNG file.
+    ///
+    /// # Errors
+    /// [`PlotError::Shape`] if `stem` has no file name, [`PlotError::Io`] if the directory
+    /// cannot be created or a file cannot be written or renamed.
+    pub fn save(&self, stem: &Path) -> Result<(PathBuf, PathBuf), PlotError> {
+        let svg_path = with_suffix(stem, "svg")?;
+        let png_path = with_suffix(stem, "png")?;
+        write_atomic(&svg_path, self.svg.as_bytes())?;
+        write_atomic(&png_path, &self.png)?;
+        Ok((svg_path, png_path))
+    }
+
+    /// [`Figure::save`]s the figure and returns it, so a notebook cell can save and show a
+    /// figure in one expression: `psi_figure()?.saved_to("figures/psi")?`.
+    ///
+    /// # Errors
+    /// Those of [`Figure::save`].
+    pub fn saved_to(self, stem: impl AsRef<Path>) -> Result<Self, PlotError> {
+        self.save(stem.as_ref())?;
+        Ok(self)
+    }
+
+    /// Returns the text that makes an evcxr (Jupyter Rust kernel) cell show this figure:
+    /// the PNG, base64-encoded, as `image/png` (compact in a notebook file, and shown by
+    /// Jupyter, nbconvert's HTML and slides, and GitHub alike; the SVG goes to files).
+    pub fn evcxr_content(&self) -> String {
+        mime_block("image/png", &BASE64.encode(&self.png))
+    }
+
+    /// The same as [`Figure::evcxr_content`] with the SVG (`image/svg+xml`) instead.
+    pub fn evcxr_svg_content(&self) -> String {
+        mime_block("image/svg+xml", self.svg.trim())
+    }
+
+    /// Shows the figure inline in an evcxr (Jupyter Rust kernel) notebook cell by
+    /// printing [`Figure::evcxr_content`] to stdout. evcxr keeps one output per MIME type
+    /// and cell, so a cell shows the last figure it displays.
+    ///
+    /// A closed or failing stdout is ignored.
+    pub fn evcxr_display(&self) {
+        print_block(&self.evcxr_content());
+    }
+}
+
+/// An animated GIF, e.g. the evolution of the embeddings during training.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Animation {
+    /// The GIF file's bytes.
+    pub gif: Vec<u8>,
+}
+
+impl std::fmt::Debug for Animation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Animation").field("gif_bytes", &self.gif.len()).finish()
+    }
+}
+
+impl Animation {
+    /// Reads a GIF file.
+    ///
+    /// # Errors
+    /// [`PlotError::Io`] if it cannot be read, [`PlotError::Shape`] if it is not a GIF.
+    pub fn from_file(path: &Path) -> Result<Self, PlotError> {
+        let gif = fs::read(path).map_err(io_err(path))?;
+        if !gif.starts_with(b"GIF8") {
+            return Err(PlotError::Shape(format!("{} is not a GIF file", path.display())));
+        }
+        Ok(Animation { gif })
+    }
+
+    /// The text that makes an evcxr cell show the animation (`image/gif`, base64).
+    pub fn evcxr_content(&self) -> String {
+        mime_block("image/gif", &BASE64.encode(&self.gif))
+    }
+
+    /// Shows the animation inline in an evcxr notebook cell.
+    pub fn evcxr_display(&self) {
+        print_block(&self.evcxr_content());
+    }
+}
+
+const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+fn mime_block(mime: &str, content: &str) -> String {
+    format!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT\n")
+}
+
+fn print_block(block: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(block.as_bytes());
+    let _ = out.flush();
+}
+
+fn with_suffix(stem: &Path, ext: &str) -> Result<PathBuf, PlotError> {
+    if stem.file_name().is_none() {
+        return Err(PlotError::Shape(format!(
+            "figure path stem {} has no file name",
+            stem.display()
+        )));
+    }
+    let mut s = stem.as_os_str().to_owned();
+    s.push(".");
+    s.push(ext);
+    Ok(PathBuf::from(s))
+}
+
+pub(super) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
+    use image::ImageEncoder;
+    let mut out = Vec::new();
+    image::codecs::png::PngEncoder::new(&mut out)
+        .write_image(rgb, width, height, image::ColorType::Rgb8)
+        .map_err(|e| PlotError::Encode(e.to_string()))?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{clusters, scratch_dir};
+    use super::super::{scatter, Embeddings, ScatterOptions};
+    use super::*;
+
+    #[test]
+    fn save_writes_both_files_atomically() {
+        let (v, l) = clusters(2, 10, 5);
+        let fig = scatter(
+            &Embeddings {
+                dim: 2,
+                values: &v,
+                labels: &l,
+            },
+            &ScatterOptions::default(),
+        )
+        .unwrap();
+        let dir = scratch_dir("save");
+        let (svg, png) = fig.save(&dir.join("nested/epoch.3")).unwrap();
+        assert_eq!(svg, dir.join("nested/epoch.3.svg"));
+        assert_eq!(png, dir.join("nested/epoch.3.png"));
+        assert_eq!(fs::read_to_string(&svg).unwrap(), fig.svg);
+        assert_eq!(fs::read(&png).unwrap(), fig.png);
+        // Overwriting works too.
+        fig.save(&dir.join("nested/epoch.3")).unwrap();
+        let names: Vec<String> = fs::read_dir(dir.join("nested"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "leftover files: {names:?}");
+        assert!(names.iter().all(|n| !n.contains("tmp")));
+        assert!(matches!(fig.save(Path::new("")), Err(PlotError::Shape(_))));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn evcxr_format() {
+        let fig = Figure {
+            svg: "<svg>x</svg>\n".into(),
+            png: b"PNG!".to_vec(),
+            width: 1,
+            height: 1,
+        };
+        assert_eq!(
+            fig.evcxr_content(),
+            "EVCXR_BEGIN_CONTENT image/png\nUE5HIQ==\nEVCXR_END_CONTENT\n"
+        );
+        assert_eq!(
+            fig.evcxr_svg_content(),
+            "EVCXR_BEGIN_CONTENT image/svg+xml\n<svg>x</svg>\nEVCXR_END_CONTENT\n"
+        );
+        let anim = Animation { gif: b"GIF89a".to_vec() };
+        assert_eq!(anim.evcxr_content(), "EVCXR_BEGIN_CONTENT image/gif\nR0lGODlh\nEVCXR_END_CONTENT\n");
+    }
+}

@@ -1,0 +1,453 @@
+//! Line charts ([`lines`]): one line per [`Series`] on shared axes, with a legend.
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::axes::{clip_runs, drawable_range, log_ticks, pad_range};
+use super::style::{check_size, draw_err, fmt_tick, tick_count, FONT, LINE_COLORS};
+use super::{render, Figure, Paint, PlotError};
+
+/// One line of a line chart, e.g. the test accuracy of one loss per epoch.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Series {
+    /// Legend entry, e.g. "angular softmax (test acc 0.9902)"; empty for no entry.
+    pub name: String,
+    /// X coordinates.
+    pub xs: Vec<f64>,
+    /// Y coordinates, as many as `xs`.
+    pub ys: Vec<f64>,
+}
+
+/// Settings of a line chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineOptions {
+    /// Title drawn above the plot; empty for none.
+    pub title: String,
+    /// Label of the x axis.
+    pub x_label: String,
+    /// Label of the y axis.
+    pub y_label: String,
+    /// Use a logarithmic y axis (non-positive values are skipped).
+    pub log_y: bool,
+    /// Figure width in pixels.
+    pub width: u32,
+    /// Figure height in pixels.
+    pub height: u32,
+    /// Fixed y range `(low, high)`; `None` fits the data.
+    pub y_range: Option<(f64, f64)>,
+}
+
+impl Default for LineOptions {
+    fn default() -> Self {
+        Self {
+            title: String::new(),
+            x_label: String::new(),
+            y_label: String::new(),
+            log_y: false,
+            width: 720,
+            height: 480,
+            y_range: None,
+        }
+    }
+}
+
+/// One series, split into runs of drawable points.
+struct LineData<'o> {
+    /// Position in the input (picks the colour).
+    index: usize,
+    name: &'o str,
+    /// Maximal runs of consecutive drawable points.
+    runs: Vec<Vec<(f64, f64)>>,
+}
+
+/// Validated line data: runs of drawable points per series.
+struct LinePlan<'o> {
+    opts: &'o LineOptions,
+    /// The drawable series, in input order.
+    series: Vec<LineData<'o>>,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl<'o> LinePlan<'o> {
+    fn new(series: &'o [Series], opts: &'o LineOptions) -> Result<Self, PlotError> {
+        if series.is_empty() {
+            return Err(PlotError::Empty("no series".into()));
+        }
+        if let Some((lo, hi)) = opts.y_range {
+            if !drawable_range(lo, hi, opts.log_y) {
+                return Err(PlotError::Shape(format!(
+                    "y range ({lo}, {hi}) is not drawable{}",
+                    if opts.log_y {
+                        " on a log axis (needs 1e-100 <= low < high <= 1e100)"
+                    } else {
+                        " (needs low < high, |values| <= 1e100)"
+                    }
+                )));
+            }
+        }
+        let mut out = Vec::new();
+        let (mut x0, mut x1) = (f64::INFINITY, f64::NEG_INFINITY);
+        let (mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (i, s) in series.iter().enumerate() {
+            if s.xs.len() != s.ys.len() {
+                return Err(PlotError::Shape(format!(
+                    "series {:?} has {} x values but {} y values",
+                    s.name,
+                    s.xs.len(),
+                    s.ys.len()
+                )));
+            }
+            let mut runs: Vec<Vec<(f64, f64)>> = Vec::new();
+            let mut cur = Vec::new();
+            for (&x, &y) in s.xs.iter().zip(&s.ys) {
+                let ok = x.is_finite() && y.is_finite() && (!opts.log_y || y > 0.0);
+                if ok {
+                    cur.push((x, y));
+                    x0 = x0.min(x);
+                    x1 = x1.max(x);
+                    y0 = y0.min(y);
+                    y1 = y1.max(y);
+                } else if !cur.is_empty() {
+                    runs.push(std::mem::take(&mut cur));
+                }
+            }
+            if !cur.is_empty() {
+                runs.push(cur);
+            }
+            if !runs.is_empty() {
+                out.push(LineData {
+                    index: i,
+                    name: s.name.as_str(),
+                    runs,
+                });
+            }
+        }
+        if out.is_empty() {
+            return Err(PlotError::Empty(
+                "no series has a finite point (positive y for a log axis)".into(),
+            ));
+        }
+        let x = pad_range(x0, x1, false, 0.0);
+        let y = match opts.y_range {
+            Some(r) => r,
+            None => pad_range(y0, y1, opts.log_y, 0.05),
+        };
+        // Clip to the visible window: a fixed y range may cut lines, and plotters must not
+        // be handed coordinates far outside its pixel range.
+        for line in &mut out {
+            line.runs = clip_runs(&line.runs, x, y, opts.log_y);
+        }
+        Ok(Self {
+            opts,
+            series: out,
+            x,
+            y,
+        })
+    }
+
+    /// Picks the plot corner least crowded by the lines for the legend.
+    fn legend_position(&self) -> SeriesLabelPosition {
+        let ty = |y: f64| {
+            if self.opts.log_y {
+                (y.log10() - self.y.0.log10()) / (self.y.1.log10() - self.y.0.log10())
+            } else {
+                (y - self.y.0) / (self.y.1 - self.y.0)
+            }
+        };
+        let tx = |x: f64| (x - self.x.0) / (self.x.1 - self.x.0);
+        // (position, x interval, y interval) in unit coordinates, preferred first.
+        let corners = [
+            (SeriesLabelPosition::UpperRight, (0.55, 1.0), (0.6, 1.0)),
+            (SeriesLabelPosition::LowerRight, (0.55, 1.0), (0.0, 0.4)),
+            (SeriesLabelPosition::UpperLeft, (0.0, 0.45), (0.6, 1.0)),
+            (SeriesLabelPosition::LowerLeft, (0.0, 0.45), (0.0, 0.4)),
+        ];
+        let mut counts = [0usize; 4];
+        for line in &self.series {
+            for run in &line.runs {
+                let samples = run.windows(2).flat_map(|w| {
+                    (0..8).map(move |k| {
+                        let t = f64::from(k) / 8.0;
+                        (
+                            w[0].0 + (w[1].0 - w[0].0) * t,
+                            w[0].1 + (w[1].1 - w[0].1) * t,
+                        )
+                    })
+                });
+                for (x, y) in samples.chain(run.last().copied()) {
+                    let (u, v) = (tx(x), ty(y));
+                    for (c, (_, xi, yi)) in corners.iter().enumerate() {
+                        if (xi.0..=xi.1).contains(&u) && (yi.0..=yi.1).contains(&v) {
+                            counts[c] += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let mut best = 0;
+        for c in 1..4 {
+            if counts[c] < counts[best] {
+                best = c;
+            }
+        }
+        match best {
+            0 => SeriesLabelPosition::UpperRight,
+            1 => SeriesLabelPosition::LowerRight,
+            2 => SeriesLabelPosition::UpperLeft,
+            _ => SeriesLabelPosition::LowerLeft,
+        }
+    }
+
+    fn paint_on<DB, Y>(&self, root: &DrawingArea<DB, Shift>, y_spec: Y) -> Result<(), PlotError>
+    where
+        DB: DrawingBackend,
+        Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
+        Y::CoordDescType: plotters::coord::ranged1d::ValueFormatter<f64>,
+    {
+        root.fill(&WHITE).map_err(draw_err)?;
+        let (w, h) = root.dim_in_pixel();
+        let mut builder = ChartBuilder::on(root);
+        builder
+            .margin(16)
+            .x_label_area_size(46)
+            .y_label_area_size(66);
+        if !self.opts.title.is_empty() {
+            builder.caption(&self.opts.title, (FONT, 24));
+        }
+        let mut chart = builder
+            .build_cartesian_2d(self.x.0..self.x.1, y_spec)
+            .map_err(draw_err)?;
+        let log = self.opts.log_y;
+        let light = RGBColor(244, 244, 244);
+        let bold = RGBColor(222, 222, 222);
+        let (x_span, y_span) = (self.x.1 - self.x.0, self.y.1 - self.y.0);
+        let x_fmt = |v: &f64| fmt_tick(*v, x_span);
+        let y_fmt = |v: &f64| fmt_tick(*v, y_span);
+        let no_fmt = |_: &f64| String::new();
+        {
+            let mut mesh = chart.configure_mesh();
+            mesh.x_desc(self.opts.x_label.as_str())
+                .y_desc(self.opts.y_label.as_str())
+                .axis_desc_style((FONT, 17))
+                .label_style((FONT, 14))
+                .x_label_formatter(&x_fmt)
+                .y_label_formatter(&y_fmt)
+                .x_labels(tick_count(f64::from(w) - 100.0, 50.0))
+                .y_labels(tick_count(f64::from(h) - 100.0, 28.0))
+                .max_light_lines(2)
+                .light_line_style(light)
+                .bold_line_style(bold);
+            if log {
+                // plotters' log-axis ticks bunch up; draw decade ticks ourselves below.
+                mesh.y_labels(0).y_label_formatter(&no_fmt).disable_y_mesh();
+            }
+            mesh.draw().map_err(draw_err)?;
+        }
+        if log {
+            let (labelled, minor) = log_ticks(self.y.0, self.y.1);
+            let grid = |y: f64, color: RGBColor| {
+                LineSeries::new(vec![(self.x.0, y), (self.x.1, y)], color.stroke_width(1))
+            };
+            for &y in &minor {
+                chart.draw_series(grid(y, light)).map_err(draw_err)?;
+            }
+            let style =
+                TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
+            for &y in &labelled {
+                chart.draw_series(grid(y, bold)).map_err(draw_err)?;
+                let (px, py) = chart.backend_coord(&(self.x.0, y));
+                let base = root.get_base_pixel();
+                let (px, py) = (px - base.0, py - base.1);
+                root.draw(&PathElement::new(
+                    vec![(px - 5, py), (px, py)],
+                    BLACK.stroke_width(1),
+                ))
+                .map_err(draw_err)?;
+                root.draw(&Text::new(fmt_tick(y, y), (px - 8, py), style.clone()))
+                    .map_err(draw_err)?;
+            }
+        }
+        let mut labelled = false;
+        for LineData { index, name, runs } in &self.series {
+            let color = LINE_COLORS[index % LINE_COLORS.len()];
+            let style = color.stroke_width(2);
+            if runs.is_empty() && !name.is_empty() {
+                // Entirely outside a fixed y range: still listed in the legend.
+                labelled = true;
+                chart
+                    .draw_series(LineSeries::new(std::iter::empty::<(f64, f64)>(), style))
+                    .map_err(draw_err)?
+                    .label(*name)
+                    .legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))
+                    });
+            }
+            for (k, run) in runs.iter().enumerate() {
+                let ann = if run.len() == 1 {
+                    chart.draw_series(std::iter::once(Circle::new(run[0], 3, color.filled())))
+                } else {
+                    chart.draw_series(LineSeries::new(run.iter().copied(), style))
+                }
+                .map_err(draw_err)?;
+                if k == 0 && !name.is_empty() {
+                    labelled = true;
+                    ann.label(*name).legend(move |(x, y)| {
+                        PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))
+                    });
+                }
+            }
+        }
+        if labelled {
+            chart
+                .configure_series_labels()
+                .position(self.legend_position())
+                .margin(12)
+                .label_font((FONT, 16))
+                .background_style(WHITE.mix(0.88))
+                .border_style(RGBColor(170, 170, 170))
+                .draw()
+                .map_err(draw_err)?;
+        }
+        Ok(())
+    }
+}
+
+impl Paint for LinePlan<'_> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        if self.opts.log_y {
+            self.paint_on(root, (self.y.0..self.y.1).log_scale())
+        } else {
+            self.paint_on(root, self.y.0..self.y.1)
+        }
+    }
+}
+
+/// Draws one line per series on shared axes, with a legend, axis labels and optional log-y.
+///
+/// Series may have different lengths; legend entries are the series names, e.g.
+/// "angular softmax (test acc 0.9902)".
+///
+/// A NaN or infinite point (or a non-positive y on a log axis) is skipped and breaks its
+/// line; isolated points are drawn as dots. Lines are clipped to the plot window (a fixed
+/// `y_range`, and automatic ranges never reach beyond magnitude 1e100). Series with an
+/// empty name get no legend entry; the legend goes to the plot corner least crowded by
+/// the lines.
+///
+/// # Errors
+/// [`PlotError::Shape`] when a series has `xs.len() != ys.len()`, for a `y_range` that
+/// is not finite, not increasing, too narrow for distinct ticks, beyond magnitude 1e100,
+/// or below 1e-100 on a log axis, or for a figure size out of range; [`PlotError::Empty`] when there is no series or no drawable point;
+/// [`PlotError::Drawing`], [`PlotError::Font`] or [`PlotError::Encode`] if rendering fails.
+pub fn lines(series: &[Series], opts: &LineOptions) -> Result<Figure, PlotError> {
+    check_size(opts.width, opts.height)?;
+    let plan = LinePlan::new(series, opts)?;
+    render(&plan, opts.width, opts.height)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::png_size;
+    use super::*;
+
+    #[test]
+    fn lines_with_log_axis_and_gaps() {
+        let mk = |name: &str, n: usize, scale: f64| Series {
+            name: name.into(),
+            xs: (0..n).map(|i| i as f64).collect(),
+            ys: (0..n)
+                .map(|i| {
+                    if i == 3 {
+                        f64::NAN
+                    } else {
+                        scale * (-(i as f64) / 4.0).exp() + 0.01
+                    }
+                })
+                .collect(),
+        };
+        let series = vec![
+            mk("original softmax", 20, 2.3),
+            mk("modified softmax", 15, 2.0),
+            mk("angular softmax (test acc 0.9902)", 25, 4.0),
+        ];
+        let opts = LineOptions {
+            title: "training loss".into(),
+            x_label: "epoch".into(),
+            y_label: "loss".into(),
+            log_y: true,
+            ..Default::default()
+        };
+        let fig = lines(&series, &opts).unwrap();
+        assert!(fig.svg.contains("<svg"));
+        assert!(fig.svg.contains("angular softmax (test acc 0.9902)"));
+        assert!(fig.svg.contains("epoch"));
+        assert_eq!(png_size(&fig.png), (720, 480));
+
+        // Fixed range, a single point, a constant series.
+        let one = vec![Series {
+            name: "a".into(),
+            xs: vec![1.0],
+            ys: vec![0.5],
+        }];
+        let fixed = LineOptions {
+            y_range: Some((0.0, 1.0)),
+            ..Default::default()
+        };
+        assert!(lines(&one, &fixed).is_ok());
+        assert!(lines(&one, &LineOptions::default()).is_ok());
+        let flat = vec![Series {
+            name: String::new(),
+            xs: vec![1.0, 2.0],
+            ys: vec![3.0, 3.0],
+        }];
+        assert!(lines(
+            &flat,
+            &LineOptions {
+                log_y: true,
+                ..Default::default()
+            }
+        )
+        .is_ok());
+
+        // Errors.
+        assert!(matches!(lines(&[], &opts), Err(PlotError::Empty(_))));
+        let nan = vec![Series {
+            name: "n".into(),
+            xs: vec![1.0, 2.0],
+            ys: vec![f64::NAN; 2],
+        }];
+        assert!(matches!(lines(&nan, &opts), Err(PlotError::Empty(_))));
+        let neg = vec![Series {
+            name: "n".into(),
+            xs: vec![1.0],
+            ys: vec![-1.0],
+        }];
+        assert!(matches!(lines(&neg, &opts), Err(PlotError::Empty(_))));
+        let bad = vec![Series {
+            name: "n".into(),
+            xs: vec![1.0, 2.0],
+            ys: vec![1.0],
+        }];
+        assert!(matches!(lines(&bad, &opts), Err(PlotError::Shape(_))));
+        let bad_range = LineOptions {
+            y_range: Some((0.0, 1.0)),
+            log_y: true,
+            ..Default::default()
+        };
+        assert!(matches!(lines(&one, &bad_range), Err(PlotError::Shape(_))));
+        for r in [
+            (1.0, 1.0),
+            (1.0, 1.0 + 1e-12),
+            (0.0, 1e200),
+            (f64::NAN, 1.0),
+            (2.0, 1.0),
+        ] {
+            let o = LineOptions {
+                y_range: Some(r),
+                ..Default::default()
+            };
+            assert!(matches!(lines(&one, &o), Err(PlotError::Shape(_))), "{r:?}");
+        }
+    }
+}

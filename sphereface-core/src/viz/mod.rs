@@ -1,0 +1,296 @@
+//! Figures for the SphereFace experiments: embedding scatters, training curves and animations.
+//!
+//! Every figure is drawn twice from the same drawing code, once into an SVG string and
+//! once into an RGB buffer that is encoded as PNG, so both files of a [`Figure`] show the
+//! same picture. Text in the PNG is rasterised from an embedded DejaVu Sans font
+//! (`assets/DejaVuSans.ttf`, Bitstream Vera licence in `assets/DejaVuSans.LICENSE`), so no
+//! system font library is needed.
+//!
+//! The scatter colours follow matplotlib's `rainbow` colour map sampled the way
+//! `plt.cm.rainbow(np.linspace(0, 1, 10))` does (look-up-table indices 0, 28, 56, 85,
+//! 113, 142, 170, 199, 227, 255), which is what the SphereFace paper and the TensorFlow
+//! reference implementation use for the ten MNIST digits.
+
+mod animation;
+mod axes;
+mod figure;
+mod lines;
+mod points;
+mod regions;
+mod scatter;
+mod scatter3d;
+mod style;
+#[cfg(test)]
+mod test_util;
+
+use std::path::PathBuf;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+pub use animation::scatter_gif;
+pub use figure::{Animation, Figure};
+pub use lines::{lines, LineOptions, Series};
+pub use points::NORMALIZED_LIMIT;
+pub use regions::{decision_regions, RegionPanel};
+pub use scatter::{scatter, scatter_panels, Embeddings, ScatterOptions};
+pub use style::{digit_color, rainbow, MAX_SIDE, MIN_HEIGHT, MIN_WIDTH};
+
+use figure::encode_png;
+use style::{check_size, draw_err, ensure_font};
+
+/// Everything that can go wrong while building or saving a figure.
+#[derive(Debug, thiserror::Error)]
+pub enum PlotError {
+    /// There is nothing to draw: no points, no series, or no finite values at all.
+    #[error("nothing to plot: {0}")]
+    Empty(String),
+    /// The inputs have inconsistent shapes or unsupported sizes or options.
+    #[error("invalid input: {0}")]
+    Shape(String),
+    /// The drawing library reported an error.
+    #[error("drawing failed: {0}")]
+    Drawing(String),
+    /// The embedded font could not be registered.
+    #[error("font error: {0}")]
+    Font(String),
+    /// The raster image could not be encoded.
+    #[error("image encoding failed: {0}")]
+    Encode(String),
+    /// Reading or writing a file failed.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file or directory that could not be written.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Something that can paint itself on any plotters backend.
+trait Paint {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError>;
+}
+
+/// Paints `p` into an SVG string and a PNG image.
+fn render<P: Paint>(p: &P, width: u32, height: u32) -> Result<Figure, PlotError> {
+    check_size(width, height)?;
+    ensure_font()?;
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
+        p.paint(&root)?;
+        root.present().map_err(draw_err)?;
+    }
+    let mut rgb = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        p.paint(&root)?;
+        root.present().map_err(draw_err)?;
+    }
+    let png = encode_png(&rgb, width, height)?;
+    Ok(Figure {
+        svg,
+        png,
+        width,
+        height,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::clusters;
+    use super::*;
+    use std::fs;
+    use std::path::Path;
+
+    /// Renders the example figures into `target/plot-examples/` for a visual check (not
+    /// into the source tree).
+    #[test]
+    fn example_figures() {
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plot-examples");
+        let (v2, l2) = clusters(2, 300, 21);
+        scatter(
+            &Embeddings {
+                dim: 2,
+                values: &v2,
+                labels: &l2,
+            },
+            &ScatterOptions {
+                title: "modified softmax, 2-D features".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .save(&out.join("scatter2d"))
+        .unwrap();
+        scatter(
+            &Embeddings {
+                dim: 2,
+                values: &v2,
+                labels: &l2,
+            },
+            &ScatterOptions {
+                title: "2-D features, normalised".into(),
+                normalize: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .save(&out.join("scatter2d_norm"))
+        .unwrap();
+        let (v3, l3) = clusters(3, 300, 22);
+        let e3 = Embeddings {
+            dim: 3,
+            values: &v3,
+            labels: &l3,
+        };
+        scatter(
+            &e3,
+            &ScatterOptions {
+                title: "angular softmax, 3-D features".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .save(&out.join("scatter3d"))
+        .unwrap();
+        scatter(
+            &e3,
+            &ScatterOptions {
+                title: "3-D features on the unit sphere".into(),
+                normalize: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .save(&out.join("scatter3d_norm"))
+        .unwrap();
+        let frames: Vec<(Vec<f32>, Vec<u8>)> = (0..4)
+            .map(|k| {
+                let (v, l) = clusters(2, 60, 30);
+                let s = 0.3 + 0.25 * k as f32;
+                (v.iter().map(|x| x * s).collect(), l)
+            })
+            .collect();
+        let frames: Vec<(Embeddings, String)> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, (v, l))| {
+                (
+                    Embeddings {
+                        dim: 2,
+                        values: v,
+                        labels: l,
+                    },
+                    format!("epoch {}", i + 1),
+                )
+            })
+            .collect();
+        scatter_gif(
+            &frames,
+            &ScatterOptions {
+                title: "2-D features".into(),
+                ..Default::default()
+            },
+            500,
+            &out.join("anim.gif"),
+        )
+        .unwrap();
+        // The last GIF frame as PNG, to look at.
+        let bytes = fs::read(out.join("anim.gif")).unwrap();
+        let mut opts = gif::DecodeOptions::new();
+        opts.set_color_output(gif::ColorOutput::RGBA);
+        let mut decoder = opts.read_info(bytes.as_slice()).unwrap();
+        let mut last = None;
+        while let Some(frame) = decoder.read_next_frame().unwrap() {
+            last = Some((frame.width, frame.height, frame.buffer.to_vec()));
+        }
+        let (w, h, rgba) = last.unwrap();
+        image::save_buffer(
+            out.join("anim_last_frame.png"),
+            &rgba,
+            w.into(),
+            h.into(),
+            image::ColorType::Rgba8,
+        )
+        .unwrap();
+        scatter(
+            &e3,
+            &ScatterOptions {
+                title: "other view".into(),
+                yaw: -2.0,
+                pitch: 1.1,
+                width: 480,
+                height: 420,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .save(&out.join("scatter3d_view"))
+        .unwrap();
+        // Degenerate input: one point plus a label outside 0..=9.
+        scatter(
+            &Embeddings {
+                dim: 2,
+                values: &[3.0, 4.0, 3.0, 4.0],
+                labels: &[5, 11],
+            },
+            &ScatterOptions {
+                title: "one point".into(),
+                width: MIN_WIDTH,
+                height: MIN_HEIGHT,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .save(&out.join("degenerate"))
+        .unwrap();
+        let curve = |name: &str, rate: f64, floor: f64, n: usize| Series {
+            name: name.into(),
+            xs: (1..=n).map(|i| i as f64).collect(),
+            ys: (1..=n)
+                .map(|i| floor + (1.0 - floor) * (-(i as f64) * rate).exp())
+                .collect(),
+        };
+        let series = vec![
+            curve("original softmax (test acc 0.9871)", 0.30, 0.02, 30),
+            curve("modified softmax (test acc 0.9885)", 0.25, 0.015, 30),
+            curve("angular softmax (test acc 0.9902)", 0.18, 0.008, 24),
+        ];
+        lines(
+            &series,
+            &LineOptions {
+                title: "training loss".into(),
+                x_label: "epoch".into(),
+                y_label: "loss".into(),
+                log_y: true,
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .save(&out.join("lines"))
+        .unwrap();
+        let acc: Vec<Series> = series
+            .iter()
+            .map(|s| Series {
+                name: s.name.clone(),
+                xs: s.xs.clone(),
+                ys: s.ys.iter().map(|y| 1.0 - y * 0.5).collect(),
+            })
+            .collect();
+        lines(
+            &acc,
+            &LineOptions {
+                title: "test accuracy".into(),
+                x_label: "epoch".into(),
+                y_label: "accuracy".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap()
+        .save(&out.join("lines_acc"))
+        .unwrap();
+    }
+}

@@ -1,0 +1,133 @@
+//! Decision regions in the plane ([`decision_regions`]).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::style::{check_size, draw_err, fmt_tick, FONT};
+use super::{render, Figure, Paint, PlotError};
+
+/// One panel of [`decision_regions`]: which class wins at each point of a square grid
+/// over `[-extent, extent]²`, and the class weight vectors drawn as arrows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegionPanel {
+    /// Panel title, e.g. "A-Softmax, m = 4".
+    pub title: String,
+    /// Half-width of the square shown.
+    pub extent: f64,
+    /// Grid cells per side.
+    pub n: usize,
+    /// `n * n` cells, row-major from the bottom-left corner: the class that wins there, or
+    /// `None` where no class wins (the margin zone of A-Softmax).
+    pub cells: Vec<Option<u8>>,
+    /// Weight vector of each class (drawn from the origin, in the class's colour).
+    pub weights: Vec<[f64; 2]>,
+}
+
+/// Fill colour of class `c` in a region plot (light) and of its arrow (dark).
+fn region_colors(c: u8) -> (RGBColor, RGBColor) {
+    const DARK: [RGBColor; 3] = [RGBColor(31, 119, 180), RGBColor(214, 39, 40), RGBColor(44, 160, 44)];
+    const LIGHT: [RGBColor; 3] = [RGBColor(198, 219, 239), RGBColor(252, 203, 203), RGBColor(199, 233, 192)];
+    let i = usize::from(c) % 3;
+    (LIGHT[i], DARK[i])
+}
+
+struct RegionPlan<'p> {
+    panels: &'p [RegionPanel],
+}
+
+impl Paint for RegionPlan<'_> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        root.fill(&WHITE).map_err(draw_err)?;
+        for (panel, area) in self.panels.iter().zip(root.split_evenly((1, self.panels.len()))) {
+            let e = panel.extent;
+            let mut chart = ChartBuilder::on(&area)
+                .caption(&panel.title, (FONT, 20))
+                .margin(10)
+                .x_label_area_size(30)
+                .y_label_area_size(40)
+                .build_cartesian_2d(-e..e, -e..e)
+                .map_err(draw_err)?;
+            chart
+                .configure_mesh()
+                .disable_mesh()
+                .label_style((FONT, 13))
+                .x_labels(5)
+                .y_labels(5)
+                .x_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
+                .y_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
+                .draw()
+                .map_err(draw_err)?;
+            let step = 2.0 * e / panel.n as f64;
+            let grey = RGBColor(235, 235, 235);
+            chart
+                .draw_series(panel.cells.iter().enumerate().map(|(i, c)| {
+                    let (x0, y0) = (-e + (i % panel.n) as f64 * step, -e + (i / panel.n) as f64 * step);
+                    let fill = c.map_or(grey, |c| region_colors(c).0);
+                    Rectangle::new([(x0, y0), (x0 + step, y0 + step)], fill.filled())
+                }))
+                .map_err(draw_err)?;
+            for (c, w) in panel.weights.iter().enumerate() {
+                let dark = region_colors(c as u8).1;
+                let style = ShapeStyle::from(&dark).stroke_width(3);
+                chart.draw_series(LineSeries::new([(0.0, 0.0), (w[0], w[1])], style)).map_err(draw_err)?;
+                chart.draw_series([Circle::new((w[0], w[1]), 5, dark.filled())]).map_err(draw_err)?;
+                let label = format!("w{}", c + 1);
+                chart
+                    .draw_series([Text::new(label, (w[0] * 1.12, w[1] * 1.12), (FONT, 18).into_font().color(&dark))])
+                    .map_err(draw_err)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Draws decision-region panels side by side, `width` x `height` pixels in all: each grid
+/// cell coloured by the class that wins there (light blue, light red, light green for
+/// classes 0, 1, 2; light grey where none wins) and the weight vectors as arrows.
+///
+/// # Errors
+/// [`PlotError::Empty`] for no panels, [`PlotError::Shape`] when a panel's cells are not
+/// `n * n`, its extent is not finite and positive, or the size is out of range.
+pub fn decision_regions(panels: &[RegionPanel], width: u32, height: u32) -> Result<Figure, PlotError> {
+    check_size(width, height)?;
+    if panels.is_empty() {
+        return Err(PlotError::Empty("no panels".into()));
+    }
+    for (i, p) in panels.iter().enumerate() {
+        if p.n == 0 || p.cells.len() != p.n * p.n || !(p.extent.is_finite() && p.extent > 0.0) {
+            return Err(PlotError::Shape(format!(
+                "panel {i}: {} cells for a {n}x{n} grid with extent {}",
+                p.cells.len(),
+                p.extent,
+                n = p.n
+            )));
+        }
+    }
+    render(&RegionPlan { panels }, width, height)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::png_size;
+    use super::*;
+
+    #[test]
+    fn decision_regions_colour_each_class_and_the_margin_zone() {
+        let n = 4;
+        let cells: Vec<Option<u8>> = (0..n * n).map(|i| match i % 4 { 0 => Some(0), 1 => Some(1), _ => None }).collect();
+        let panel = RegionPanel { title: "two classes".into(), extent: 2.0, n, cells, weights: vec![[1.0, 0.0], [0.0, 1.0]] };
+        let fig = decision_regions(&[panel.clone(), panel.clone()], 800, 400).unwrap();
+        assert_eq!(png_size(&fig.png), (800, 400));
+        assert_eq!((fig.width, fig.height), (800, 400));
+        let svg = fig.svg.to_uppercase();
+        for fill in ["#C6DBEF", "#FCCBCB", "#EBEBEB"] {
+            assert!(svg.contains(fill), "no {fill} cell");
+        }
+        assert!(fig.svg.contains("w1") && fig.svg.contains("w2"));
+        let bad = RegionPanel { cells: vec![None; 3], ..panel.clone() };
+        assert!(matches!(decision_regions(&[bad], 800, 400), Err(PlotError::Shape(_))));
+        let bad = RegionPanel { extent: f64::NAN, ..panel };
+        assert!(matches!(decision_regions(&[bad], 800, 400), Err(PlotError::Shape(_))));
+        assert!(matches!(decision_regions(&[], 800, 400), Err(PlotError::Empty(_))));
+    }
+}

@@ -1,0 +1,529 @@
+//! Embedding scatter plots: one set of points in 2-D or 3-D with the digit legend
+//! ([`scatter`]), or several side by side ([`scatter_panels`]).
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use super::points::{equal_aspect, limits, prepare, Cloud};
+use super::style::{check_size, digit_color, draw_err, fmt_tick, tick_count, FONT, MAX_SIDE};
+use super::{render, Figure, Paint, PlotError};
+
+/// Points of one embedding set: `values` row-major [n, dim], labels 0..=9.
+///
+/// Labels above 9 are drawn in grey and listed as "other" in the legend.
+#[derive(Debug, Clone, Copy)]
+pub struct Embeddings<'a> {
+    /// Number of coordinates per point (2 or 3 can be drawn).
+    pub dim: usize,
+    /// Row-major coordinates, `labels.len() * dim` values.
+    pub values: &'a [f32],
+    /// Class label of each point.
+    pub labels: &'a [u8],
+}
+
+/// Settings of an embedding scatter plot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScatterOptions {
+    /// Title drawn above the plot; empty for none.
+    pub title: String,
+    /// Project each point onto the unit circle/sphere (x/||x||) and draw the circle/sphere.
+    pub normalize: bool,
+    /// 3-D view: rotation about the vertical axis, in radians.
+    pub yaw: f64,
+    /// 3-D view: tilt towards the viewer, in radians.
+    pub pitch: f64,
+    /// Figure width in pixels.
+    pub width: u32,
+    /// Figure height in pixels.
+    pub height: u32,
+    /// Above this many points every k-th point is drawn (deterministic); 0 means no limit.
+    pub max_points: usize,
+}
+
+impl Default for ScatterOptions {
+    fn default() -> Self {
+        Self {
+            title: String::new(),
+            normalize: false,
+            yaw: 0.7,
+            pitch: 0.45,
+            width: 640,
+            height: 520,
+            max_points: 5000,
+        }
+    }
+}
+
+/// Width of the legend panel to the right of a scatter plot, in pixels.
+const LEGEND_W: u32 = 74;
+
+/// Everything needed to paint one scatter frame.
+pub(super) struct ScatterPlan<'c> {
+    pub(super) cloud: &'c Cloud,
+    pub(super) dim: usize,
+    pub(super) title: String,
+    pub(super) normalize: bool,
+    pub(super) yaw: f64,
+    pub(super) pitch: f64,
+    pub(super) lims: [(f64, f64); 3],
+}
+
+/// Draws the digit legend into its own panel.
+fn draw_digit_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    labels: &[u8],
+) -> Result<(), PlotError> {
+    let mut present = [false; 11];
+    for &l in labels {
+        present[usize::from(l.min(10))] = true;
+    }
+    let mut entries: Vec<(String, RGBColor)> =
+        (0u8..10).map(|d| (d.to_string(), digit_color(d))).collect();
+    if present[10] {
+        entries.push(("other".into(), digit_color(10)));
+    }
+    let (w, h) = area.dim_in_pixel();
+    let (w, h) = (w as i32, h as i32);
+    let n = entries.len() as i32;
+    let row = ((h - 16) / n).clamp(12, 22);
+    let box_h = row * n + 12;
+    let top = ((h - box_h) / 2).max(0);
+    let left = 6i32;
+    let box_w = (w - 12).max(20);
+    area.draw(&Rectangle::new(
+        [(left, top), (left + box_w, top + box_h)],
+        ShapeStyle::from(&RGBColor(180, 180, 180)).stroke_width(1),
+    ))
+    .map_err(draw_err)?;
+    let font = (FONT, f64::from(row) * 17.0 / 22.0)
+        .into_font()
+        .color(&BLACK);
+    let style = font.pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, (name, color)) in entries.iter().enumerate() {
+        let y = top + 6 + row * i as i32 + row / 2;
+        area.draw(&Circle::new(
+            (left + 14, y),
+            (row / 4).min(5),
+            color.filled(),
+        ))
+        .map_err(draw_err)?;
+        area.draw(&Text::new(name.clone(), (left + 26, y), style.clone()))
+            .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+/// A plot area and the legend panel beside it.
+type AreaPair<DB> = (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>);
+
+/// Splits off the title (if any) and the legend panel; returns (plot area, legend area).
+fn layout_with_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<AreaPair<DB>, PlotError> {
+    root.fill(&WHITE).map_err(draw_err)?;
+    let body = if title.is_empty() {
+        root.clone()
+    } else {
+        root.titled(title, (FONT, 24)).map_err(draw_err)?
+    };
+    let (w, _) = body.dim_in_pixel();
+    let split = w.saturating_sub(LEGEND_W).max(1);
+    Ok(body.split_horizontally(split))
+}
+
+pub(super) fn marker_radius(n: usize) -> i32 {
+    if n <= 600 {
+        3
+    } else {
+        2
+    }
+}
+
+impl Paint for ScatterPlan<'_> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        let (main, legend) = layout_with_legend(root, &self.title)?;
+        if self.dim == 2 {
+            self.paint_2d(&main)?;
+        } else {
+            self.paint_3d(&main)?;
+        }
+        draw_digit_legend(&legend, &self.cloud.labels)
+    }
+}
+
+impl ScatterPlan<'_> {
+    fn paint_2d<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        const MARGIN: u32 = 12;
+        const X_AREA: u32 = 42;
+        const Y_AREA: u32 = 58;
+        let (w, h) = area.dim_in_pixel();
+        let px_w = f64::from(w) - f64::from(2 * MARGIN + Y_AREA);
+        let px_h = f64::from(h) - f64::from(2 * MARGIN + X_AREA);
+        let (xr, yr) = equal_aspect(self.lims[0], self.lims[1], px_w, px_h);
+        let mut chart = ChartBuilder::on(area)
+            .margin(MARGIN)
+            .x_label_area_size(X_AREA)
+            .y_label_area_size(Y_AREA)
+            .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+            .map_err(draw_err)?;
+        chart
+            .configure_mesh()
+            .x_desc("embedding dim 1")
+            .y_desc("embedding dim 2")
+            .axis_desc_style((FONT, 17))
+            .label_style((FONT, 14))
+            .x_label_formatter(&|v| fmt_tick(*v, xr.1 - xr.0))
+            .y_label_formatter(&|v| fmt_tick(*v, yr.1 - yr.0))
+            .x_labels(tick_count(px_w, 50.0))
+            .y_labels(tick_count(px_h, 28.0))
+            .max_light_lines(2)
+            .light_line_style(RGBColor(244, 244, 244))
+            .bold_line_style(RGBColor(222, 222, 222))
+            .draw()
+            .map_err(draw_err)?;
+        if self.normalize {
+            let circle: Vec<(f64, f64)> = (0..=240)
+                .map(|i| {
+                    let t = f64::from(i) / 240.0 * std::f64::consts::TAU;
+                    (t.cos(), t.sin())
+                })
+                .collect();
+            chart
+                .draw_series(DashedLineSeries::new(
+                    circle,
+                    6,
+                    4,
+                    ShapeStyle::from(&RGBColor(120, 120, 120)).stroke_width(1),
+                ))
+                .map_err(draw_err)?;
+        }
+        let r = marker_radius(self.cloud.pts.len());
+        chart
+            .draw_series(
+                self.cloud
+                    .pts
+                    .iter()
+                    .zip(&self.cloud.labels)
+                    .map(|(p, &l)| Circle::new((p[0], p[1]), r, digit_color(l).filled())),
+            )
+            .map_err(draw_err)?;
+        Ok(())
+    }
+}
+
+pub(super) fn check_view(opts: &ScatterOptions) -> Result<(), PlotError> {
+    if !opts.yaw.is_finite() || !opts.pitch.is_finite() {
+        return Err(PlotError::Shape(format!(
+            "view angles must be finite, got yaw {} pitch {}",
+            opts.yaw, opts.pitch
+        )));
+    }
+    Ok(())
+}
+
+/// Draws an embedding set as a 2-D or 3-D scatter plot, one colour per digit.
+///
+/// `dim` 2 gives a flat scatter, `dim` 3 a 3-D scatter seen from `opts.yaw` /
+/// `opts.pitch`. Colours are matplotlib's `rainbow` at `np.linspace(0, 1, 10)` (violet
+/// for 0 to red for 9, see [`digit_color`]); a legend "0".."9" sits to the right of the
+/// plot. With `opts.normalize` every point is projected onto the unit circle/sphere and
+/// a dashed grey unit circle (2-D) or a light wireframe unit sphere (3-D) is drawn.
+///
+/// Rows with a NaN or infinite coordinate are skipped (and, when normalising, rows of
+/// length zero). Raw embeddings get axis limits from the data with a small margin
+/// (centred on the origin unless the cloud lies far from it) and the same scale on every
+/// axis; normalised ones use [-1.15, 1.15].
+///
+/// # Errors
+/// [`PlotError::Shape`] for `dim` not in {2, 3}, `values.len() != labels.len() * dim`,
+/// a figure size outside [`MIN_WIDTH`]..=[`MAX_SIDE`] x [`MIN_HEIGHT`]..=[`MAX_SIDE`] or
+/// non-finite view angles; [`PlotError::Empty`] when no finite point is left;
+/// [`PlotError::Drawing`], [`PlotError::Font`] or [`PlotError::Encode`] if rendering fails.
+///
+/// [`MIN_WIDTH`]: super::MIN_WIDTH
+/// [`MIN_HEIGHT`]: super::MIN_HEIGHT
+pub fn scatter(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Figure, PlotError> {
+    check_size(opts.width, opts.height)?;
+    check_view(opts)?;
+    let cloud = prepare(emb, opts)?;
+    let plan = ScatterPlan {
+        cloud: &cloud,
+        dim: emb.dim,
+        title: opts.title.clone(),
+        normalize: opts.normalize,
+        yaw: opts.yaw,
+        pitch: opts.pitch,
+        lims: limits(&[&cloud], emb.dim, opts.normalize),
+    };
+    render(&plan, opts.width, opts.height)
+}
+
+/// Several scatter plans painted side by side (row-major in a grid of `cols` columns).
+struct PanelPlan<'c> {
+    plans: Vec<ScatterPlan<'c>>,
+    cols: usize,
+}
+
+impl Paint for PanelPlan<'_> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+        root.fill(&WHITE).map_err(draw_err)?;
+        let rows = self.plans.len().div_ceil(self.cols);
+        for (plan, area) in self.plans.iter().zip(root.split_evenly((rows, self.cols))) {
+            plan.paint(&area)?;
+        }
+        Ok(())
+    }
+}
+
+/// Draws several embedding scatters into one figure, `cols` per row, each panel
+/// `opts.width` x `opts.height` pixels and drawn as by [`scatter`] with its own title
+/// (`titles[i]`) and axis limits. One figure keeps a notebook cell to one output (evcxr
+/// shows one image per cell) and pastes onto a slide as one picture.
+///
+/// # Errors
+/// As [`scatter`] (naming the panel), and [`PlotError::Shape`] when `titles` and
+/// `panels` differ in length, `cols` is 0 or the whole figure exceeds [`MAX_SIDE`].
+pub fn scatter_panels(
+    panels: &[Embeddings<'_>],
+    titles: &[String],
+    cols: usize,
+    opts: &ScatterOptions,
+) -> Result<Figure, PlotError> {
+    if panels.is_empty() {
+        return Err(PlotError::Empty("no panels".into()));
+    }
+    if titles.len() != panels.len() || cols == 0 {
+        return Err(PlotError::Shape(format!(
+            "{} panels, {} titles and {cols} columns: need one title per panel and at least one column",
+            panels.len(),
+            titles.len()
+        )));
+    }
+    check_size(opts.width, opts.height)?;
+    check_view(opts)?;
+    let cols = cols.min(panels.len());
+    let rows = panels.len().div_ceil(cols);
+    let too_big = || PlotError::Shape(format!("{rows}x{cols} panels of {}x{} pixels exceed {MAX_SIDE} pixels", opts.width, opts.height));
+    let width = u32::try_from(cols).ok().and_then(|c| c.checked_mul(opts.width)).ok_or_else(too_big)?;
+    let height = u32::try_from(rows).ok().and_then(|r| r.checked_mul(opts.height)).ok_or_else(too_big)?;
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(too_big());
+    }
+    let mut clouds = Vec::with_capacity(panels.len());
+    for (i, emb) in panels.iter().enumerate() {
+        clouds.push(prepare(emb, opts).map_err(|e| match e {
+            PlotError::Empty(m) => PlotError::Empty(format!("panel {i}: {m}")),
+            PlotError::Shape(m) => PlotError::Shape(format!("panel {i}: {m}")),
+            other => other,
+        })?);
+    }
+    let plans = clouds
+        .iter()
+        .zip(panels)
+        .zip(titles)
+        .map(|((cloud, emb), title)| ScatterPlan {
+            cloud,
+            dim: emb.dim,
+            title: title.clone(),
+            normalize: opts.normalize,
+            yaw: opts.yaw,
+            pitch: opts.pitch,
+            lims: limits(&[cloud], emb.dim, opts.normalize),
+        })
+        .collect();
+    render(&PanelPlan { plans, cols }, width, height)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_util::{check_figure, clusters, PNG_SIG};
+    use super::super::{MIN_HEIGHT, MIN_WIDTH};
+    use super::*;
+
+    #[test]
+    fn scatter_2d_and_3d() {
+        let (v2, l2) = clusters(2, 40, 1);
+        let fig = scatter(
+            &Embeddings {
+                dim: 2,
+                values: &v2,
+                labels: &l2,
+            },
+            &ScatterOptions {
+                title: "2-D".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        check_figure(&fig, 640, 520);
+        assert!(fig.svg.contains("embedding dim 1"));
+
+        let (v3, l3) = clusters(3, 40, 2);
+        let opts = ScatterOptions {
+            width: 500,
+            height: 400,
+            normalize: true,
+            ..Default::default()
+        };
+        let fig = scatter(
+            &Embeddings {
+                dim: 3,
+                values: &v3,
+                labels: &l3,
+            },
+            &opts,
+        )
+        .unwrap();
+        check_figure(&fig, 500, 400);
+    }
+
+    #[test]
+    fn panels_share_one_figure() {
+        let (v2, l2) = clusters(2, 30, 3);
+        let (v3, l3) = clusters(3, 30, 4);
+        let e2 = Embeddings { dim: 2, values: &v2, labels: &l2 };
+        let e3 = Embeddings { dim: 3, values: &v3, labels: &l3 };
+        let opts = ScatterOptions { width: 400, height: 360, ..Default::default() };
+        let titles: Vec<String> = ["left panel", "middle panel", "bottom panel"].map(String::from).to_vec();
+        let fig = scatter_panels(&[e2, e3, e2], &titles, 2, &opts).unwrap();
+        check_figure(&fig, 800, 720);
+        for t in &titles {
+            assert!(fig.svg.contains(t.as_str()), "{t} missing");
+        }
+        assert!(matches!(scatter_panels(&[e2], &titles, 1, &opts), Err(PlotError::Shape(_))));
+        assert!(matches!(scatter_panels(&[e2], &titles[..1], 0, &opts), Err(PlotError::Shape(_))));
+        let bad = Embeddings { dim: 4, values: &v2[..8], labels: &l2[..2] };
+        let err = scatter_panels(&[e2, bad], &titles[..2], 2, &opts).unwrap_err();
+        assert!(err.to_string().contains("panel 1"), "{err}");
+        let huge = ScatterOptions { width: 5000, ..opts };
+        assert!(matches!(scatter_panels(&[e2, e2], &titles[..2], 2, &huge), Err(PlotError::Shape(_))));
+    }
+
+    #[test]
+    fn degenerate_inputs_draw_or_fail_cleanly() {
+        let opts = ScatterOptions::default();
+        // Errors.
+        let e = |dim, values: &[f32], labels: &[u8], o: &ScatterOptions| {
+            scatter(
+                &Embeddings {
+                    dim,
+                    values,
+                    labels,
+                },
+                o,
+            )
+            .unwrap_err()
+        };
+        assert!(matches!(e(4, &[0.0; 4], &[1], &opts), PlotError::Shape(_)));
+        assert!(matches!(e(0, &[], &[], &opts), PlotError::Shape(_)));
+        assert!(matches!(
+            e(2, &[0.0; 3], &[1, 2], &opts),
+            PlotError::Shape(_)
+        ));
+        assert!(matches!(e(2, &[], &[], &opts), PlotError::Empty(_)));
+        assert!(matches!(
+            e(3, &[f32::NAN; 6], &[1, 2], &opts),
+            PlotError::Empty(_)
+        ));
+        assert!(matches!(
+            e(
+                2,
+                &[f32::INFINITY, 1.0, 2.0, f32::NEG_INFINITY],
+                &[1, 2],
+                &opts
+            ),
+            PlotError::Empty(_)
+        ));
+        let norm = ScatterOptions {
+            normalize: true,
+            ..Default::default()
+        };
+        assert!(matches!(
+            e(2, &[0.0; 4], &[1, 2], &norm),
+            PlotError::Empty(_)
+        ));
+        let tiny = ScatterOptions {
+            width: 10,
+            ..Default::default()
+        };
+        assert!(matches!(
+            e(2, &[1.0, 2.0], &[1], &tiny),
+            PlotError::Shape(_)
+        ));
+        let bad_view = ScatterOptions {
+            yaw: f64::NAN,
+            ..Default::default()
+        };
+        assert!(matches!(
+            e(3, &[1.0, 2.0, 3.0], &[1], &bad_view),
+            PlotError::Shape(_)
+        ));
+
+        // Sensible figures.
+        let small = ScatterOptions {
+            width: MIN_WIDTH,
+            height: MIN_HEIGHT,
+            ..Default::default()
+        };
+        assert!(matches!(
+            e(
+                2,
+                &[1.0, 2.0],
+                &[1],
+                &ScatterOptions {
+                    height: MIN_HEIGHT - 1,
+                    ..Default::default()
+                }
+            ),
+            PlotError::Shape(_)
+        ));
+        let cases: Vec<(usize, Vec<f32>, Vec<u8>)> = vec![
+            (2, vec![1.0, 2.0], vec![3]),
+            (3, vec![1.0, 2.0, 3.0], vec![3]),
+            (2, vec![0.0; 8], vec![0, 1, 2, 3]),
+            (3, vec![5.0; 9], vec![0, 1, 2]),
+            (
+                2,
+                vec![1.0, f32::NAN, 2.0, 2.0, 1e-40, -1e-40],
+                vec![0, 1, 2],
+            ),
+            (
+                2,
+                vec![f32::MAX, -f32::MAX, -f32::MAX, f32::MAX],
+                vec![0, 42],
+            ),
+            (
+                3,
+                vec![1000.0, 1000.0, 1000.0, 1001.0, 1000.5, 1000.0],
+                vec![7, 8],
+            ),
+            (
+                3,
+                vec![f32::MAX, -f32::MAX, 0.0, 1.0, f32::MAX, -f32::MAX],
+                vec![1, 2],
+            ),
+            (
+                2,
+                vec![1000.0, 5.0, f32::from_bits(1000f32.to_bits() + 1), 5.0],
+                vec![1, 2],
+            ),
+            (3, vec![1e-45, 0.0, 0.0, 0.0, 1e-45, 0.0], vec![1, 2]),
+        ];
+        for (dim, values, labels) in &cases {
+            for o in [&opts, &small, &norm] {
+                let emb = Embeddings {
+                    dim: *dim,
+                    values,
+                    labels,
+                };
+                match scatter(&emb, o) {
+                    Ok(fig) => assert_eq!(&fig.png[..8], &PNG_SIG),
+                    Err(PlotError::Empty(_)) if o.normalize => {}
+                    Err(err) => panic!("{dim} {values:?}: {err}"),
+                }
+            }
+        }
+    }
+}
