@@ -33,7 +33,7 @@ pub fn smooth(ys: &[f64], k: usize) -> Vec<f64> {
 }
 
 fn pretty(loss: &str) -> String {
-    format!("{loss} softmax")
+    crate::model::loss_title(loss).to_string()
 }
 
 fn embedding_title(run: &SavedRun, normalize: bool) -> String {

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use sphereface_core::model::heads::{ARCFACE_MARGIN, COSFACE_MARGIN, DEFAULT_SCALE};
 use sphereface_core::model::{LambdaPreset, LossKind, LossName, Mode, NetKind};
 use sphereface_core::optim::Optimizer;
 use sphereface_core::report::{results_markdown, write_results, ResultRow};
@@ -13,7 +14,7 @@ use sphereface_core::train::{self, Metrics, Progress, Protocol, RunDir, StepReco
 use sphereface_core::Error;
 
 #[derive(Parser)]
-#[command(name = "sphereface", version, about = "SphereFace (A-Softmax) on MNIST: train and compare original, modified and angular softmax")]
+#[command(name = "sphereface", version, about = "SphereFace (A-Softmax) on MNIST: train and compare original, modified and angular softmax (and CosFace, ArcFace)")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -23,7 +24,7 @@ struct Cli {
 enum Cmd {
     /// Train one loss and write config.json, history.csv, metrics.json, embeddings.csv and a checkpoint into --out.
     Train(TrainArgs),
-    /// Train the three losses in 2-D and 3-D, write the results table (CSV, Markdown) beside the seed's numbers and draw the figures.
+    /// Train the losses (the seed's three by default) in 2-D and 3-D, write the results table (CSV, Markdown) beside the seed's numbers and draw the figures.
     Reproduce(ReproduceArgs),
     /// Draw the figures (embeddings, curves, psi, GIFs) of a results directory into DIR/figures, without training.
     Figures(FiguresArgs),
@@ -133,15 +134,21 @@ struct Common {
     /// Lambda annealing of the angular loss [default: caffe; none under --protocol long].
     #[arg(long, value_enum)]
     lambda: Option<LambdaPreset>,
+    /// Scale s of the CosFace and ArcFace logits (s > 0) [default: 30].
+    #[arg(long, allow_hyphen_values = true, value_name = "S")]
+    scale: Option<f64>,
+    /// Margin of CosFace (cosine, in [0, 2); default 0.35) or ArcFace (radians, in [0, π/2); default 0.5).
+    #[arg(long, allow_hyphen_values = true, value_name = "M")]
+    margin: Option<f64>,
     /// Augmentation: move each training image by up to N pixels in x and y (0: none).
     #[arg(long)]
     shift: Option<usize>,
     /// Augmentation: turn each training image by up to ±D degrees (0: none).
     #[arg(long, allow_hyphen_values = true)]
     rotate: Option<f64>,
-    /// Augmentation: scale each training image by a factor in 1 ± S (0: none).
-    #[arg(long, allow_hyphen_values = true)]
-    scale: Option<f64>,
+    /// Augmentation: zoom each training image by a factor in 1 ± Z (0: none; `scale` in config.json).
+    #[arg(long, allow_hyphen_values = true, value_name = "Z")]
+    zoom: Option<f64>,
     /// Augmentation: elastic distortion of strength ALPHA (Simard et al. 2003; smoothing σ = 4 pixels; 34 is their setting; 0: none).
     #[arg(long, allow_hyphen_values = true, value_name = "ALPHA")]
     elastic: Option<f64>,
@@ -212,15 +219,26 @@ struct ReproduceArgs {
     /// Embedding dimensions to train.
     #[arg(long, value_delimiter = ',', default_value = "2,3")]
     dims: Vec<usize>,
+    /// Losses to train, in this order [default: the seed's three, original,modified,angular].
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "original,modified,angular")]
+    losses: Vec<LossName>,
     #[command(flatten)]
     common: Common,
 }
 
 fn loss_kind(loss: LossName, bias: bool, c: &Common) -> Result<LossKind, Error> {
+    if !matches!(loss, LossName::CosFace | LossName::ArcFace) {
+        if c.scale.is_some() || c.margin.is_some() {
+            return Err(Error::Config("--scale and --margin set CosFace and ArcFace (--loss cosface|arcface); A-Softmax's margin is --m, the augmentation's scaling is --zoom".into()));
+        }
+    }
+    let s = c.scale.unwrap_or(DEFAULT_SCALE);
     Ok(match loss {
         LossName::Original => LossKind::Original { bias },
         LossName::Modified => LossKind::Modified,
         LossName::Angular => LossKind::angular(c.m, c.lambda.map_or_else(|| c.protocol.default_lambda(), LambdaPreset::schedule))?,
+        LossName::CosFace => LossKind::cosface(s, c.margin.unwrap_or(COSFACE_MARGIN))?,
+        LossName::ArcFace => LossKind::arcface(s, c.margin.unwrap_or(ARCFACE_MARGIN))?,
     })
 }
 
@@ -249,7 +267,7 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     if let Some(v) = c.rotate {
         cfg.augment.rotate = v;
     }
-    if let Some(v) = c.scale {
+    if let Some(v) = c.zoom {
         cfg.augment.scale = v;
     }
     if let Some(v) = c.elastic {
@@ -406,7 +424,7 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(a.common.protocol.name()));
             let mut cfgs = Vec::new();
             for &dim in &a.dims {
-                for loss in LossName::SEED {
+                for &loss in &a.losses {
                     cfgs.push(config(loss_kind(loss, true, &a.common)?, dim, &a.common)?);
                 }
             }

@@ -1,4 +1,5 @@
-//! The three classification heads of the seed: original, modified and angular softmax.
+//! The classification heads: the seed's three (original, modified and angular softmax) and
+//! the two margins that came after A-Softmax (CosFace and ArcFace).
 //!
 //! x ∈ R^d is the embedding, W = [w_1..w_C] ∈ R^{d×C} the class weights, y the label.
 //! Each head gives the loss (batch mean of the cross-entropy, through a log-sum-exp),
@@ -9,14 +10,20 @@
 //! modified:  f_j = ||x|| cos θ_j = x·ŵ_j,            ŵ_j = w_j/||w_j||
 //! angular:   f_y = ||x|| (λ cos θ_y + ψ(θ_y)) / (1 + λ),  f_j = ||x|| cos θ_j (j ≠ y)
 //!            ψ(θ) = (−1)^k cos(mθ) − 2k,  θ ∈ [kπ/m, (k+1)π/m]
+//! cosface:   f_y = s (cos θ_y − m),                   f_j = s cos θ_j,   cos θ_j = x̂·ŵ_j
+//! arcface:   f_y = s cos(θ_y + m)  (s (cos θ_y − m sin m) where θ_y > π − m),  f_j = s cos θ_j
 //! ```
 //! **Reference:** Liu et al., *SphereFace*, arXiv 1704.08063, eq. (6)–(7); λ annealing as in
-//! the authors' Caffe `MarginInnerProduct` layer (wy1iu/sphereface).
+//! the authors' Caffe `MarginInnerProduct` layer (wy1iu/sphereface). Wang et al., *CosFace*,
+//! arXiv 1801.09414, eq. (4) (= AM-Softmax, arXiv 1801.05599). Deng et al., *ArcFace*,
+//! arXiv 1801.07698, eq. (3), with the fallback of insightface's `ArcMarginProduct`
+//! (`easy_margin = False`). The prediction logits are ||x|| cos θ_j for the modified and
+//! angular heads and s cos θ_j for CosFace and ArcFace: the same argmax, no margin.
 
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::margin::{chebyshev_coefficients, psi_branch, LambdaSchedule, MAX_MARGIN};
+use super::margin::{arcface_fallback, chebyshev_coefficients, psi_branch, LambdaSchedule, MAX_MARGIN};
 use super::params::{e, vector, xavier_uniform, Vector};
 use crate::{dev_err, Error, Result, Rng, NUM_CLASSES};
 
@@ -33,11 +40,54 @@ pub enum LossName {
     Modified,
     /// [`LossKind::Angular`].
     Angular,
+    /// [`LossKind::CosFace`].
+    #[cfg_attr(feature = "cli", value(name = "cosface"))]
+    CosFace,
+    /// [`LossKind::ArcFace`].
+    #[cfg_attr(feature = "cli", value(name = "arcface"))]
+    ArcFace,
 }
 
 impl LossName {
     /// The heads the seed compares, in table order.
     pub const SEED: [LossName; 3] = [LossName::Original, LossName::Modified, LossName::Angular];
+    /// All five, in table order.
+    pub const ALL: [LossName; 5] = [LossName::Original, LossName::Modified, LossName::Angular, LossName::CosFace, LossName::ArcFace];
+
+    /// `original`, `modified`, `angular`, `cosface` or `arcface` (as in [`LossKind::name`]).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LossName::Original => "original",
+            LossName::Modified => "modified",
+            LossName::Angular => "angular",
+            LossName::CosFace => "cosface",
+            LossName::ArcFace => "arcface",
+        }
+    }
+
+    /// The name written by [`LossName::as_str`], back.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.as_str() == name)
+    }
+
+    /// How tables and figures call it: `original softmax`, …, `A-Softmax`, `CosFace`, `ArcFace`.
+    pub fn title(self) -> &'static str {
+        match self {
+            LossName::Original => "original softmax",
+            LossName::Modified => "modified softmax",
+            LossName::Angular => "angular softmax",
+            LossName::CosFace => "CosFace",
+            LossName::ArcFace => "ArcFace",
+        }
+    }
+}
+
+/// The title of a loss named `name` ([`LossName::title`]), or the name itself.
+pub fn loss_title(name: &str) -> &str {
+    match LossName::parse(name) {
+        Some(l) => l.title(),
+        None => name,
+    }
 }
 
 /// Which head, with its settings.
@@ -58,7 +108,32 @@ pub enum LossKind {
         /// λ(t) schedule.
         lambda: LambdaSchedule,
     },
+    /// CosFace / AM-Softmax: additive cosine margin m on normalised x and w, scale s.
+    #[serde(rename = "cosface")]
+    CosFace {
+        /// Scale s > 0 of the logits.
+        s: f64,
+        /// Cosine margin, 0 ≤ m < 2.
+        m: f64,
+    },
+    /// ArcFace: additive angular margin m (radians) on normalised x and w, scale s.
+    #[serde(rename = "arcface")]
+    ArcFace {
+        /// Scale s > 0 of the logits.
+        s: f64,
+        /// Angular margin in radians, 0 ≤ m < π/2.
+        m: f64,
+    },
 }
+
+/// The default scale of CosFace and ArcFace: the CosFace paper's s = 30, well above its
+/// lower bound s ≥ (C−1)/C · ln((C−1) P / (1 − P)) = 8.2 for C = 10 classes and a target
+/// probability P = 0.999 (CosFace §3.3); the bound does not depend on the embedding size.
+pub const DEFAULT_SCALE: f64 = 30.0;
+/// The CosFace paper's margin.
+pub const COSFACE_MARGIN: f64 = 0.35;
+/// The ArcFace paper's margin (radians, about 28.6°).
+pub const ARCFACE_MARGIN: f64 = 0.5;
 
 impl LossKind {
     /// A-Softmax with margin `m` (validated: m ≥ 1) and schedule `lambda`.
@@ -70,36 +145,87 @@ impl LossKind {
         k.validate()?;
         Ok(k)
     }
+    /// CosFace with scale `s` and margin `m` (validated).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when s ≤ 0 or m is outside [0, 2).
+    pub fn cosface(s: f64, m: f64) -> Result<Self> {
+        let k = LossKind::CosFace { s, m };
+        k.validate()?;
+        Ok(k)
+    }
+    /// ArcFace with scale `s` and margin `m` radians (validated).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when s ≤ 0 or m is outside [0, π/2).
+    pub fn arcface(s: f64, m: f64) -> Result<Self> {
+        let k = LossKind::ArcFace { s, m };
+        k.validate()?;
+        Ok(k)
+    }
     /// Checks the settings.
     ///
     /// # Errors
     /// [`Error::Config`] with the bad value.
     pub fn validate(&self) -> Result<()> {
-        if let LossKind::Angular { m, lambda } = self {
-            if *m == 0 {
-                return Err(Error::Config("angular margin m must be an integer >= 1, got 0".into()));
+        let scale_ok = |name: &str, s: f64| {
+            if s.is_finite() && s > 0.0 {
+                Ok(())
+            } else {
+                Err(Error::Config(format!("{name} scale s must be a number > 0, got {s}")))
             }
-            if *m > MAX_MARGIN {
-                return Err(Error::Config(format!("angular margin m must be at most {MAX_MARGIN}, got {m}")));
+        };
+        match *self {
+            LossKind::Angular { m, lambda } => {
+                if m == 0 {
+                    return Err(Error::Config("angular margin m must be an integer >= 1, got 0".into()));
+                }
+                if m > MAX_MARGIN {
+                    return Err(Error::Config(format!("angular margin m must be at most {MAX_MARGIN}, got {m}")));
+                }
+                lambda.validate()?;
             }
-            lambda.validate()?;
+            LossKind::CosFace { s, m } => {
+                scale_ok("cosface", s)?;
+                if !(0.0..2.0).contains(&m) {
+                    return Err(Error::Config(format!("cosface margin m must be in [0, 2) (cos θ − m spans [−3, 1]), got {m}")));
+                }
+            }
+            LossKind::ArcFace { s, m } => {
+                scale_ok("arcface", s)?;
+                if !(0.0..std::f64::consts::FRAC_PI_2).contains(&m) {
+                    return Err(Error::Config(format!("arcface margin m must be in [0, π/2) radians, got {m}")));
+                }
+            }
+            LossKind::Original { .. } | LossKind::Modified => {}
         }
         Ok(())
     }
-    /// Position in tables and figures: original, modified, angular.
+    /// Position in tables and figures: original, modified, angular, cosface, arcface.
     pub fn order(&self) -> usize {
         match self {
             LossKind::Original { .. } => 0,
             LossKind::Modified => 1,
             LossKind::Angular { .. } => 2,
+            LossKind::CosFace { .. } => 3,
+            LossKind::ArcFace { .. } => 4,
         }
     }
-    /// Short name: `original`, `modified` or `angular`.
+    /// Short name: `original`, `modified`, `angular`, `cosface` or `arcface`.
     pub fn name(&self) -> &'static str {
         match self {
             LossKind::Original { .. } => "original",
             LossKind::Modified => "modified",
             LossKind::Angular { .. } => "angular",
+            LossKind::CosFace { .. } => "cosface",
+            LossKind::ArcFace { .. } => "arcface",
+        }
+    }
+    /// The scale s of the heads that normalise x (CosFace, ArcFace); `None` for the others.
+    pub fn feature_scale(&self) -> Option<f64> {
+        match self {
+            LossKind::CosFace { s, .. } | LossKind::ArcFace { s, .. } => Some(*s),
+            _ => None,
         }
     }
 }
@@ -111,7 +237,8 @@ pub struct HeadOutput<E: Dtype, D: Storage<E>, T> {
     pub loss: Tensor<(), E, D, T>,
     /// Prediction logits `[B, C]` without margin (argmax = prediction), detached.
     pub logits: Tensor<(usize, usize), E, D>,
-    /// The logits the loss was taken on `[B, C]` (equal to `logits` except for angular), detached.
+    /// The logits the loss was taken on `[B, C]` (equal to `logits` for the heads without a
+    /// margin), detached.
     pub margin_logits: Tensor<(usize, usize), E, D>,
     /// λ used (0 for the non-angular heads).
     pub lambda: f64,
@@ -194,12 +321,22 @@ impl<E: Dtype, D: Device<E>> Head<E, D> {
         w.try_div(norms.try_broadcast_like::<_, Axis<0>>(&(self.dim, self.classes)).map_err(dev_err)?).map_err(dev_err)
     }
 
-    /// Prediction logits `[B, C]` (no margin): x·W + b, or x·ŵ_j = ||x|| cos θ_j.
+    /// Prediction logits `[B, C]` (no margin): x·W + b; x·ŵ_j = ||x|| cos θ_j; or s cos θ_j
+    /// for the heads that normalise x too (CosFace, ArcFace).
     ///
     /// # Errors
     /// [`Error::Shape`] when x is not `[B, d]`.
     pub fn logits<T: Tape<E, D>>(&self, x: Mat<E, D, T>) -> Result<Mat<E, D, T>> {
-        let (b, _) = self.check_input(&x)?;
+        let (b, d) = self.check_input(&x)?;
+        if let Some(s) = self.kind.feature_scale() {
+            // x̂ = x / sqrt(Σ x² + ε);  s cos θ_j = s clamp(x̂·ŵ_j, −1, 1)      [B, C]
+            let xnorm = (x.retaped::<T>().try_square().map_err(dev_err)?.try_sum::<(usize,), Axis<1>>().map_err(dev_err)? + e::<E>(NORM_EPS))
+                .try_sqrt()
+                .map_err(dev_err)?; // [B]
+            let xhat = x.try_div(xnorm.try_broadcast_like::<_, Axis<1>>(&(b, d)).map_err(dev_err)?).map_err(dev_err)?;
+            let c = xhat.try_matmul(self.weights::<T>()?).map_err(dev_err)?.try_clamp(-1.0, 1.0).map_err(dev_err)?;
+            return Ok(c * e::<E>(s));
+        }
         let y = x.try_matmul(self.weights::<T>()?).map_err(dev_err)?; // [B, C]
         match &self.bias {
             Some(bias) => y.try_add(bias.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&(b, self.classes)).map_err(dev_err)?).map_err(dev_err),
@@ -236,11 +373,32 @@ impl<E: Dtype, D: Device<E>> Head<E, D> {
             LossKind::Angular { .. } if m > 1 => Some(x.retaped::<T>()),
             _ => None,
         };
-        let f = self.logits(x)?; // [B, C]: x·W + b, or ||x|| cos θ_j
+        let f = self.logits(x)?; // [B, C]: x·W + b, ||x|| cos θ_j or s cos θ_j
         let logits = f.retaped::<NoneTape>();
-        let f = match xnorm {
-            None => f,
-            Some(x) => {
+        let f = match (self.kind, xnorm) {
+            // f_y = s (cos θ_y − m): subtract s·m at the label                    [B, C]
+            (LossKind::CosFace { s, m }, _) => f.try_sub(onehot.clone() * e::<E>(s * m)).map_err(dev_err)?,
+            (LossKind::ArcFace { s, m }, _) => {
+                // c_y = f_y / s                                                   [B]
+                let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(labels.to_vec(), (b,));
+                let c = f.retaped::<T>().try_select(idx).map_err(dev_err)? * e::<E>(1.0 / s);
+                // Which samples take the fallback (θ_y + m ≥ π), no gradient      [B]
+                let fallback: Vec<bool> = c.as_vec().iter().map(|v| arcface_fallback(m, v.to_f64().unwrap_or(0.0))).collect();
+                let mask = |want: bool| -> Tensor<(usize,), E, D> { dev.tensor_from_vec(fallback.iter().map(|&fb| if fb == want { E::ONE } else { E::default() }).collect(), (b,)) };
+                // cos(θ + m) = c cos m − sin θ sin m,  sin θ = sqrt((1 − c²) + ε): ε added
+                // after the difference, or f32 loses it and sqrt′(0) is infinite at c = ±1
+                let one_minus = c.retaped::<T>().try_square().map_err(dev_err)?.try_negate().map_err(dev_err)? + E::ONE;
+                let sin = (one_minus + e::<E>(NORM_EPS)).try_sqrt().map_err(dev_err)?;
+                let arc = (c.retaped::<T>() * e::<E>(m.cos())).try_sub(sin * e::<E>(m.sin())).map_err(dev_err)?;
+                let fall = c.retaped::<T>() - e::<E>(m * m.sin());
+                let target = arc.try_mul(mask(false)).map_err(dev_err)?.try_add(fall.try_mul(mask(true)).map_err(dev_err)?).map_err(dev_err)?;
+                // f_y − s c_y = s (target − c_y)                                   [B]
+                let delta = target.try_sub(c).map_err(dev_err)? * e::<E>(s);
+                let delta = delta.try_broadcast_like::<_, Axis<1>>(&(b, self.classes)).map_err(dev_err)?.try_mul(onehot.clone()).map_err(dev_err)?;
+                f.try_add(delta).map_err(dev_err)?
+            }
+            (_, None) => f,
+            (_, Some(x)) => {
                 // ||x|| = sqrt(Σ x² + ε)                                   [B]
                 let xnorm = (x.try_square().map_err(dev_err)?.try_sum::<(usize,), Axis<1>>().map_err(dev_err)? + e::<E>(NORM_EPS))
                     .try_sqrt()

@@ -138,3 +138,29 @@ pub fn psi(m: u32, c: f64) -> f64 {
     sign * t - two_k
 }
 
+/// Whether ArcFace's target takes the fallback at c = cos θ: θ + m ≥ π, i.e. c ≤ cos(π − m),
+/// where cos(θ + m) would stop falling with θ; insightface then uses c − m sin m instead.
+pub fn arcface_fallback(m: f64, c: f64) -> bool {
+    c <= (std::f64::consts::PI - m).cos()
+}
+
+/// The target logit of each margin head divided by its scale (‖x‖ for A-Softmax with λ = 0,
+/// s for CosFace and ArcFace), as a function of c = cos θ_y: what the figures draw.
+///
+/// ```text
+/// A-Softmax  ψ(θ)                 CosFace  cos θ − m
+/// ArcFace    cos(θ + m), or cos θ − m sin m where θ > π − m
+/// ```
+pub fn psi_arcface(m: f64, c: f64) -> f64 {
+    let c = c.clamp(-1.0, 1.0);
+    if arcface_fallback(m, c) {
+        c - m * m.sin()
+    } else {
+        c * m.cos() - (1.0 - c * c).max(0.0).sqrt() * m.sin()
+    }
+}
+
+/// CosFace's target logit over s at c = cos θ: c − m.
+pub fn psi_cosface(m: f64, c: f64) -> f64 {
+    c.clamp(-1.0, 1.0) - m
+}

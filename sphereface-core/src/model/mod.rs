@@ -15,7 +15,7 @@ pub mod params;
 
 use dfdx::prelude::*;
 
-pub use heads::{count_correct, Head, HeadOutput, LossKind, LossName, NORM_EPS};
+pub use heads::{count_correct, loss_title, Head, HeadOutput, LossKind, LossName, NORM_EPS};
 pub use layers::{Act, ConvDevice, Mode, Padding};
 pub use margin::{psi, LambdaPreset, LambdaSchedule};
 pub use net::{NetKind, Network};

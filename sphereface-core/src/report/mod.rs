@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::{loss_title, LossName};
 use crate::train::Metrics;
 use crate::{Error, Result};
 
@@ -23,10 +24,21 @@ pub fn seed_number(loss: &str) -> Option<f64> {
     SEED_TABLE.iter().find(|(l, _)| *l == loss).map(|(_, a)| *a)
 }
 
+/// The losses that have rows, in table order ([`LossName::ALL`], then any other name).
+pub fn losses_present(rows: &[ResultRow]) -> Vec<&str> {
+    let mut out: Vec<&str> = LossName::ALL.iter().map(|l| l.as_str()).filter(|l| rows.iter().any(|r| r.loss == *l)).collect();
+    for r in rows {
+        if !out.contains(&r.loss.as_str()) {
+            out.push(&r.loss);
+        }
+    }
+    out
+}
+
 /// One cell of the results: a loss at one embedding dimension (a line of `results.csv`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResultRow {
-    /// `original`, `modified` or `angular`.
+    /// `original`, `modified`, `angular`, `cosface` or `arcface`.
     pub loss: String,
     /// Embedding dimension.
     pub dim: usize,
@@ -80,11 +92,9 @@ pub fn results_markdown(rows: &[ResultRow]) -> String {
         s.push_str("---:|");
     }
     s.push('\n');
-    for (loss, seed) in SEED_TABLE {
-        if !rows.iter().any(|r| r.loss == loss) {
-            continue;
-        }
-        s.push_str(&format!("| {loss} softmax | {seed:.4} |"));
+    for loss in losses_present(rows) {
+        let seed = seed_number(loss).map_or("–".to_string(), |a| format!("{a:.4}"));
+        s.push_str(&format!("| {} | {seed} |", loss_title(loss)));
         for d in &dims {
             match rows.iter().find(|r| r.loss == loss && r.dim == *d) {
                 Some(r) => s.push_str(&format!(" {:.4} |", r.test_acc)),

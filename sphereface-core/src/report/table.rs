@@ -3,7 +3,8 @@
 
 use polars::prelude::*;
 
-use super::{ResultRow, SEED_TABLE};
+use super::{losses_present, seed_number, ResultRow};
+use crate::model::loss_title;
 
 /// A results table as a polars [`DataFrame`], with a caption; shown as an HTML table in
 /// an evcxr notebook (its `evcxr_display`), as text by `Display`.
@@ -100,9 +101,9 @@ impl std::fmt::Display for Table {
     }
 }
 
-/// The accuracy table: one row per loss (original, modified, angular, those present),
-/// the seed README's number, then for each embedding dimension our test accuracy and its
-/// difference to the seed's (positive: ours is higher).
+/// The accuracy table: one row per loss present (in table order), the seed README's number
+/// (none for CosFace and ArcFace), then for each embedding dimension our test accuracy and
+/// its difference to the seed's (positive: ours is higher).
 ///
 /// # Errors
 /// [`crate::Error::Config`] if polars rejects the columns (it should not).
@@ -110,14 +111,14 @@ pub fn accuracy_table(rows: &[ResultRow], caption: &str) -> crate::Result<Table>
     let mut dims: Vec<usize> = rows.iter().map(|r| r.dim).collect();
     dims.sort_unstable();
     dims.dedup();
-    let losses: Vec<(&str, f64)> = SEED_TABLE.iter().copied().filter(|(l, _)| rows.iter().any(|r| r.loss == *l)).collect();
+    let losses: Vec<(&str, Option<f64>)> = losses_present(rows).into_iter().map(|l| (l, seed_number(l))).collect();
     let mut columns = vec![
-        Column::new("loss".into(), losses.iter().map(|(l, _)| format!("{l} softmax")).collect::<Vec<_>>()),
+        Column::new("loss".into(), losses.iter().map(|(l, _)| loss_title(l).to_string()).collect::<Vec<_>>()),
         Column::new("seed README".into(), losses.iter().map(|(_, a)| *a).collect::<Vec<_>>()),
     ];
     for d in &dims {
         let ours: Vec<Option<f64>> = losses.iter().map(|(l, _)| rows.iter().find(|r| r.loss == *l && r.dim == *d).map(|r| r.test_acc)).collect();
-        let diff: Vec<Option<f64>> = ours.iter().zip(&losses).map(|(o, (_, s))| o.map(|o| o - s)).collect();
+        let diff: Vec<Option<f64>> = ours.iter().zip(&losses).map(|(o, (_, s))| Some(o.as_ref()? - s.as_ref()?)).collect();
         columns.push(Column::new(format!("ours {d}-D").into(), ours));
         columns.push(Column::new(format!("{d}-D − seed").into(), diff));
     }

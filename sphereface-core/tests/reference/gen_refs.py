@@ -1,12 +1,21 @@
 #!/usr/bin/env python3
 """Independent float64 reference values for the SphereFace softmax heads
-(arXiv 1704.08063): original, modified and angular (A-Softmax).
+(arXiv 1704.08063): original, modified and angular (A-Softmax); and for two
+additive-margin cosine heads:
+  CosFace / AM-Softmax (Wang et al., arXiv 1801.09414):
+      f_y = s (cos theta_y - m),  f_j = s cos theta_j  (j != y);
+  ArcFace (Deng et al., arXiv 1801.07698), with insightface's fallback:
+      f_y = s cos(theta_y + m)       if theta_y + m < pi  (cos theta_y > cos(pi - m)),
+      f_y = s (cos theta_y - m sin m) otherwise;  f_j = s cos theta_j  (j != y).
 
 Usage:  python3 gen_refs.py > head_refs.rs   (from sphereface-core/tests/reference)
 Prints Rust `pub const` items on stdout; self-checks (central finite
-differences, Chebyshev-vs-cos(m*acos c), kink margins) run first and abort
-with an AssertionError on failure.  Only numpy + math are used; every formula
-is written out per sample / per class with hand-derived gradients.
+differences, Chebyshev-vs-cos(m*acos c), kink margins, ArcFace branch margins,
+m = 0 == normalised softmax) run first and abort with an AssertionError on
+failure.  Only numpy + math are used; every formula is written out per
+sample / per class with hand-derived gradients.  Dot products and float sums
+are written out too (fdot, lsum below), so that the output does not depend on
+the BLAS kernel numpy picks for the CPU or on the Python version.
 """
 import math
 import sys
@@ -26,11 +35,44 @@ W_D3 = np.array([[0.4, -0.8, 0.2, 0.7],
                  [0.5, 0.1, -1.0, 1.2]])
 B = np.array([0.1, -0.3, 0.25, 0.05])
 LABELS = [1, 0, 3]
+# ArcFace fallback case (m = ARCFACE_FALLBACK_M = 0.7, cos(pi - m) = -0.7648):
+# target cosines -0.9505, -0.7995 (samples 0, 1: fallback, theta_y > pi - m)
+# and -0.7007, 0.6001 (samples 2, 3: theta_y + m < pi); asserted in main().
+X_FB = np.array([[-0.2, 0.3, -1.0], [-1.0, 0.1, -0.1], [-0.2, -1.0, 0.1], [0.3, -1.1, 0.0]])
+W_FB = np.array([[0.8, -0.5, 0.3],
+                 [0.2, 0.9, -0.7],
+                 [-0.4, 0.3, 1.0]])
+LABELS_FB = [2, 0, 1, 2]
+COSFACE_S, COSFACE_M = 30.0, 0.35
+ARCFACE_S, ARCFACE_M = 30.0, 0.5
+ARCFACE_FALLBACK_M = 0.7
 
 
 # ------------------------------------------------------ core formulas -------
+def fma(a, b, c):                 # a*b + c rounded once (Dekker's exact product + fsum)
+    p = a * b
+    t = 134217729.0 * a; ah = t - (t - a); al = a - ah      # 134217729 = 2^27 + 1
+    t = 134217729.0 * b; bh = t - (t - b); bl = b - bh
+    e = ((ah*bh - p) + ah*bl + al*bh) + al*bl               # a*b == p + e exactly
+    return math.fsum((c, p, e))
+
+def fdot(u, v):                   # sum_k u_k v_k, left to right, one rounding per term
+    # head_refs.rs was first generated with np.dot, whose OpenBLAS kernel (picked
+    # per CPU) accumulated this way there; other kernels differ in the last bit.
+    # fdot reproduces that output bit for bit on any machine.
+    acc = 0.0
+    for a, b in zip(u, v):
+        acc = fma(float(a), float(b), acc)
+    return acc
+
+def lsum(xs):                     # plain left-to-right float sum (sum() compensates
+    acc = 0.0                     # from Python 3.12 on, which moves last bits)
+    for v in xs:
+        acc += v
+    return acc
+
 def norm(v):                      # ||v|| = sqrt(sum v^2 + EPS)
-    return math.sqrt(float(np.dot(v, v)) + EPS)
+    return math.sqrt(fdot(v, v) + EPS)
 
 def cheb(m, c):                   # (T_m(c), T_m'(c)) by the three-term recurrence
     t0, t1, d0, d1 = 1.0, c, 0.0, 1.0
@@ -55,12 +97,12 @@ def lambda_sched(t, base, gamma, power, lmin):
     return max(lmin, base * (1.0 + gamma*t) ** (-power))
 
 def logits_original(x, W, b):     # f_j = x.w_j + b_j
-    return [float(np.dot(x, W[:, j])) + (float(b[j]) if b is not None else 0.0)
+    return [fdot(x, W[:, j]) + (float(b[j]) if b is not None else 0.0)
             for j in range(W.shape[1])]
 
 def cos_ij(x, W):                 # c_j = clamp(x.w_j/(||x|| ||w_j||), -1, 1)
     nx = norm(x)
-    return [min(1.0, max(-1.0, float(np.dot(x, W[:, j])) / norm(W[:, j]) / nx))
+    return [min(1.0, max(-1.0, fdot(x, W[:, j]) / norm(W[:, j]) / nx))
             for j in range(W.shape[1])]
 
 def logits_angular(x, W, y, m, lam):  # target: ||x||(lam c + psi)/(1+lam); others ||x|| c
@@ -69,15 +111,35 @@ def logits_angular(x, W, y, m, lam):  # target: ||x||(lam c + psi)/(1+lam); othe
     f[y] = nx * (lam*c[y] + psi(m, c[y])[0]) / (1.0 + lam)
     return f
 
+def arcface_target(c, s, m):      # (f_y, df_y/dc, fallback?); the branch carries no gradient
+    sn = math.sqrt(max(1.0 - c*c, 0.0) + EPS)        # sin theta_y (EPS: finite at c = +-1)
+    if c > math.cos(math.pi - m):                    # theta_y + m < pi: s cos(theta_y + m)
+        return s * (c*math.cos(m) - sn*math.sin(m)), s * (math.cos(m) + c*math.sin(m)/sn), False
+    return s * (c - m*math.sin(m)), s, True          # insightface fallback
+
+def logits_cosface(x, W, y, s, m):   # target: s (c - m); others s c
+    c = cos_ij(x, W)
+    f = [s*cj for cj in c]
+    f[y] = s * (c[y] - m)
+    return f
+
+def logits_arcface(x, W, y, s, m):   # target: arcface_target; others s c
+    c = cos_ij(x, W)
+    f = [s*cj for cj in c]
+    f[y] = arcface_target(c[y], s, m)[0]
+    return f
+
 def ce(f, y):                     # -log softmax(f)_y
     mx = max(f)
-    return mx + math.log(sum(math.exp(v - mx) for v in f)) - f[y]
-# (modified head == logits_angular with m = 1; prediction logits = ||x|| c_j)
+    return mx + math.log(lsum(math.exp(v - mx) for v in f)) - f[y]
+# (modified head == logits_angular with m = 1; prediction logits = ||x|| c_j;
+#  cosface / arcface prediction logits = s c_j)
 
 
 # ---------------------------------------------- loss + analytic gradients ---
-def head_forward(kind, X, W, b, labels, m=1, lam=0.0):
-    """Returns loss, prediction logits, margin (training) logits."""
+def head_forward(kind, X, W, b, labels, m=1, lam=0.0, scale=1.0):
+    """Returns loss, prediction logits, margin (training) logits.
+    cosface / arcface: m is the additive margin, scale is s (b, lam unused)."""
     Bn = X.shape[0]
     loss, pred, marg = 0.0, [], []
     for i in range(Bn):
@@ -85,6 +147,9 @@ def head_forward(kind, X, W, b, labels, m=1, lam=0.0):
         if kind == "original":
             f = logits_original(x, W, b)
             p = list(f)
+        elif kind in ("cosface", "arcface"):
+            p = [scale*cj for cj in cos_ij(x, W)]
+            f = (logits_cosface if kind == "cosface" else logits_arcface)(x, W, y, scale, m)
         else:
             nx = norm(x)
             p = [nx*cj for cj in cos_ij(x, W)]
@@ -95,18 +160,18 @@ def head_forward(kind, X, W, b, labels, m=1, lam=0.0):
     return loss, np.array(pred), np.array(marg)
 
 
-def head_grads(kind, X, W, b, labels, m=1, lam=0.0):
+def head_grads(kind, X, W, b, labels, m=1, lam=0.0, scale=1.0):
     """Hand-derived gradients of the mean CE loss: dX, dW, db."""
     Bn, d = X.shape
     C = W.shape[1]
     dX, dW, db = np.zeros_like(X), np.zeros_like(W), np.zeros(C)
     for i in range(Bn):
         x, y = X[i], labels[i]
-        _, _, f = head_forward(kind, X[i:i+1], W, b, [y], m, lam)
+        _, _, f = head_forward(kind, X[i:i+1], W, b, [y], m, lam, scale)
         f = f[0]
         mx = max(f)
         e = [math.exp(v - mx) for v in f]
-        Z = sum(e)
+        Z = lsum(e)
         g = [(e[j]/Z - (1.0 if j == y else 0.0)) / Bn for j in range(C)]  # dL/df_j
         if kind == "original":
             for j in range(C):
@@ -118,11 +183,22 @@ def head_grads(kind, X, W, b, labels, m=1, lam=0.0):
         for j in range(C):
             w = W[:, j]
             nw = norm(w)
-            dot = float(np.dot(x, w))
+            dot = fdot(x, w)
             s = dot / nw                           # s = x.w_hat
             ds_dx = w / nw
             ds_dw = x / nw - dot * w / nw**3
-            if kind == "angular" and j == y:
+            if kind in ("cosface", "arcface"):      # f_j = F(c_j), c_j = (x.w_hat)/||x||
+                c = s / nx
+                assert -1.0 < c < 1.0              # clamp inactive
+                dc_dx = ds_dx / nx - s * x / nx**3
+                dc_dw = ds_dw / nx
+                if kind == "arcface" and j == y:   # dF/dc = s (cos m + c sin m / sin_y),
+                    assert 1.0 - c*c > 0.0         # or s in the fallback branch;
+                    dF = arcface_target(c, scale, m)[1]  # d sin_y/dc = -c/sin_y
+                else:                              # s c, and cosface's s (c - m)
+                    dF = scale
+                df_dx, df_dw = dF * dc_dx, dF * dc_dw
+            elif kind == "angular" and j == y:
                 c = s / nx
                 assert -1.0 < c < 1.0              # clamp inactive
                 ps, dps = psi(m, c)
@@ -140,9 +216,9 @@ def head_grads(kind, X, W, b, labels, m=1, lam=0.0):
 
 
 # ---------------------------------------------------------------- checks ---
-def fd_check(kind, X, W, b, labels, m=1, lam=0.0, h=1e-6, tol=1e-6, name=""):
-    dX, dW, db = head_grads(kind, X, W, b, labels, m, lam)
-    L = lambda X_, W_, b_: head_forward(kind, X_, W_, b_, labels, m, lam)[0]
+def fd_check(kind, X, W, b, labels, m=1, lam=0.0, h=1e-6, tol=1e-6, name="", scale=1.0):
+    dX, dW, db = head_grads(kind, X, W, b, labels, m, lam, scale)
+    L = lambda X_, W_, b_: head_forward(kind, X_, W_, b_, labels, m, lam, scale)[0]
     worst = 0.0
     def cmp(an, fd, what):
         nonlocal worst
@@ -162,6 +238,9 @@ def fd_check(kind, X, W, b, labels, m=1, lam=0.0, h=1e-6, tol=1e-6, name=""):
             bp, bm = b.copy(), b.copy(); bp[j] += h; bm[j] -= h
             cmp(db[j], (L(X, W, bp) - L(X, W, bm)) / (2*h), f"db[{j}]")
     return worst
+
+
+FD_H_SCALED = 1e-5                # FD step for the s = 30 heads (see emit_case)
 
 
 def kink_check(X, W, min_margin=1e-3):
@@ -202,7 +281,65 @@ def psi_cross_check():
         assert psi(1, c) == (c, 1.0)
 
 
+def arcface_branches(X, W, labels, m, min_margin=1e-3):
+    """Every c_ij >= min_margin away from +-1 (clamp) and every target c_y
+    >= min_margin away from the ArcFace threshold cos(pi - m).  Returns the
+    per-sample fallback flags, cross-checked against theta_y + m >= pi."""
+    fb = []
+    for i in range(X.shape[0]):
+        c = cos_ij(X[i], W)
+        for cj in c:
+            assert 1.0 - abs(cj) >= min_margin, (i, cj)
+        cy = c[labels[i]]
+        assert abs(cy - math.cos(math.pi - m)) >= min_margin, (i, cy, m)
+        f = arcface_target(cy, 1.0, m)[2]
+        assert f == (math.acos(cy) + m >= math.pi), (i, cy, m)
+        fb.append(f)
+    return fb
+
+
+def margin_cross_check():
+    """arcface_target against s cos(acos(c) + m) and the fallback line, its
+    derivative against s sin(theta + m)/sin(theta) and against FD in c; with
+    m = 0 it is s c exactly; fma / fdot round once per term."""
+    s = 30.0
+    for m in (0.0, 0.35, 0.5, 0.7, 1.4):
+        thr = math.cos(math.pi - m)
+        for c in np.linspace(-0.999, 0.999, 2001):
+            c = float(c)
+            f, df, fb = arcface_target(c, s, m)
+            th = math.acos(c)
+            if abs(c - thr) < 1e-9:
+                continue
+            assert fb == (th + m >= math.pi), (m, c)
+            if fb:
+                assert f == s * (c - m*math.sin(m)) and df == s, (m, c)
+            else:
+                # == s cos(theta + m) and s sin(theta + m)/sin(theta), up to EPS
+                assert abs(f - s*math.cos(th + m)) <= 1e-9, (m, c)
+                assert abs(df - s*math.sin(th + m)/math.sin(th)) <= 1e-7 * max(1.0, abs(df)), (m, c)
+            if abs(c - thr) > 1e-4:
+                hh = 1e-7
+                fd = (arcface_target(c + hh, s, m)[0] - arcface_target(c - hh, s, m)[0]) / (2*hh)
+                assert abs(fd - df) <= 1e-6 * max(1.0, abs(fd)), (m, c)
+        if m == 0.0:
+            for c in np.linspace(-0.999, 0.999, 201):
+                c = float(c)
+                assert arcface_target(c, s, 0.0)[0] == s*c
+    # ArcFace at c = +-1: finite value and gradient thanks to the EPS in sin_y
+    for c in (-1.0, 1.0):
+        f, df, _ = arcface_target(c, s, 0.5)
+        assert math.isfinite(f) and math.isfinite(df)
+    # fma / fdot: one rounding per term (0.1*10 - 1 == 2^-54 exactly, unfused 0)
+    assert fma(0.1, 10.0, -1.0) == 2.0**-54 and 0.1*10.0 - 1.0 == 0.0
+    assert fdot([-1.0, 0.1], [1.0, 10.0]) == 2.0**-54 and fdot([0.1, -1.0], [10.0, 1.0]) == 0.0
+
+
 # ---------------------------------------------------------------- output ---
+def num(v):                           # 30.0 -> "30", 0.35 -> "0.35" (comment headers)
+    v = float(v)
+    return str(int(v)) if v.is_integer() else repr(v)
+
 def lit(v):
     v = float(v)
     assert math.isfinite(v)
@@ -220,20 +357,47 @@ out = []
 def const(name, ty, val):
     out.append(f"pub const {name}: {ty} = {val};")
 
-def emit_case(prefix, kind, X, W, b, m=1, lam=0.0, xname="X_D2", wname="W_D2"):
+def emit_case(prefix, kind, X, W, b, m=1, lam=0.0, xname="X_D2", wname="W_D2",
+              scale=1.0, labels=LABELS, lname="LABELS"):
     Bn, d = X.shape
     C = W.shape[1]
-    loss, pred, marg = head_forward(kind, X, W, b, LABELS, m, lam)
-    dX, dW, db = head_grads(kind, X, W, b, LABELS, m, lam)
-    worst = fd_check(kind, X, W, b, LABELS, m, lam, name=prefix)
+    loss, pred, marg = head_forward(kind, X, W, b, labels, m, lam, scale)
+    dX, dW, db = head_grads(kind, X, W, b, labels, m, lam, scale)
+    # s = 30 scales the loss, and the rounding error of the FD quotient, by ~s:
+    # a 10x larger step keeps that below tol (truncation error stays ~1e-7)
+    h = FD_H_SCALED if kind in ("cosface", "arcface") else 1e-6
+    worst = fd_check(kind, X, W, b, labels, m, lam, h=h, name=prefix, scale=scale)
     # angular with m=1 must equal modified for every lambda
     if kind == "angular" and m == 1:
-        l2, p2, f2 = head_forward("modified", X, W, None, LABELS)
+        l2, p2, f2 = head_forward("modified", X, W, None, labels)
         assert abs(l2 - loss) <= 1e-14 and np.allclose(f2, marg, rtol=0, atol=1e-14)
+    tc = [cos_ij(X[i], W)[labels[i]] for i in range(Bn)]
+    fb = arcface_branches(X, W, labels, m) if kind == "arcface" else None
+    if kind in ("cosface", "arcface"):
+        # prediction logits s c_j; margin logits differ from them only at the target
+        for i in range(Bn):
+            y = labels[i]
+            assert list(pred[i]) == [scale*cj for cj in cos_ij(X[i], W)]
+            assert all(marg[i][j] == pred[i][j] for j in range(C) if j != y)
+            if kind == "cosface":
+                assert marg[i][y] == scale * (tc[i] - m)
+                assert abs((pred[i][y] - marg[i][y]) - scale*m) <= 1e-12
+            elif fb[i]:
+                assert marg[i][y] == scale * (tc[i] - m*math.sin(m))
+            else:
+                assert abs(marg[i][y] - scale*math.cos(math.acos(tc[i]) + m)) <= 1e-9
     print(f"{prefix}: loss={loss!r} fd worst rel={worst:.2e}", file=sys.stderr)
-    info = f"{kind}" + (f", m={m}, lambda={lit(lam)}" if kind == "angular" else "")
+    if kind in ("cosface", "arcface"):
+        info = f"{kind} s={num(scale)} m={num(m)}"
+    else:
+        info = f"{kind}" + (f", m={m}, lambda={lit(lam)}" if kind == "angular" else "")
     out.append(f"\n// ---- {prefix}: {info}; inputs {xname}, {wname}"
-               + (", B" if b is not None else "") + ", LABELS")
+               + (", B" if b is not None else "") + ", " + lname)
+    if kind == "arcface":
+        nb = [str(i) for i in range(Bn) if not fb[i]]
+        fs = [str(i) for i in range(Bn) if fb[i]]
+        out.append(f"// theta_y + m < pi: samples [{', '.join(nb)}]; "
+                   f"fallback (theta_y + m >= pi): samples [{', '.join(fs)}]")
     const(f"{prefix}_LOSS", "f64", lit(loss))
     const(f"{prefix}_DX", f"[[f64; {d}]; {Bn}]", arr2(dX))
     const(f"{prefix}_DW", f"[[f64; {C}]; {d}]", arr2(dW))
@@ -242,14 +406,19 @@ def emit_case(prefix, kind, X, W, b, m=1, lam=0.0, xname="X_D2", wname="W_D2"):
     const(f"{prefix}_LOGITS", f"[[f64; {C}]; {Bn}]", arr2(pred))
     const(f"{prefix}_MARGIN_LOGITS", f"[[f64; {C}]; {Bn}]", arr2(marg))
     if kind == "angular":
-        tc = [cos_ij(X[i], W)[LABELS[i]] for i in range(Bn)]
         const(f"{prefix}_TARGET_COS", f"[f64; {Bn}]", arr1(tc))
         const(f"{prefix}_TARGET_K", f"[usize; {Bn}]",
               "[" + ", ".join(str(margin_k(m, c)) for c in tc) + "]")
+    if kind == "arcface":
+        const(f"{prefix}_TARGET_COS", f"[f64; {Bn}]", arr1(tc))
+        const(f"{prefix}_TARGET_FALLBACK", f"[bool; {Bn}]",
+              "[" + ", ".join("true" if f else "false" for f in fb) + "]")
+    return fb
 
 
 def main():
     psi_cross_check()
+    margin_cross_check()
     kink_check(X_D2, W_D2)
     kink_check(X_D3, W_D3)
 
@@ -259,6 +428,8 @@ def main():
     out.append("// W is d x C row-major: W[k][j] = component k of class weight w_j.")
     out.append("// LOGITS = prediction logits (original: x.w_j + b_j; modified/angular: ||x|| cos theta_j);")
     out.append("// MARGIN_LOGITS = logits fed to the loss (== LOGITS except the angular target entry).")
+    out.append("// CosFace (arXiv 1801.09414) and ArcFace (arXiv 1801.07698) heads: section at the end;")
+    out.append("// their LOGITS = s cos theta_j, MARGIN_LOGITS == LOGITS except the target entry.")
     out.append("#![allow(dead_code, clippy::excessive_precision, clippy::approx_constant)]")
     const("EPS", "f64", lit(EPS))
     const("X_D2", "[[f64; 2]; 3]", arr2(X_D2))
@@ -294,6 +465,56 @@ def main():
         for t in thetas:   # the Chebyshev route agrees (to rounding, also on kinks)
             assert abs(psi(m, math.cos(t))[0] - psi_direct(m, t)) <= 1e-12
         const(f"PSI_M{m}", "[(f64, f64); 8]", f"[{vals}]")
+
+    # ------------------------------------------------ CosFace / ArcFace ----
+    out.append("\n// ==== CosFace / AM-Softmax (Wang et al., arXiv 1801.09414) and ArcFace (Deng et al.,")
+    out.append("// arXiv 1801.07698) heads.  c_j = cos theta_j = clamp(x.w_j/(||x|| ||w_j||), -1, 1).")
+    out.append("// LOGITS = s c_j (no margin); MARGIN_LOGITS == LOGITS except the target entry:")
+    out.append("//   cosface: s (c_y - m)")
+    out.append("//   arcface: s (c_y cos m - sin_y sin m), sin_y = sqrt(max(1 - c_y^2, 0) + EPS), if c_y > cos(pi - m)")
+    out.append("//            (theta_y + m < pi); else s (c_y - m sin m) (insightface fallback). The branch carries")
+    out.append("//            no gradient.  Gradients flow through every c_j into x and W (clamp inactive here).")
+    const("COSFACE_S", "f64", lit(COSFACE_S))
+    const("COSFACE_M", "f64", lit(COSFACE_M))
+    const("ARCFACE_S", "f64", lit(ARCFACE_S))
+    const("ARCFACE_M", "f64", lit(ARCFACE_M))
+    const("ARCFACE_FALLBACK_M", "f64", lit(ARCFACE_FALLBACK_M))
+    out.append("// ArcFace fallback-case inputs (used with ARCFACE_S, ARCFACE_FALLBACK_M).")
+    Bf, df = X_FB.shape
+    Cf = W_FB.shape[1]
+    const("X_FB", f"[[f64; {df}]; {Bf}]", arr2(X_FB))
+    const("W_FB", f"[[f64; {Cf}]; {df}]", arr2(W_FB))
+    const("LABELS_FB", f"[usize; {Bf}]", "[" + ", ".join(map(str, LABELS_FB)) + "]")
+
+    emit_case("COSFACE_D2", "cosface", X_D2, W_D2, None, COSFACE_M, scale=COSFACE_S)
+    emit_case("COSFACE_D3", "cosface", X_D3, W_D3, None, COSFACE_M,
+              xname="X_D3", wname="W_D3", scale=COSFACE_S)
+    emit_case("ARCFACE_D2", "arcface", X_D2, W_D2, None, ARCFACE_M, scale=ARCFACE_S)
+    emit_case("ARCFACE_D3", "arcface", X_D3, W_D3, None, ARCFACE_M,
+              xname="X_D3", wname="W_D3", scale=ARCFACE_S)
+    fb = emit_case("ARCFACE_FALLBACK", "arcface", X_FB, W_FB, None, ARCFACE_FALLBACK_M,
+                   xname="X_FB", wname="W_FB", scale=ARCFACE_S,
+                   labels=LABELS_FB, lname="LABELS_FB")
+    # samples 0, 1 in the fallback region, samples 2, 3 not (see X_FB)
+    assert fb == [True, True, False, False], fb
+
+    # m = 0: both heads are the normalised softmax with scale s (logits s c_j)
+    s0 = 30.0
+    ns = lsum(ce([s0*cj for cj in cos_ij(X_D2[i], W_D2)], LABELS[i])
+              for i in range(X_D2.shape[0])) / X_D2.shape[0]
+    m0 = {}
+    for kind in ("cosface", "arcface"):
+        prefix = f"{kind.upper()}_M0"
+        loss, pred, marg = head_forward(kind, X_D2, W_D2, None, LABELS, 0.0, 0.0, s0)
+        assert abs(loss - ns) <= 1e-14 * abs(ns) and np.array_equal(pred, marg), (kind, loss, ns)
+        m0[kind] = loss
+        worst = fd_check(kind, X_D2, W_D2, None, LABELS, 0.0, 0.0, h=FD_H_SCALED,
+                         name=prefix, scale=s0)
+        print(f"{prefix}: loss={loss!r} fd worst rel={worst:.2e}", file=sys.stderr)
+        out.append(f"\n// ---- {prefix}: {kind} s={num(s0)} m=0; inputs X_D2, W_D2, LABELS")
+        out.append("// == normalised softmax with scale s: mean of -log softmax(s cos theta)[label]")
+        const(f"{prefix}_LOSS", "f64", lit(loss))
+    assert m0["cosface"] == m0["arcface"], m0
 
     print("\n".join(out))
 
