@@ -1,12 +1,15 @@
 //! SphereFace (A-Softmax, arXiv 1704.08063) on MNIST in [dfdx] on stable Rust.
 //!
-//! A reimplementation of the TensorFlow repository YunYang1994/SphereFace: the
-//! networks (`mnist4`, `sphere20`), the three softmax heads (original, modified and
-//! angular), MNIST loading and the parameter/optimizer plumbing needed to train them.
+//! A reimplementation of the TensorFlow repository YunYang1994/SphereFace: the networks
+//! (`mnist4`, `sphere20`) and the heads (original, modified and angular softmax, and
+//! CosFace and ArcFace beside them) in [`model`], MNIST in [`data`], training and
+//! evaluation in [`train`], the results table in [`report`]; figures in `viz` and
+//! `figures` (feature `plot`), polars tables (feature `table`) and the `sphereface` command
+//! (feature `cli`). `docs/ARCHITECTURE.md` maps the modules.
 //!
-//! dfdx 0.13 has no convolution or pooling on stable Rust, so [`layers`] builds them
-//! from stable tensor ops (an im2col through `gather`, then one matmul). Activations
-//! are kept as `[B·H·W, C]` matrices (NHWC order) with their spatial size beside them.
+//! dfdx 0.13 has no convolution on stable Rust, so [`model::layers`] builds it from stable
+//! tensor ops (an im2col through `gather`, then one matmul), with a fused CPU fast path.
+//! Activations are kept as `[B·H·W, C]` matrices (NHWC order) with their spatial size.
 //!
 //! # Examples
 //!

@@ -24,7 +24,14 @@ fn bad_flags_and_values_are_refused_clearly() {
     fails_with(&["train", "--loss", "angular", "--m", "0", "--out", out], "m must be an integer >= 1, got 0");
     fails_with(&["train", "--loss", "modified", "--batch", "0", "--out", out], "batch must be >= 2");
     fails_with(&["train", "--loss", "modified", "--lr", "-0.1", "--out", out], "lr must be a positive number, got -0.1");
-    fails_with(&["train", "--loss", "cosface", "--out", out], "invalid value 'cosface'");
+    fails_with(&["train", "--loss", "sphereface2", "--out", out], "invalid value 'sphereface2'");
+    fails_with(&["train", "--loss", "cosface", "--scale", "0", "--out", out], "cosface scale s must be a number > 0, got 0");
+    fails_with(&["train", "--loss", "cosface", "--margin", "2", "--out", out], "cosface margin m must be in [0, 2)");
+    fails_with(&["train", "--loss", "cosface", "--margin", "-0.1", "--out", out], "got -0.1");
+    fails_with(&["train", "--loss", "arcface", "--margin", "1.6", "--out", out], "arcface margin m must be in [0, π/2) radians, got 1.6");
+    fails_with(&["train", "--loss", "arcface", "--scale", "nan", "--out", out], "arcface scale s must be a number > 0, got NaN");
+    fails_with(&["train", "--loss", "angular", "--margin", "0.3", "--out", out], "A-Softmax's margin is --m");
+    fails_with(&["reproduce", "--losses", "original,cosine", "--out", out], "invalid value 'cosine'");
     fails_with(&["train", "--loss", "modified", "--dim", "0", "--out", out], "dim must be >= 1, got 0");
     fails_with(&["train", "--loss", "modified", "--shift", "14", "--out", out], "shift must be at most 13 pixels");
     fails_with(&["train", "--loss", "modified", "--protocol", "fast", "--out", out], "invalid value 'fast'");
@@ -34,7 +41,8 @@ fn bad_flags_and_values_are_refused_clearly() {
     fails_with(&["train", "--loss", "modified", "--weight-decay", "-0.1", "--out", out], "weight decay must be in [0, 1), got -0.1");
     fails_with(&["train", "--loss", "modified", "--momentum", "1.5", "--out", out], "momentum must be in [0, 1), got 1.5");
     fails_with(&["train", "--loss", "modified", "--dropout", "0.95", "--out", out], "dropout must be in [0, 0.9), got 0.95");
-    fails_with(&["train", "--loss", "modified", "--scale", "-0.1", "--out", out], "scale must be between 0 and 0.5, got -0.1");
+    fails_with(&["train", "--loss", "modified", "--zoom", "-0.1", "--out", out], "scale must be between 0 and 0.5, got -0.1");
+    fails_with(&["train", "--loss", "modified", "--scale", "0.1", "--out", out], "the augmentation's scaling is --zoom");
     fails_with(&["train", "--loss", "modified", "--lr-decay", "2", "--out", out], "lr_decay must be in (0, 1], got 2");
     fails_with(&["train", "--loss", "modified", "--lr-decay-steps", "0", "--out", out], "lr_decay_steps must be > 0, got 0");
     fails_with(&["train", "--loss", "modified", "--steps", "0", "--out", out], "steps must be >= 1, got 0");
@@ -202,4 +210,30 @@ fn validation_zero_trains_on_all_images() {
     assert_eq!(code, 0, "{err}");
     assert!(stdout.contains("\"images\":30"), "{stdout}");
     fails_with(&["train", "--loss", "modified", "--validation", "40000", "--out", dir.path().join("x").to_str().unwrap()], "validation must be between 0 and 30000, got 40000");
+}
+
+/// `--loss cosface|arcface` trains with the papers' settings unless `--scale`/`--margin` say
+/// otherwise, and `config.json` records them; `reproduce --losses` trains the ones asked for.
+#[test]
+fn margin_heads_from_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = ["--steps", "2", "--train-subset", "64", "--test-subset", "50", "--quiet"];
+    let head = |name: &str, extra: &[&str]| -> serde_json::Value {
+        let out = dir.path().join(name);
+        let mut a = vec!["train", "--dim", "2", "--out", out.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        a.extend_from_slice(&tiny);
+        let (code, _, err) = sphereface(&a);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(out.join("config.json")).unwrap()).unwrap()["head"].clone()
+    };
+    assert_eq!(head("c", &["--loss", "cosface"]), serde_json::json!({"loss": "cosface", "s": 30.0, "m": 0.35}));
+    assert_eq!(head("a", &["--loss", "arcface", "--scale", "16", "--margin", "0.3"]), serde_json::json!({"loss": "arcface", "s": 16.0, "m": 0.3}));
+    let out = dir.path().join("rep");
+    let mut a = vec!["reproduce", "--losses", "arcface,modified", "--dims", "3", "--out", out.to_str().unwrap()];
+    a.extend_from_slice(&tiny);
+    let (code, stdout, err) = sphereface(&a);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.join("arcface-d3/metrics.json").exists() && out.join("modified-d3/metrics.json").exists() && !out.join("angular-d3").exists());
+    assert!(stdout.contains("| ArcFace | – |"), "no seed number for ArcFace:\n{stdout}");
 }

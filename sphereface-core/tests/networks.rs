@@ -209,7 +209,7 @@ fn sgd_momentum_matches_hand_computation() {
     assert!(opt.slots.iter().all(|(_, s)| s.len() == 1), "one velocity per parameter");
     let (mu, wd) = (0.9f64, 0.1);
     let mut p = vec![0.5, -0.5, 0.25, -0.25];
-    let mut b = vec![0.0; 4];
+    let mut b = [0.0; 4];
     for (t, lr) in [(1, 0.05), (2, 0.04), (3, 0.03)] {
         let g = step_with_bias(&mut head, &mut opt, lr);
         for i in 0..4 {

@@ -341,7 +341,7 @@ fn json_files_round_trip_floats_exactly() {
         x ^= x >> 7;
         x ^= x << 17;
         // Decimal-looking values of the kind timings and learning rates take, and raw bit patterns.
-        let short = (x % 1_000_000_000) as f64 * 1e-9 * 10f64.powi((i % 7) as i32 - 3);
+        let short = (x % 1_000_000_000) as f64 * 1e-9 * 10f64.powi((i % 7) - 3);
         let raw = f64::from_bits((x >> 2) | 0x3000_0000_0000_0000);
         for v in [short, raw] {
             let m = train::Metrics { train_seconds: v, images_per_second: v * 3.0, ..m0.clone() };

@@ -227,11 +227,10 @@ struct ReproduceArgs {
 }
 
 fn loss_kind(loss: LossName, bias: bool, c: &Common) -> Result<LossKind, Error> {
-    if !matches!(loss, LossName::CosFace | LossName::ArcFace) {
-        if c.scale.is_some() || c.margin.is_some() {
+    if !matches!(loss, LossName::CosFace | LossName::ArcFace)
+        && (c.scale.is_some() || c.margin.is_some()) {
             return Err(Error::Config("--scale and --margin set CosFace and ArcFace (--loss cosface|arcface); A-Softmax's margin is --m, the augmentation's scaling is --zoom".into()));
         }
-    }
     let s = c.scale.unwrap_or(DEFAULT_SCALE);
     Ok(match loss {
         LossName::Original => LossKind::Original { bias },

@@ -39,7 +39,7 @@ pub enum DataError {
         /// Underlying decoder error.
         source: io::Error,
     },
-    /// The file (on disk, or after decompression) exceeds [`MAX_FILE_BYTES`].
+    /// The file (on disk, or after decompression) exceeds [`MAX_FILE_BYTES`](super::MAX_FILE_BYTES).
     #[error(
         "{}: more than {limit} bytes {what}; refusing to read it (not an MNIST file, or a gzip bomb?)",
         .path.display()
@@ -181,7 +181,7 @@ pub enum DataError {
         /// Number of items available.
         len: usize,
     },
-    /// A [`Split`] whose pixel buffer does not match its label count.
+    /// A [`Split`](super::Split) whose pixel buffer does not match its label count.
     #[error(
         "inconsistent split: {pixels} pixel bytes for {labels} labels, expected {labels} x {IMAGE_PIXELS} = {}",
         .labels.saturating_mul(IMAGE_PIXELS)
@@ -192,7 +192,7 @@ pub enum DataError {
         /// Length of `labels`.
         labels: usize,
     },
-    /// Invalid [`Sampler`] parameters.
+    /// Invalid [`Sampler`](super::Sampler) parameters.
     #[error("invalid sampler: batch size {batch} must be between 1 and the number of items ({n})")]
     BadSampler {
         /// Number of items.

@@ -45,7 +45,7 @@ pub(super) fn load_pair(dir: &Path, images_name: &str, labels_name: &str) -> Res
 /// A split from the bytes of an images file and a labels file as they are on disk: each is
 /// gunzipped first when its path ends in `.gz` (at most `limit` bytes after decompression),
 /// then parsed ([`parse_images`], [`parse_labels`]) and their counts compared. The paths
-/// only name the files in errors and tell gzip from plain. This is what [`Mnist::load`]
+/// only name the files in errors and tell gzip from plain. This is what [`Mnist::load`](super::Mnist::load)
 /// does after reading the files, and what the fuzz target (`sphereface-core/fuzz`) feeds
 /// with arbitrary bytes.
 ///

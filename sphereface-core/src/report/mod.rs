@@ -58,7 +58,15 @@ impl ResultRow {
     /// A row from a run's metrics, the training time rounded to 0.1 s.
     pub fn new(loss: &str, dim: usize, m: &Metrics) -> Self {
         let train_seconds = (m.train_seconds * 10.0).round() / 10.0;
-        ResultRow { loss: loss.into(), dim, test_acc: m.test_acc, test_acc_margin: m.test_acc_margin, seed_acc: seed_number(loss), train_seconds, steps: m.steps }
+        ResultRow {
+            loss: loss.into(),
+            dim,
+            test_acc: m.test_acc,
+            test_acc_margin: m.test_acc_margin,
+            seed_acc: seed_number(loss),
+            train_seconds,
+            steps: m.steps,
+        }
     }
 }
 
@@ -70,7 +78,8 @@ pub fn results_csv(rows: &[ResultRow]) -> Result<Vec<u8>> {
     let csv_err = |e: csv::Error| Error::Config(format!("results CSV: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
     if rows.is_empty() {
-        w.write_record(["loss", "dim", "test_acc", "test_acc_margin", "seed_acc", "train_seconds", "steps"]).map_err(csv_err)?;
+        w.write_record(["loss", "dim", "test_acc", "test_acc_margin", "seed_acc", "train_seconds", "steps"])
+            .map_err(csv_err)?;
     }
     for r in rows {
         w.serialize(r).map_err(csv_err)?;
@@ -137,9 +146,16 @@ pub fn parse_results_csv(text: &str) -> std::result::Result<Vec<ResultRow>, Stri
     let header = r.headers().map_err(|e| format!("line 1: {e}"))?;
     let wanted = ["loss", "dim", "test_acc", "test_acc_margin", "seed_acc", "train_seconds", "steps"];
     if !wanted.iter().all(|w| header.iter().any(|h| h == *w)) {
-        return Err(format!("line 1 is {:?}, not the results header ({})", header.iter().collect::<Vec<_>>().join(","), wanted.join(",")));
+        return Err(format!(
+            "line 1 is {:?}, not the results header ({})",
+            header.iter().collect::<Vec<_>>().join(","),
+            wanted.join(",")
+        ));
     }
-    r.deserialize().enumerate().map(|(i, row)| row.map_err(|e| format!("line {} is not a result row ({e})", i + 2))).collect()
+    r.deserialize()
+        .enumerate()
+        .map(|(i, row)| row.map_err(|e| format!("line {} is not a result row ({e})", i + 2)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -147,7 +163,15 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn row(loss: &str, dim: usize, acc: f64) -> ResultRow {
-        ResultRow { loss: loss.into(), dim, test_acc: acc, test_acc_margin: acc - 0.01, seed_acc: seed_number(loss), train_seconds: 1.0, steps: 10 }
+        ResultRow {
+            loss: loss.into(),
+            dim,
+            test_acc: acc,
+            test_acc_margin: acc - 0.01,
+            seed_acc: seed_number(loss),
+            train_seconds: 1.0,
+            steps: 10,
+        }
     }
 
     #[test]
@@ -166,7 +190,9 @@ pub(crate) mod tests {
         let back = parse_results_csv(std::str::from_utf8(&results_csv(&rows).unwrap()).unwrap()).unwrap();
         assert_eq!(back, rows);
         assert!(parse_results_csv("a,b\n").unwrap_err().to_string().contains("line"));
-        let err = parse_results_csv(&format!("{}original,2,x,0,0,0,1\n", String::from_utf8(results_csv(&[]).unwrap()).unwrap())).unwrap_err().to_string();
+        let err = parse_results_csv(&format!("{}original,2,x,0,0,0,1\n", String::from_utf8(results_csv(&[]).unwrap()).unwrap()))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 
@@ -174,7 +200,18 @@ pub(crate) mod tests {
     #[test]
     fn committed_results_read_back() {
         let rows = parse_results_csv("loss,dim,test_acc,test_acc_margin,seed_acc,train_seconds,steps\noriginal,2,0.8583,0.8583,0.9769,57.4,300\n").unwrap();
-        assert_eq!(rows, [ResultRow { loss: "original".into(), dim: 2, test_acc: 0.8583, test_acc_margin: 0.8583, seed_acc: Some(0.9769), train_seconds: 57.4, steps: 300 }]);
+        assert_eq!(
+            rows,
+            [ResultRow {
+                loss: "original".into(),
+                dim: 2,
+                test_acc: 0.8583,
+                test_acc_margin: 0.8583,
+                seed_acc: Some(0.9769),
+                train_seconds: 57.4,
+                steps: 300
+            }]
+        );
     }
 
     #[test]

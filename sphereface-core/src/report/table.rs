@@ -86,7 +86,7 @@ impl Table {
             let mut path = stem.as_os_str().to_owned();
             path.push(format!(".{ext}"));
             let path = std::path::PathBuf::from(path);
-                crate::io::write_atomic(&path, text.as_bytes()).map_err(|source| crate::Error::Io { path, source })?;
+            crate::io::write_atomic(&path, text.as_bytes()).map_err(|source| crate::Error::Io { path, source })?;
         }
         Ok(())
     }
@@ -123,7 +123,10 @@ pub fn accuracy_table(rows: &[ResultRow], caption: &str) -> crate::Result<Table>
         columns.push(Column::new(format!("{d}-D − seed").into(), diff));
     }
     let frame = DataFrame::new(losses.len(), columns).map_err(|e| crate::Error::Config(format!("results table: {e}")))?;
-    Ok(Table { frame, caption: caption.to_string() })
+    Ok(Table {
+        frame,
+        caption: caption.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -123,11 +123,11 @@ pub struct TrainConfig {
     #[serde(flatten)]
     pub augment: Augment,
     /// Channel multiplier of the network's convolutions (1: the preset as specified;
-    /// [`Network::with_width`]).
+    /// [`Network::with_width`](crate::model::Network::with_width)).
     #[serde(default = "default_width")]
     pub width: usize,
     /// Dropout probability on the flattened features before the embedding layer, in
-    /// training only ([`Network::forward_with_dropout`]; masks depend only on seed and step).
+    /// training only ([`Network::forward_with_dropout`](crate::model::Network::forward_with_dropout); masks depend only on seed and step).
     /// 0: none.
     #[serde(default)]
     pub dropout: f64,

@@ -1,7 +1,7 @@
 //! Training and evaluation: the configuration ([`TrainConfig`], [`Protocol`]), the
 //! [`Trainer`] (optimizer, learning-rate schedule, history, checkpoints with exact resume,
 //! evaluation without the margin), one run end to end ([`run`]), what a run leaves on disk
-//! ([`records`]) and the step-time benchmark ([`bench`]).
+//! ([`records`]) and the step-time benchmark ([`bench`](mod@bench)).
 //!
 //! Dependencies point one way: `config` ← `trainer` ← `run`, all of them writing through
 //! `records` and `checkpoint`, which know nothing of training.

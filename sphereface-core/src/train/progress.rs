@@ -9,7 +9,7 @@ pub trait Progress {
     fn step(&mut self, _rec: &StepRecord, _total: u64) {}
     /// Called with a free-text message (evaluation, checkpoint).
     fn message(&mut self, _msg: &str) {}
-    /// Polled after every step: `true` saves a checkpoint and stops with [`Error::Interrupted`].
+    /// Polled after every step: `true` saves a checkpoint and stops with [`Error::Interrupted`](crate::Error::Interrupted).
     fn should_stop(&self) -> bool {
         false
     }

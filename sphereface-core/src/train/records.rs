@@ -32,21 +32,47 @@ const HEAD: &str = "head.json";
 const SNAPSHOTS: &str = "snapshots";
 const CHECKPOINT: &str = "checkpoint.bin";
 
-/// One optimizer step, as logged.
+/// One optimizer step, as logged. The values are kept to f32 precision (what training
+/// computes; the learning rate and λ used are the f64 values of the schedules), so that
+/// `history.csv` stays short and reads back exactly.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
     /// Step index (0-based).
     pub step: u64,
     /// Training loss of the batch (on the margin logits).
+    #[serde(serialize_with = "as_f32", deserialize_with = "from_f32")]
     pub loss: f64,
     /// Batch accuracy without the margin.
+    #[serde(serialize_with = "as_f32", deserialize_with = "from_f32")]
     pub acc: f64,
     /// Batch accuracy on the margin logits (the seed's "accuracy" for A-Softmax).
+    #[serde(serialize_with = "as_f32", deserialize_with = "from_f32")]
     pub margin_acc: f64,
     /// λ used at this step (0 for the non-angular heads).
+    #[serde(serialize_with = "as_f32", deserialize_with = "from_f32")]
     pub lambda: f64,
     /// Learning rate used at this step.
+    #[serde(serialize_with = "as_f32", deserialize_with = "from_f32")]
     pub lr: f64,
+}
+
+impl StepRecord {
+    /// A record with its values rounded to f32, as they are written and read back.
+    pub fn new(step: u64, loss: f64, acc: f64, margin_acc: f64, lambda: f64, lr: f64) -> Self {
+        let r = |v: f64| v as f32 as f64;
+        StepRecord { step, loss: r(loss), acc: r(acc), margin_acc: r(margin_acc), lambda: r(lambda), lr: r(lr) }
+    }
+}
+
+/// Reads a number back through f32 (files written before records were f32 read back
+/// rounded, as a new record would be).
+fn from_f32<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(f32::deserialize(d)? as f64)
+}
+
+/// Writes an f64 as the shortest decimal that reads back as the same f32.
+fn as_f32<S: serde::Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_f32(*v as f32)
 }
 
 /// What a finished run reports (`metrics.json`).
@@ -337,11 +363,13 @@ impl RunFiles {
             .flatten()
             .map(|e| e.path())
             .filter_map(|p| {
-                let step = p.file_name()?.to_str()?.strip_prefix("step-")?.strip_suffix(".csv")?.parse().ok()?;
-                Some((step, p))
+                let name = p.file_name()?.to_str()?.strip_prefix("step-")?;
+                let step = name.strip_suffix(".csv").or_else(|| name.strip_suffix(".csv.gz"))?.parse().ok()?;
+                Some((step, p.with_extension("").with_extension("csv")))
             })
             .collect();
         found.sort();
+        found.dedup_by_key(|(step, _)| *step);
         found.into_iter().map(|(step, p)| Ok((step, EmbeddingSet::from_csv(&read_text(&p)?.1, &p)?))).collect()
     }
 
@@ -418,4 +446,65 @@ pub fn saved_runs(root: &Path) -> Result<Vec<SavedRun>> {
     }
     runs.sort_by_key(|r| (r.config.dim, r.config.head.order(), r.dir().to_path_buf()));
     Ok(runs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gzip(path: &Path) {
+        use std::io::Write as _;
+        let bytes = std::fs::read(path).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(&bytes).unwrap();
+        let mut name = path.as_os_str().to_owned();
+        name.push(".gz");
+        std::fs::write(name, gz.finish().unwrap()).unwrap();
+        std::fs::remove_file(path).unwrap();
+    }
+
+    /// History, embeddings and snapshots read back exactly what was written, plain or
+    /// gzip-compressed (as the committed results are stored).
+    #[test]
+    fn records_round_trip_plain_and_gzipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = RunFiles::new(dir.path());
+        let history: Vec<StepRecord> = (0..5).map(|i| StepRecord::new(i, 2.125 / (i + 1) as f64, i as f64 / 64.0, 0.5, 1000.0 / (1.0 + 0.12 * i as f64), 3e-3 * 0.9f64.powf(i as f64 / 2000.0))).collect();
+        files.write_history(&history).unwrap();
+        let text = std::fs::read_to_string(dir.path().join(HISTORY)).unwrap();
+        assert_eq!(text.lines().next(), Some("step,loss,acc,margin_acc,lambda,lr"));
+        assert_eq!(text.lines().nth(1), Some("0,2.125,0.0,0.5,1000.0,0.003"), "f32's shortest decimals");
+        let emb = EmbeddingSet { dim: 3, values: vec![0.5, -1.0, 2.0, 1e-7, 0.0, 123.456], labels: vec![7, 2] };
+        files.write_embeddings(&emb).unwrap();
+        files.write_snapshot(30, &emb).unwrap();
+        files.write_snapshot(0, &emb).unwrap();
+        for compressed in [false, true] {
+            assert_eq!(files.read_history().unwrap(), history);
+            assert_eq!(files.read_embeddings().unwrap(), emb);
+            let snaps = files.read_snapshots().unwrap();
+            assert_eq!(snaps.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [0, 30]);
+            assert!(snaps.iter().all(|(_, e)| *e == emb));
+            if !compressed {
+                gzip(&dir.path().join(HISTORY));
+                gzip(&dir.path().join(EMBEDDINGS));
+                gzip(&dir.path().join(SNAPSHOTS).join("step-000030.csv"));
+            }
+        }
+        assert!(!dir.path().join(HISTORY).exists() && dir.path().join("history.csv.gz").exists());
+    }
+
+    /// Bad files are named with the line that is wrong; a missing one names the plain file.
+    #[test]
+    fn bad_records_name_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = RunFiles::new(dir.path());
+        let err = files.read_history().unwrap_err().to_string();
+        assert!(err.contains("history.csv") && !err.contains(".gz"), "{err}");
+        std::fs::write(dir.path().join(EMBEDDINGS), "x1,x2,label\n1,2,3\n1,oops,3\n").unwrap();
+        assert!(files.read_embeddings().unwrap_err().to_string().contains("line 3"));
+        std::fs::write(dir.path().join(HISTORY), "step,loss,acc,margin_acc,lambda,lr\n0,1,1,1,0,0.1\nx,1,1,1,0,0.1\n").unwrap();
+        assert!(files.read_history().unwrap_err().to_string().contains("line 3"));
+        std::fs::write(dir.path().join(EMBEDDINGS), "label\n").unwrap();
+        assert!(files.read_embeddings().unwrap_err().to_string().contains("no header"));
+    }
 }

@@ -107,7 +107,7 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         let lr = self.cfg.lr_at(self.step);
         let mut model = Model::new(&mut self.net, &mut self.head);
         self.opt.step(&mut model, &grads, lr)?;
-        let rec = StepRecord { step: self.step, loss, acc, margin_acc, lambda, lr };
+        let rec = StepRecord::new(self.step, loss, acc, margin_acc, lambda, lr);
         self.step += 1;
         self.history.push(rec.clone());
         Ok(rec)
