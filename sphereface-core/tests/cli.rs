@@ -236,4 +236,12 @@ fn margin_heads_from_the_command() {
     assert_eq!(code, 0, "{err}");
     assert!(out.join("arcface-d3/metrics.json").exists() && out.join("modified-d3/metrics.json").exists() && !out.join("angular-d3").exists());
     assert!(stdout.contains("| ArcFace | – |"), "no seed number for ArcFace:\n{stdout}");
+    // `table` rewrites the table from the saved runs, with the angles of their embeddings.
+    std::fs::remove_file(out.join("results.csv")).unwrap();
+    let (code, stdout, err) = sphereface(&["table", "--from", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    assert!(csv.starts_with("loss,dim,test_acc,") && csv.contains("intra_mean_deg") && csv.lines().count() == 3, "{csv}");
+    assert!(stdout.contains("| ArcFace | 3 |") && stdout.contains("°"), "{stdout}");
+    fails_with(&["table", "--from", dir.path().join("c").to_str().unwrap()], "holds no finished runs");
 }

@@ -9,8 +9,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use sphereface_core::model::heads::{ARCFACE_MARGIN, COSFACE_MARGIN, DEFAULT_SCALE};
 use sphereface_core::model::{LambdaPreset, LossKind, LossName, Mode, NetKind};
 use sphereface_core::optim::Optimizer;
-use sphereface_core::report::{results_markdown, write_results, ResultRow};
-use sphereface_core::train::{self, Metrics, Progress, Protocol, RunDir, StepRecord, TrainConfig};
+use sphereface_core::report::{results_markdown, rows_of, write_results, ResultRow};
+use sphereface_core::train::{self, Metrics, Progress, Protocol, RunDir, SavedRun, StepRecord, TrainConfig};
 use sphereface_core::Error;
 
 #[derive(Parser)]
@@ -28,6 +28,8 @@ enum Cmd {
     Reproduce(ReproduceArgs),
     /// Draw the figures (embeddings, curves, psi, GIFs) of a results directory into DIR/figures, without training.
     Figures(FiguresArgs),
+    /// Write the results table of a results directory (DIR/results.csv and results.md: accuracies and the angular separation of the test embeddings), without training.
+    Table(FiguresArgs),
     /// Time training steps (forward, backward, optimizer) on random input; prints one JSON line.
     Bench(BenchArgs),
     /// Evaluate a saved run (its checkpoint) on the test, validation or training images; prints one JSON line.
@@ -90,8 +92,8 @@ struct BenchArgs {
 
 #[derive(Args)]
 struct FiguresArgs {
-    /// A directory written by `reproduce` (or holding run directories).
-    #[arg(long, default_value = "results")]
+    /// A directory written by `reproduce` (or holding run directories), e.g. results/long.
+    #[arg(long)]
     from: PathBuf,
 }
 
@@ -432,9 +434,9 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             for cfg in cfgs {
                 let (loss, dim) = (cfg.head.name(), cfg.dim);
                 let dir = out.join(format!("{loss}-d{dim}"));
-                let m = run_one(cfg, &data, dir, &a.common)?;
+                let m = run_one(cfg, &data, dir.clone(), &a.common)?;
                 print_metrics(&m);
-                rows.push(ResultRow::new(loss, dim, &m));
+                rows.push(ResultRow::from_run(&SavedRun::open(dir)?)?);
                 // Written after every run, so an interrupted reproduction keeps its table.
                 write_results(&out, &rows)?;
             }
@@ -488,6 +490,14 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
                 "acc": ev.acc, "acc_margin": ev.margin_acc, "loss": ev.loss,
             });
             println!("{json}");
+        }
+        Cmd::Table(a) => {
+            let rows = rows_of(&a.from)?;
+            if rows.is_empty() {
+                return Err(Error::Config(format!("{} holds no finished runs (directories with config.json and metrics.json)", a.from.display())));
+            }
+            write_results(&a.from, &rows)?;
+            println!("{}", results_markdown(&rows));
         }
         Cmd::Figures(a) => {
             let files = sphereface_core::figures::draw_all(&a.from)?;

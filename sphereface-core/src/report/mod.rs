@@ -7,11 +7,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{loss_title, LossName};
-use crate::train::Metrics;
+use crate::train::{Metrics, SavedRun};
 use crate::{Error, Result};
 
+mod angles;
 #[cfg(feature = "table")]
 mod table;
+
+pub use angles::{angular_separation, Separation};
 #[cfg(feature = "table")]
 pub use table::{accuracy_table, Table};
 
@@ -52,22 +55,72 @@ pub struct ResultRow {
     pub train_seconds: f64,
     /// Steps trained.
     pub steps: u64,
+    /// Accuracy on the validation split (none for runs without one).
+    #[serde(default)]
+    pub val_acc: Option<f64>,
+    /// Mean angle of a test embedding to its class centre, degrees ([`Separation`]).
+    #[serde(default)]
+    pub intra_mean_deg: Option<f64>,
+    /// 95th percentile of that angle, degrees.
+    #[serde(default)]
+    pub intra_p95_deg: Option<f64>,
+    /// Smallest angle between two class centres, degrees.
+    #[serde(default)]
+    pub inter_min_deg: Option<f64>,
+    /// `inter_min_deg / intra_mean_deg`.
+    #[serde(default)]
+    pub separation: Option<f64>,
+}
+
+/// `v` rounded to `digits` decimals (tables show what was measured, not float noise).
+fn round(v: f64, digits: i32) -> f64 {
+    let k = 10f64.powi(digits);
+    (v * k).round() / k
 }
 
 impl ResultRow {
-    /// A row from a run's metrics, the training time rounded to 0.1 s.
+    /// A row from a run's metrics (the training time rounded to 0.1 s), without angles.
     pub fn new(loss: &str, dim: usize, m: &Metrics) -> Self {
-        let train_seconds = (m.train_seconds * 10.0).round() / 10.0;
         ResultRow {
             loss: loss.into(),
             dim,
             test_acc: m.test_acc,
             test_acc_margin: m.test_acc_margin,
             seed_acc: seed_number(loss),
-            train_seconds,
+            train_seconds: round(m.train_seconds, 1),
             steps: m.steps,
+            val_acc: m.val_acc,
+            intra_mean_deg: None,
+            intra_p95_deg: None,
+            inter_min_deg: None,
+            separation: None,
         }
     }
+
+    /// The row of a saved run: its metrics and the angular separation of its test
+    /// embeddings (angles to 0.01°, the ratio to 0.01).
+    ///
+    /// # Errors
+    /// Reading the embeddings, or [`Error::Shape`] when they cannot be measured.
+    pub fn from_run(run: &SavedRun) -> Result<Self> {
+        let sep = angular_separation(&run.files.read_embeddings()?)?;
+        Ok(ResultRow {
+            intra_mean_deg: Some(round(sep.intra_mean_deg, 2)),
+            intra_p95_deg: Some(round(sep.intra_p95_deg, 2)),
+            inter_min_deg: Some(round(sep.inter_min_deg, 2)),
+            separation: Some(round(sep.separation, 2)),
+            ..ResultRow::new(run.config.head.name(), run.config.dim, &run.metrics)
+        })
+    }
+}
+
+/// The rows of the finished runs under `root` ([`crate::train::saved_runs`] order), with
+/// their angles.
+///
+/// # Errors
+/// Reading the runs or their embeddings.
+pub fn rows_of(root: &Path) -> Result<Vec<ResultRow>> {
+    crate::train::saved_runs(root)?.iter().map(ResultRow::from_run).collect()
 }
 
 /// The rows as CSV: header `loss,dim,test_acc,test_acc_margin,seed_acc,train_seconds,steps`.
@@ -78,7 +131,7 @@ pub fn results_csv(rows: &[ResultRow]) -> Result<Vec<u8>> {
     let csv_err = |e: csv::Error| Error::Config(format!("results CSV: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
     if rows.is_empty() {
-        w.write_record(["loss", "dim", "test_acc", "test_acc_margin", "seed_acc", "train_seconds", "steps"])
+        w.write_record(["loss", "dim", "test_acc", "test_acc_margin", "seed_acc", "train_seconds", "steps", "val_acc", "intra_mean_deg", "intra_p95_deg", "inter_min_deg", "separation"])
             .map_err(csv_err)?;
     }
     for r in rows {
@@ -111,6 +164,22 @@ pub fn results_markdown(rows: &[ResultRow]) -> String {
             }
         }
         s.push('\n');
+    }
+    if rows.iter().any(|r| r.intra_mean_deg.is_some()) {
+        s.push_str(&angles_markdown(rows));
+    }
+    s
+}
+
+/// The angular separation of each run as a Markdown table (runs without angles skipped).
+pub fn angles_markdown(rows: &[ResultRow]) -> String {
+    let mut s = String::from("\n| loss | dim | test acc | intra-class angle, mean | 95th percentile | closest centres | separation |\n|---|---:|---:|---:|---:|---:|---:|\n");
+    let deg = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}°"));
+    let mut sorted: Vec<&ResultRow> = rows.iter().filter(|r| r.intra_mean_deg.is_some()).collect();
+    sorted.sort_by_key(|r| (r.dim, LossName::parse(&r.loss).map_or(usize::MAX, |l| l as usize)));
+    for r in sorted {
+        let sep = r.separation.map_or("–".to_string(), |v| format!("{v:.1}"));
+        s.push_str(&format!("| {} | {} | {:.4} | {} | {} | {} | {sep} |\n", loss_title(&r.loss), r.dim, r.test_acc, deg(r.intra_mean_deg), deg(r.intra_p95_deg), deg(r.inter_min_deg)));
     }
     s
 }
@@ -171,6 +240,11 @@ pub(crate) mod tests {
             seed_acc: seed_number(loss),
             train_seconds: 1.0,
             steps: 10,
+            val_acc: Some(acc + 0.001),
+            intra_mean_deg: None,
+            intra_p95_deg: None,
+            inter_min_deg: None,
+            separation: None,
         }
     }
 
@@ -209,15 +283,27 @@ pub(crate) mod tests {
                 test_acc_margin: 0.8583,
                 seed_acc: Some(0.9769),
                 train_seconds: 57.4,
-                steps: 300
+                steps: 300,
+                ..ResultRow::new("original", 2, &crate::train::Metrics { label: String::new(), test_acc: 0.0, test_acc_margin: 0.0, test_loss: 0.0, val_acc: None, test_images: 0, steps: 0, train_seconds: 0.0, images_per_second: 0.0, final_train_loss: 0.0, device: String::new(), threads: 1 })
             }]
         );
+    }
+
+    /// With angles, a second table gives them per run, in degrees to 0.1°.
+    #[test]
+    fn angles_table() {
+        let mut r = row("cosface", 2, 0.98);
+        (r.intra_mean_deg, r.intra_p95_deg, r.inter_min_deg, r.separation) = (Some(3.456), Some(9.0), Some(30.04), Some(8.69));
+        let md = results_markdown(&[row("original", 2, 0.95), r]);
+        assert!(md.contains("| CosFace | – | 0.9800 |"), "{md}");
+        assert!(md.contains("| CosFace | 2 | 0.9800 | 3.5° | 9.0° | 30.0° | 8.7 |"), "{md}");
+        assert!(!md.contains("| original softmax | 2 |"), "runs without angles are not in the angles table:\n{md}");
     }
 
     #[test]
     fn csv_rows() {
         let csv = String::from_utf8(results_csv(&[row("modified", 2, 0.5)]).unwrap()).unwrap();
-        assert_eq!(csv.lines().next(), Some("loss,dim,test_acc,test_acc_margin,seed_acc,train_seconds,steps"));
-        assert_eq!(csv.lines().nth(1), Some("modified,2,0.5,0.49,0.9837,1.0,10"));
+        assert_eq!(csv.lines().next(), Some("loss,dim,test_acc,test_acc_margin,seed_acc,train_seconds,steps,val_acc,intra_mean_deg,intra_p95_deg,inter_min_deg,separation"));
+        assert_eq!(csv.lines().nth(1), Some("modified,2,0.5,0.49,0.9837,1.0,10,0.501,,,,"));
     }
 }
