@@ -249,6 +249,7 @@ pub fn draw_all(root: &Path) -> Result<Vec<PathBuf>> {
     dims.dedup();
     for dim in dims {
         let group = runs_of_dim(&runs, dim);
+        save(embedding_panels(&group, true, VIEW_1)?, format!("panels-d{dim}-normalized"))?;
         save(curves_figure(&group, false)?, format!("curves-d{dim}-loss"))?;
         save(curves_figure(&group, true)?, format!("curves-d{dim}-accuracy"))?;
     }

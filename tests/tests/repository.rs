@@ -42,3 +42,69 @@ fn workspace_layout() {
         assert!(root.join(p).exists(), "{p} missing at the top level");
     }
 }
+
+/// Every metrics.json under `results/` (recursively): its test and validation accuracies.
+fn committed_accuracies(dir: &std::path::Path, out: &mut Vec<f64>) {
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            committed_accuracies(&p, out);
+        } else if p.file_name().is_some_and(|n| n == "metrics.json") {
+            let m: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+            out.extend(["test_acc", "val_acc"].iter().filter_map(|k| m[*k].as_f64()));
+        }
+    }
+}
+
+/// The degrees in every committed results.csv, to 0.1° as the README writes them.
+fn committed_angles(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let csv = entry.path().join("results.csv");
+        let Ok(text) = std::fs::read_to_string(&csv) else { continue };
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        for line in lines {
+            for (name, v) in header.iter().zip(line.split(',')) {
+                if name.ends_with("_deg") {
+                    if let Ok(v) = v.parse::<f64>() {
+                        out.push(format!("{v:.1}°"));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every accuracy (0.dddd) and angle (d.d°) in the README's tables comes from a committed run:
+/// a `metrics.json` under `results/` (test or validation accuracy) or a committed
+/// `results.csv` (angles), or is one of the seed README's own numbers.
+#[test]
+fn readme_numbers_come_from_committed_runs() {
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut accs = Vec::new();
+    committed_accuracies(&root.join("results"), &mut accs);
+    let angles = committed_angles(&root.join("results"));
+    let seed = ["0.9769", "0.9837", "0.9902"];
+    if let Ok(seed_readme) = std::fs::read_to_string(root.join("../shared/spec/seed-README.md")) {
+        assert!(seed.iter().all(|s| seed_readme.contains(s)), "the seed README's numbers");
+    }
+    let mut checked = 0;
+    for line in readme.lines().filter(|l| l.starts_with('|')) {
+        for cell in line.split('|') {
+            for word in cell.split(|c: char| c.is_whitespace() || c == '/' || c == '*') {
+                if word.len() == 6 && word.starts_with("0.") && word[2..].chars().all(|c| c.is_ascii_digit()) {
+                    let v: f64 = word.parse().unwrap();
+                    assert!(seed.contains(&word) || accs.iter().any(|a| (a - v).abs() < 5e-5), "README table number {word} is in no committed metrics.json (line: {line})");
+                    checked += 1;
+                } else if word.ends_with('°') && word.trim_end_matches('°').parse::<f64>().is_ok() {
+                    assert!(angles.iter().any(|a| a == word), "README angle {word} is in no committed results.csv (line: {line})");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 30, "only {checked} numbers found in the README's tables");
+}
