@@ -111,6 +111,8 @@ fn refuses_to_overwrite_a_run_unless_forced() {
     assert_eq!((ev["split"].as_str(), ev["images"].as_u64(), ev["steps"].as_u64()), (Some("test"), Some(50), Some(2)));
     assert_eq!(ev["acc"], metrics["test_acc"], "evaluate agrees with the run's own evaluation");
     assert_eq!(ev["acc_margin"], metrics["test_acc_margin"]);
+    let deg = ev["angles"]["intra_mean_deg"].as_f64().unwrap();
+    assert!((0.0..180.0).contains(&deg) && ev["angles"]["inter_min_deg"].as_f64().unwrap() > 0.0, "{ev}");
     let (code, stdout, err) = sphereface(&["evaluate", "--run", out, "--split", "train", "--limit", "30", "--batch-stats"]);
     assert_eq!(code, 0, "{err}");
     let ev: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();

@@ -32,7 +32,7 @@ enum Cmd {
     Table(FiguresArgs),
     /// Time training steps (forward, backward, optimizer) on random input; prints one JSON line.
     Bench(BenchArgs),
-    /// Evaluate a saved run (its checkpoint) on the test, validation or training images; prints one JSON line.
+    /// Evaluate a saved run (its checkpoint) on the test, validation or training images: accuracies and the angular separation of the embeddings, as one JSON line.
     Evaluate(EvaluateArgs),
 }
 
@@ -484,10 +484,12 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             };
             let mode = if a.batch_stats { Mode::Train } else { Mode::Eval };
             let ev = trainer.evaluate_with(&split, mode)?;
+            // The angles need two classes with points; a tiny --limit may not have them.
+            let angles = sphereface_core::report::angular_separation(&ev.embeddings).ok();
             let json = serde_json::json!({
                 "run": a.run.display().to_string(), "label": trainer.cfg.label(), "steps": trainer.step,
                 "split": name, "images": split.len(), "batch_norm": if a.batch_stats { "batch statistics" } else { "running statistics" },
-                "acc": ev.acc, "acc_margin": ev.margin_acc, "loss": ev.loss,
+                "acc": ev.acc, "acc_margin": ev.margin_acc, "loss": ev.loss, "angles": angles,
             });
             println!("{json}");
         }
