@@ -3,8 +3,11 @@
 #   - Jupyter (notebook, nbconvert, nbclient) from PyPI, at the versions tested here;
 #   - the evcxr Rust kernel, evcxr_jupyter 0.22.0, built from crates.io
 #     (about 13 minutes on 2 cores the first time; skipped when already installed);
-#   - the kernel's registration with Jupyter (`evcxr_jupyter --install`, kernel name `rust`).
-# Needs python3 with pip and a Rust toolchain (cargo). Safe to rerun.
+#   - the kernel's registration with Jupyter (`evcxr_jupyter --install`, kernel name `rust`);
+#   - local copies of reveal.js, MathJax, jQuery and require.js for offline slide decks
+#     (npm, into notebooks/slides/vendor/, 11 MB) and, when run as root, Debian's Chromium,
+#     with which the tests open the decks offline.
+# Needs python3 with pip, a Rust toolchain (cargo) and npm. Safe to rerun.
 set -euo pipefail
 
 EVCXR_VERSION=0.22.0
@@ -22,3 +25,14 @@ fi
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 evcxr_jupyter --install
 jupyter kernelspec list
+
+# Offline slide decks (notebooks/slides.sh) and their check in headless Chromium.
+here=$(cd "$(dirname "$0")" && pwd)
+bash "$here/slides/install-vendor.sh" "$here/slides/vendor" --slim
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+    else
+        echo "Chromium not installed: the slide decks are built but not checked offline (apt-get install chromium)"
+    fi
+fi

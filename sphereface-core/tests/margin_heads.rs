@@ -235,3 +235,35 @@ proptest! {
         }
     }
 }
+
+/// `LossKind::target` (the number the figures draw) is what the head puts at the label on
+/// the tape: margin logit / scale = target(λ, cos θ_y), with the prediction logits giving
+/// cos θ_y, for every head with an angle.
+#[test]
+fn target_as_a_number_matches_the_head() {
+    let (d, b) = (3, 8);
+    let x = uniform(b * d, -2.0, 2.0, 41);
+    let w = uniform(d * 10, -1.0, 1.0, 42);
+    let labels = [0, 3, 9, 3, 7, 1, 5, 2];
+    let kinds = [
+        LossKind::Modified,
+        LossKind::angular(4, LambdaSchedule { base: 5.0, gamma: 0.0, power: 1.0, min: 5.0 }).unwrap(),
+        LossKind::angular(3, LambdaSchedule::none()).unwrap(),
+        LossKind::cosface(7.0, 0.35).unwrap(),
+        LossKind::arcface(7.0, 1.2).unwrap(),
+    ];
+    for kind in kinds {
+        let got = run(kind, d, &x, &w, &labels);
+        let lambda = match kind {
+            LossKind::Angular { lambda, .. } => lambda.at(0),
+            _ => 0.0,
+        };
+        for (i, &y) in labels.iter().enumerate() {
+            let scale = kind.feature_scale().unwrap_or_else(|| x[i * d..(i + 1) * d].iter().map(|v| v * v).sum::<f64>().sqrt());
+            let c = got.logits[i * 10 + y] / scale;
+            let want = kind.target(lambda, c).unwrap();
+            assert_close(&format!("{kind:?} sample {i}"), got.margin[i * 10 + y] / scale, want, 1e-9, 1e-9);
+        }
+    }
+    assert_eq!(LossKind::Original { bias: true }.target(0.0, 0.5), None);
+}

@@ -23,7 +23,7 @@
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::margin::{arcface_fallback, chebyshev_coefficients, psi_branch, LambdaSchedule, MAX_MARGIN};
+use super::margin::{arcface_fallback, chebyshev_coefficients, psi, psi_arcface, psi_branch, psi_cosface, LambdaSchedule, MAX_MARGIN};
 use super::params::{e, vector, xavier_uniform, Vector};
 use crate::{dev_err, Error, Result, Rng, NUM_CLASSES};
 
@@ -219,6 +219,21 @@ impl LossKind {
             LossKind::Angular { .. } => "angular",
             LossKind::CosFace { .. } => "cosface",
             LossKind::ArcFace { .. } => "arcface",
+        }
+    }
+    /// The target logit over its scale as a function of c = cos θ_y, at λ for A-Softmax:
+    /// c (modified), (λ c + ψ(θ))/(1 + λ) (angular), c − m (CosFace), cos(θ + m) or its
+    /// fallback (ArcFace); the other classes keep c. `None` for original softmax, whose
+    /// logits are not angles. What the figures draw and the decision regions compare; the
+    /// head computes the same on the tape.
+    pub fn target(&self, lambda: f64, c: f64) -> Option<f64> {
+        let c = c.clamp(-1.0, 1.0);
+        match *self {
+            LossKind::Original { .. } => None,
+            LossKind::Modified => Some(c),
+            LossKind::Angular { m, .. } => Some((lambda * c + psi(m, c)) / (1.0 + lambda)),
+            LossKind::CosFace { m, .. } => Some(psi_cosface(m, c)),
+            LossKind::ArcFace { m, .. } => Some(psi_arcface(m, c)),
         }
     }
     /// The scale s of the heads that normalise x (CosFace, ArcFace); `None` for the others.

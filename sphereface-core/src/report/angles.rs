@@ -11,7 +11,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::train::EmbeddingSet;
+use crate::train::{EmbeddingSet, SavedRun};
 use crate::{Error, Result};
 
 /// The angular separation of one set of embeddings.
@@ -79,6 +79,21 @@ pub fn angular_separation(emb: &EmbeddingSet) -> Result<Separation> {
     Ok(Separation { intra_mean_deg, intra_p95_deg, inter_min_deg, separation: inter_min_deg / intra_mean_deg })
 }
 
+/// The angular separation at each of a run's snapshots (the embeddings of its first test
+/// images, saved every `snapshot_every` steps), by step: how the classes close up during
+/// training. Snapshots whose classes cannot be measured yet (at step 0 all points may sit at
+/// one spot) are skipped.
+///
+/// # Errors
+/// [`Error::Config`] when the run saved no snapshots; reading errors.
+pub fn angle_history(run: &SavedRun) -> Result<Vec<(u64, Separation)>> {
+    let snaps = run.files.read_snapshots()?;
+    if snaps.is_empty() {
+        return Err(Error::Config(format!("{} has no snapshots (train with snapshot_every set, e.g. the quick or lecture protocol)", run.dir().display())));
+    }
+    Ok(snaps.iter().filter_map(|(step, e)| angular_separation(e).ok().map(|s| (*step, s))).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +131,22 @@ mod tests {
         assert!((sep.intra_p95_deg - delta).abs() < 1e-4, "{sep:?} δ = {delta}");
         assert!((sep.intra_mean_deg - (18.0 * delta + 30.0) / 22.0).abs() < 1e-4, "{sep:?}");
         assert!((sep.inter_min_deg - 90.0).abs() < 1e-4, "{sep:?}");
+    }
+
+    /// The committed quick run's snapshots (every 30 steps): at initialisation every point
+    /// sits in one bundle (class centres a few degrees apart); training spreads the centres
+    /// far apart and the separation grows many times over.
+    #[test]
+    fn angle_history_of_a_committed_run() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/quick/angular-d3");
+        let h = angle_history(&SavedRun::open(&dir).unwrap()).unwrap();
+        let steps: Vec<u64> = h.iter().map(|(s, _)| *s).collect();
+        assert_eq!(steps, (0..=10).map(|i| i * 30).collect::<Vec<_>>());
+        let (first, last) = (h[0].1, h[10].1);
+        assert!(first.inter_min_deg < 5.0 && last.inter_min_deg > 30.0, "{first:?} -> {last:?}");
+        assert!(last.separation > 5.0 * first.separation, "{first:?} -> {last:?}");
+        let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/seed/angular-d3");
+        assert!(angle_history(&SavedRun::open(&seed).unwrap()).unwrap_err().to_string().contains("no snapshots"));
     }
 
     #[test]

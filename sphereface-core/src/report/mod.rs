@@ -14,7 +14,7 @@ mod angles;
 #[cfg(feature = "table")]
 mod table;
 
-pub use angles::{angular_separation, Separation};
+pub use angles::{angle_history, angular_separation, Separation};
 #[cfg(feature = "table")]
 pub use table::{accuracy_table, Table};
 

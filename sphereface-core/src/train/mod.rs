@@ -15,7 +15,7 @@ mod run;
 mod trainer;
 
 pub use config::{Protocol, TrainConfig, MAX_VALIDATION};
-pub use progress::{PrintEvery, Progress, Silent};
+pub use progress::{PrintEvery, Progress, Silent, TextBar};
 pub use records::{saved_runs, EmbeddingSet, HeadWeights, Metrics, RunFiles, SavedRun, StepRecord};
 pub use run::{head_weights, load_data, load_run, run, splits, RunDir};
 pub use trainer::{Evaluation, Trainer};
