@@ -56,6 +56,9 @@ struct EvaluateArgs {
     /// CPU worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Device.
+    #[arg(long, value_enum, default_value = "cpu")]
+    device: DeviceArg,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -386,6 +389,35 @@ fn run_one(cfg: TrainConfig, data: &sphereface_core::data::Mnist, out: PathBuf, 
     }
 }
 
+/// `evaluate` on a device: reloads the run's checkpoint there and prints one JSON line.
+fn evaluate<D: sphereface_core::model::ConvDevice<f32>>(a: &EvaluateArgs, data: &sphereface_core::data::Mnist, dev: D) -> Result<(), Error> {
+    let mut trainer = train::load_run::<f32, _>(&a.run, dev)?;
+    let (val, tr) = data.train_validation_sized(trainer.cfg.validation)?;
+    let (name, split) = match a.split {
+        SplitArg::Test => ("test", data.test.clone()),
+        SplitArg::Validation if val.is_empty() => {
+            return Err(Error::Config(format!("{} was trained with no validation split (validation 0: all training images were trained on); evaluate it on --split test or train", a.run.display())));
+        }
+        SplitArg::Validation => ("validation", val),
+        SplitArg::Train => ("train", tr),
+    };
+    let split = match a.limit {
+        Some(n) if n < split.len() => split.split_at(n)?.0,
+        _ => split,
+    };
+    let mode = if a.batch_stats { Mode::Train } else { Mode::Eval };
+    let ev = trainer.evaluate_with(&split, mode)?;
+    // The angles need two classes with points; a tiny --limit may not have them.
+    let angles = sphereface_core::report::angular_separation(&ev.embeddings).ok();
+    let json = serde_json::json!({
+        "run": a.run.display().to_string(), "label": trainer.cfg.label(), "steps": trainer.step,
+        "split": name, "images": split.len(), "batch_norm": if a.batch_stats { "batch statistics" } else { "running statistics" },
+        "acc": ev.acc, "acc_margin": ev.margin_acc, "loss": ev.loss, "angles": angles,
+    });
+    println!("{json}");
+    Ok(())
+}
+
 fn set_threads(threads: Option<usize>) -> Result<(), Error> {
     if let Some(t) = threads {
         if t == 0 {
@@ -467,31 +499,14 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             if a.limit == Some(0) {
                 return Err(Error::Config("limit must be >= 1, got 0".into()));
             }
-            let mut trainer = train::load_run::<f32, _>(&a.run, dfdx::tensor::Cpu::default())?;
             let data = train::load_data(a.data_dir.as_deref())?;
-            let (val, tr) = data.train_validation_sized(trainer.cfg.validation)?;
-            let (name, split) = match a.split {
-                SplitArg::Test => ("test", data.test),
-                SplitArg::Validation if val.is_empty() => {
-                    return Err(Error::Config(format!("{} was trained with no validation split (validation 0: all training images were trained on); evaluate it on --split test or train", a.run.display())));
-                }
-                SplitArg::Validation => ("validation", val),
-                SplitArg::Train => ("train", tr),
-            };
-            let split = match a.limit {
-                Some(n) if n < split.len() => split.split_at(n)?.0,
-                _ => split,
-            };
-            let mode = if a.batch_stats { Mode::Train } else { Mode::Eval };
-            let ev = trainer.evaluate_with(&split, mode)?;
-            // The angles need two classes with points; a tiny --limit may not have them.
-            let angles = sphereface_core::report::angular_separation(&ev.embeddings).ok();
-            let json = serde_json::json!({
-                "run": a.run.display().to_string(), "label": trainer.cfg.label(), "steps": trainer.step,
-                "split": name, "images": split.len(), "batch_norm": if a.batch_stats { "batch statistics" } else { "running statistics" },
-                "acc": ev.acc, "acc_margin": ev.margin_acc, "loss": ev.loss, "angles": angles,
-            });
-            println!("{json}");
+            match a.device {
+                DeviceArg::Cpu => evaluate(&a, &data, dfdx::tensor::Cpu::default())?,
+                #[cfg(feature = "cuda")]
+                DeviceArg::Cuda => evaluate(&a, &data, dfdx::tensor::Cuda::try_build(0, 0).map_err(|e| Error::Device(format!("cannot open CUDA device 0: {e:?}")))?)?,
+                #[cfg(not(feature = "cuda"))]
+                DeviceArg::Cuda => return Err(Error::Config("this binary was built without the cuda feature; rebuild with `--features cuda`".into())),
+            }
         }
         Cmd::Table(a) => {
             let rows = rows_of(&a.from)?;

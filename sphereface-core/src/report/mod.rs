@@ -16,7 +16,7 @@ mod table;
 
 pub use angles::{angle_history, angular_separation, Separation};
 #[cfg(feature = "table")]
-pub use table::{accuracy_table, Table};
+pub use table::{accuracy_table, angles_table, Table};
 
 /// The seed README's test accuracies (YunYang1994/SphereFace, produced by a buggy loop
 /// that trained the plain softmax graph three times; see the README).

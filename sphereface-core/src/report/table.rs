@@ -19,6 +19,7 @@ pub struct Table {
 fn cell(col: &Column, i: usize) -> String {
     match col.get(i) {
         Ok(AnyValue::Null) | Err(_) => "–".into(),
+        Ok(AnyValue::Float64(v)) if col.name().contains('°') || col.name().as_str() == "separation" => format!("{v:.1}"),
         Ok(AnyValue::Float64(v)) => format!("{v:.4}"),
         Ok(AnyValue::String(s)) => s.to_string(),
         Ok(AnyValue::StringOwned(s)) => s.to_string(),
@@ -129,10 +130,51 @@ pub fn accuracy_table(rows: &[ResultRow], caption: &str) -> crate::Result<Table>
     })
 }
 
+/// The angular separation table: one row per run (by dimension, then loss), with its test
+/// accuracy and the angles of its test embeddings ([`super::Separation`]), rounded to 0.1°.
+///
+/// # Errors
+/// [`crate::Error::Config`] when no row has angles (tables written before they were
+/// measured: rewrite them with `sphereface table --from DIR`).
+pub fn angles_table(rows: &[ResultRow], caption: &str) -> crate::Result<Table> {
+    let mut rows: Vec<&ResultRow> = rows.iter().filter(|r| r.intra_mean_deg.is_some()).collect();
+    if rows.is_empty() {
+        return Err(crate::Error::Config(format!("{caption}: no run has angles (rewrite the table with `sphereface table --from DIR`)")));
+    }
+    rows.sort_by_key(|r| (r.dim, crate::model::LossName::parse(&r.loss).map_or(usize::MAX, |l| l as usize)));
+    let deg = |f: fn(&ResultRow) -> Option<f64>| rows.iter().map(|r| f(r).map(|v| (v * 10.0).round() / 10.0)).collect::<Vec<_>>();
+    let columns = vec![
+        Column::new("loss".into(), rows.iter().map(|r| loss_title(&r.loss).to_string()).collect::<Vec<_>>()),
+        Column::new("dim".into(), rows.iter().map(|r| r.dim as u32).collect::<Vec<_>>()),
+        Column::new("test acc".into(), rows.iter().map(|r| r.test_acc).collect::<Vec<_>>()),
+        Column::new("intra-class ° (mean)".into(), deg(|r| r.intra_mean_deg)),
+        Column::new("intra-class ° (95 %)".into(), deg(|r| r.intra_p95_deg)),
+        Column::new("closest centres °".into(), deg(|r| r.inter_min_deg)),
+        Column::new("separation".into(), deg(|r| r.separation)),
+    ];
+    let frame = DataFrame::new(rows.len(), columns).map_err(|e| crate::Error::Config(format!("angles table: {e}")))?;
+    Ok(Table { frame, caption: caption.to_string() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::report::tests::row;
+
+    #[test]
+    fn angles_table_has_a_row_per_run_in_degrees() {
+        let mut a = row("angular", 2, 0.98);
+        (a.intra_mean_deg, a.intra_p95_deg, a.inter_min_deg, a.separation) = (Some(1.894), Some(4.86), Some(28.74), Some(15.22));
+        let mut o = row("original", 2, 0.97);
+        (o.intra_mean_deg, o.intra_p95_deg, o.inter_min_deg, o.separation) = (Some(10.88), Some(68.21), Some(17.76), Some(1.63));
+        let t = angles_table(&[a, row("modified", 3, 0.99), o], "long").unwrap();
+        assert_eq!(t.frame.shape(), (2, 7), "runs without angles are left out");
+        let md = t.to_markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert_eq!(lines[2], "| original softmax | 2 | 0.9700 | 10.9 | 68.2 | 17.8 | 1.6 |", "{md}");
+        assert_eq!(lines[3], "| angular softmax | 2 | 0.9800 | 1.9 | 4.9 | 28.7 | 15.2 |", "{md}");
+        assert!(angles_table(&[row("modified", 3, 0.99)], "old").unwrap_err().to_string().contains("sphereface table"));
+    }
 
     #[test]
     fn accuracy_table_puts_ours_beside_the_seed() {
