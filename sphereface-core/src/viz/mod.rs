@@ -6,10 +6,15 @@
 //! (`assets/DejaVuSans.ttf`, Bitstream Vera licence in `assets/DejaVuSans.LICENSE`), so no
 //! system font library is needed.
 //!
-//! The scatter colours follow matplotlib's `rainbow` colour map sampled the way
-//! `plt.cm.rainbow(np.linspace(0, 1, 10))` does (look-up-table indices 0, 28, 56, 85,
-//! 113, 142, 170, 199, 227, 255), which is what the SphereFace paper and the TensorFlow
-//! reference implementation use for the ten MNIST digits.
+//! The digits 0..=9 of the scatter plots are coloured with the palette of Okabe and Ito
+//! ("Color Universal Design", 2008; orange, sky blue, bluish green, yellow, blue,
+//! vermillion, reddish purple, black), extended to ten colours by a grey (#999999) and the
+//! wine (#882255) of Paul Tol's muted scheme. These colours stay distinct for readers
+//! with any of the common colour-vision deficiencies and on a washed-out projector, which
+//! the matplotlib `rainbow` map used before did not (3/4/5, 8/9 and 0/1 looked alike). Markers get a
+//! thin outline in a darker shade of their own colour so that the light colours (yellow,
+//! sky blue) stay visible on white; labels above 9 are a light neutral grey ("other").
+//! Line charts use matplotlib's `tab10` colours.
 
 mod animation;
 mod axes;
@@ -34,7 +39,7 @@ pub use lines::{lines, LineOptions, Series};
 pub use points::NORMALIZED_LIMIT;
 pub use regions::{decision_regions, RegionPanel};
 pub use scatter::{scatter, scatter_panels, Embeddings, ScatterOptions};
-pub use style::{digit_color, rainbow, MAX_SIDE, MIN_HEIGHT, MIN_WIDTH};
+pub use style::{digit_color, MAX_SIDE, MIN_HEIGHT, MIN_WIDTH};
 
 use figure::encode_png;
 use style::{check_size, draw_err, ensure_font};

@@ -2,16 +2,19 @@
 //! ([`scatter`]), or several side by side ([`scatter_panels`]).
 
 use plotters::coord::Shift;
+use plotters::element::ComposedElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::points::{equal_aspect, limits, prepare, Cloud};
-use super::style::{check_size, digit_color, draw_err, fmt_tick, tick_count, FONT, MAX_SIDE};
+use super::style::{
+    check_size, digit_color, draw_err, fmt_tick, outline_color, tick_count, FONT, MAX_SIDE,
+};
 use super::{render, Figure, Paint, PlotError};
 
 /// Points of one embedding set: `values` row-major [n, dim], labels 0..=9.
 ///
-/// Labels above 9 are drawn in grey and listed as "other" in the legend.
+/// Labels above 9 are drawn in light grey and listed as "other" in the legend.
 #[derive(Debug, Clone, Copy)]
 pub struct Embeddings<'a> {
     /// Number of coordinates per point (2 or 3 can be drawn).
@@ -102,12 +105,8 @@ fn draw_digit_legend<DB: DrawingBackend>(
     let style = font.pos(Pos::new(HPos::Left, VPos::Center));
     for (i, (name, color)) in entries.iter().enumerate() {
         let y = top + 6 + row * i as i32 + row / 2;
-        area.draw(&Circle::new(
-            (left + 14, y),
-            (row / 4).min(5),
-            color.filled(),
-        ))
-        .map_err(draw_err)?;
+        area.draw(&marker((left + 14, y), (row / 4).min(5), *color))
+            .map_err(draw_err)?;
         area.draw(&Text::new(name.clone(), (left + 26, y), style.clone()))
             .map_err(draw_err)?;
     }
@@ -133,6 +132,19 @@ fn layout_with_legend<DB: DrawingBackend>(
     Ok(body.split_horizontally(split))
 }
 
+/// A scatter marker at `at`: a disc of `color` with a thin outline in a darker shade of it
+/// ([`outline_color`]), so that light colours stay visible on white.
+pub(super) fn marker<C, DB: DrawingBackend>(
+    at: C,
+    radius: i32,
+    color: RGBColor,
+) -> ComposedElement<C, DB, Circle<(i32, i32), i32>, Circle<(i32, i32), i32>> {
+    EmptyElement::at(at)
+        + Circle::new((0, 0), radius, color.filled())
+        + Circle::new((0, 0), radius, outline_color(color).stroke_width(1))
+}
+
+/// The marker radius for a cloud of `n` points.
 pub(super) fn marker_radius(n: usize) -> i32 {
     if n <= 600 {
         3
@@ -206,7 +218,7 @@ impl ScatterPlan<'_> {
                     .pts
                     .iter()
                     .zip(&self.cloud.labels)
-                    .map(|(p, &l)| Circle::new((p[0], p[1]), r, digit_color(l).filled())),
+                    .map(|(p, &l)| marker((p[0], p[1]), r, digit_color(l))),
             )
             .map_err(draw_err)?;
         Ok(())
@@ -226,9 +238,8 @@ pub(super) fn check_view(opts: &ScatterOptions) -> Result<(), PlotError> {
 /// Draws an embedding set as a 2-D or 3-D scatter plot, one colour per digit.
 ///
 /// `dim` 2 gives a flat scatter, `dim` 3 a 3-D scatter seen from `opts.yaw` /
-/// `opts.pitch`. Colours are matplotlib's `rainbow` at `np.linspace(0, 1, 10)` (violet
-/// for 0 to red for 9, see [`digit_color`]); a legend "0".."9" sits to the right of the
-/// plot. With `opts.normalize` every point is projected onto the unit circle/sphere and
+/// `opts.pitch`. Each digit has its colour of the Okabe–Ito palette (see [`digit_color`]),
+/// markers a thin darker outline; a legend "0".."9" sits to the right of the plot. With `opts.normalize` every point is projected onto the unit circle/sphere and
 /// a dashed grey unit circle (2-D) or a light wireframe unit sphere (3-D) is drawn.
 ///
 /// Rows with a NaN or infinite coordinate are skipped (and, when normalising, rows of

@@ -7,7 +7,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::scatter::{marker_radius, ScatterPlan};
+use super::scatter::{marker, marker_radius, ScatterPlan};
 use super::style::{digit_color, draw_err, fmt_tick, FONT};
 use super::PlotError;
 
@@ -103,11 +103,7 @@ impl ScatterPlan<'_> {
         chart
             .draw_series(order.iter().map(|&i| {
                 let p = self.cloud.pts[i];
-                Circle::new(
-                    (p[0], p[1], p[2]),
-                    r,
-                    digit_color(self.cloud.labels[i]).filled(),
-                )
+                marker((p[0], p[1], p[2]), r, digit_color(self.cloud.labels[i]))
             }))
             .map_err(draw_err)?;
         draw_wire(&mut chart, false)?;
