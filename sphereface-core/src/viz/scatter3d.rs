@@ -1,14 +1,14 @@
 //! The 3-D view of a scatter plot: projection fitted to the area, the unit-sphere
-//! wireframe, depth-sorted points and the axis names.
+//! wireframe, depth-sorted points (faded on the far side of the sphere) and the axis names.
 
 use plotters::coord::ranged1d::Ranged;
-use plotters::coord::ranged3d::Cartesian3d;
+use plotters::coord::ranged3d::{Cartesian3d, ProjectionMatrixBuilder};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::scatter::{marker, marker_radius, ScatterPlan};
-use super::style::{digit_color, draw_err, fmt_tick, FONT};
+use super::style::{digit_color, draw_err, faded_color, fmt_tick, FONT};
 use super::PlotError;
 
 impl ScatterPlan<'_> {
@@ -68,9 +68,10 @@ impl ScatterPlan<'_> {
             .draw()
             .map_err(draw_err)?;
 
-        // Depth of every point; plotters' projected depth grows away from the viewer.
-        let coord = chart.as_coord_spec().clone();
-        let depth = |p: &[f64; 3]| coord.projected_depth(&p[0], &p[1], &p[2]);
+        // Towards the viewer: a point's depth is minus its component along this direction
+        // (every axis has the same scale). Far points are drawn first.
+        let view = toward_viewer(yaw, pitch);
+        let along = |p: &[f64; 3]| p[0] * view[0] + p[1] * view[1] + p[2] * view[2];
 
         // The unit sphere: back half before the points, front half after them.
         let sphere = if self.normalize {
@@ -78,12 +79,11 @@ impl ScatterPlan<'_> {
         } else {
             Vec::new()
         };
-        let centre_depth = depth(&[0.0, 0.0, 0.0]);
         let wire = ShapeStyle::from(&RGBColor(150, 150, 150).mix(0.45)).stroke_width(1);
         let draw_wire =
             |chart: &mut ChartContext<'_, DB, _>, back: bool| -> Result<(), PlotError> {
                 for path in &sphere {
-                    for run in split_runs(path, |p| (depth(p) >= centre_depth) == back) {
+                    for run in split_runs(path, |p| (along(p) < 0.0) == back) {
                         chart
                             .draw_series(std::iter::once(PathElement::new(
                                 run.iter().map(|p| (p[0], p[1], p[2])).collect::<Vec<_>>(),
@@ -97,17 +97,34 @@ impl ScatterPlan<'_> {
         draw_wire(&mut chart, true)?;
 
         let mut order: Vec<usize> = (0..self.cloud.pts.len()).collect();
-        let depths: Vec<i32> = self.cloud.pts.iter().map(depth).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(depths[i]));
+        let toward: Vec<f64> = self.cloud.pts.iter().map(along).collect();
+        order.sort_by(|&i, &j| toward[i].total_cmp(&toward[j]));
         let r = marker_radius(self.cloud.pts.len());
+        // On the sphere, points on the hemisphere facing away are faded and have no outline.
+        let split = if self.normalize {
+            order.partition_point(|&i| toward[i] < 0.0)
+        } else {
+            0
+        };
+        let at = |i: usize| {
+            let p = self.cloud.pts[i];
+            ((p[0], p[1], p[2]), digit_color(self.cloud.labels[i]))
+        };
         chart
-            .draw_series(order.iter().map(|&i| {
-                let p = self.cloud.pts[i];
-                marker((p[0], p[1], p[2]), r, digit_color(self.cloud.labels[i]))
+            .draw_series(order[..split].iter().map(|&i| {
+                let (p, color) = at(i);
+                Circle::new(p, r, faded_color(color).filled())
+            }))
+            .map_err(draw_err)?;
+        chart
+            .draw_series(order[split..].iter().map(|&i| {
+                let (p, color) = at(i);
+                marker(p, r, color)
             }))
             .map_err(draw_err)?;
         draw_wire(&mut chart, false)?;
 
+        let coord = chart.as_coord_spec().clone();
         // Axis names beside the edge that carries each axis' tick labels.
         let name_style =
             TextStyle::from((FONT, 17).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
@@ -122,6 +139,24 @@ impl ScatterPlan<'_> {
             .map_err(draw_err)?;
         }
         Ok(())
+    }
+}
+
+/// The unit vector from the centre of the 3-D box towards the viewer, in data coordinates
+/// of axes with one common scale, for plotters' view `yaw` and `pitch`: the direction in
+/// which plotters' projected depth falls fastest.
+pub(super) fn toward_viewer(yaw: f64, pitch: f64) -> [f64; 3] {
+    let mut builder = ProjectionMatrixBuilder::new();
+    builder.yaw = yaw;
+    builder.pitch = pitch;
+    // Shifts, the pivot and the scale leave the direction of the depth row unchanged.
+    let depth_row = builder.into_matrix().as_ref()[2];
+    let v = [-depth_row[0], -depth_row[1], -depth_row[2]];
+    let norm = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    if norm > 0.0 && norm.is_finite() {
+        [v[0] / norm, v[1] / norm, v[2] / norm]
+    } else {
+        [0.0, 0.0, 1.0]
     }
 }
 
@@ -267,4 +302,81 @@ fn split_runs<F: Fn(&[f64; 3]) -> bool>(path: &[[f64; 3]], keep: F) -> Vec<Vec<[
         runs.push(cur);
     }
     runs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::style::outline_color;
+    use super::super::{scatter, Embeddings, ScatterOptions};
+    use super::*;
+
+    #[test]
+    fn view_direction_matches_plotters_depth() {
+        for (yaw, pitch) in [(0.7, 0.45), (2.4, 0.9), (-2.0, 1.1), (0.0, 0.0)] {
+            let mut svg = String::new();
+            let root = SVGBackend::with_string(&mut svg, (400, 400)).into_drawing_area();
+            let mut chart = ChartBuilder::on(&root)
+                .build_cartesian_3d(-1.0..1.0, -1.0..1.0, -1.0..1.0)
+                .unwrap();
+            chart.with_projection(|mut p| {
+                p.yaw = yaw;
+                p.pitch = pitch;
+                p.into_matrix()
+            });
+            let coord = chart.as_coord_spec();
+            let v = toward_viewer(yaw, pitch);
+            let depth = |s: f64| coord.projected_depth(&(s * v[0]), &(s * v[1]), &(s * v[2]));
+            assert!(depth(0.8) < depth(0.0) - 50, "{yaw} {pitch}");
+            assert!(depth(-0.8) > depth(0.0) + 50, "{yaw} {pitch}");
+            // A direction across the line of sight keeps the depth.
+            let across = [v[1], -v[0], 0.0];
+            let n = (across[0] * across[0] + across[1] * across[1]).sqrt().max(1e-9);
+            let d = coord.projected_depth(&(0.8 * across[0] / n), &(0.8 * across[1] / n), &0.0);
+            assert!((d - depth(0.0)).abs() <= 2, "{yaw} {pitch}: {d} vs {}", depth(0.0));
+        }
+    }
+
+    /// Pixels of the plot area (left of the legend) of exactly `c`.
+    fn count(png: &[u8], c: RGBColor, plot_width: u32) -> usize {
+        let img = image::load_from_memory(png).unwrap().to_rgb8();
+        img.enumerate_pixels()
+            .filter(|(x, _, p)| *x < plot_width && p.0 == [c.0, c.1, c.2])
+            .count()
+    }
+
+    #[test]
+    fn far_side_of_the_sphere_is_faded() {
+        let opts = ScatterOptions { normalize: true, ..Default::default() };
+        let v = toward_viewer(opts.yaw, opts.pitch);
+        let color = digit_color(4);
+        let faded = faded_color(color);
+        // 60 points of digit 4 around the direction +v (front) or -v (back).
+        let cloud = |sign: f64| -> Vec<f32> {
+            (0..60)
+                .flat_map(|i| {
+                    let t = f64::from(i) * 0.7;
+                    let jitter = [0.25 * t.cos(), 0.25 * (1.3 * t).sin(), 0.25 * (0.7 * t).cos()];
+                    (0..3).map(move |a| (sign * v[a] + jitter[a]) as f32)
+                })
+                .collect()
+        };
+        let labels = vec![4u8; 60];
+        let plot_width = opts.width - 80;
+        for (sign, front) in [(1.0, true), (-1.0, false)] {
+            let values = cloud(sign);
+            let fig = scatter(&Embeddings { dim: 3, values: &values, labels: &labels }, &opts).unwrap();
+            let (full, pale) = (count(&fig.png, color, plot_width), count(&fig.png, faded, plot_width));
+            let ring = count(&fig.png, outline_color(color), plot_width);
+            if front {
+                assert!(full > 100 && ring > 100 && pale == 0, "front: {full} full, {ring} outline, {pale} faded");
+            } else {
+                assert!(pale > 100 && full == 0 && ring == 0, "back: {full} full, {ring} outline, {pale} faded");
+            }
+        }
+        // Raw (not normalised) 3-D clouds are never faded.
+        let values = cloud(-1.0);
+        let raw = ScatterOptions { normalize: false, ..opts };
+        let fig = scatter(&Embeddings { dim: 3, values: &values, labels: &labels }, &raw).unwrap();
+        assert!(count(&fig.png, color, plot_width) > 100 && count(&fig.png, faded, plot_width) == 0);
+    }
 }
