@@ -20,6 +20,7 @@ mod animation;
 mod axes;
 mod figure;
 mod lines;
+mod panels;
 mod points;
 mod regions;
 mod scatter;
@@ -38,7 +39,8 @@ pub use figure::{Animation, Figure};
 pub use lines::{lines, LineOptions, Series};
 pub use points::NORMALIZED_LIMIT;
 pub use regions::{decision_regions, RegionPanel};
-pub use scatter::{scatter, scatter_panels, Embeddings, ScatterOptions};
+pub use panels::scatter_panels;
+pub use scatter::{scatter, Embeddings, ScatterOptions};
 pub use style::{digit_color, MAX_SIDE, MIN_HEIGHT, MIN_WIDTH};
 
 use figure::encode_png;

@@ -1,5 +1,5 @@
 //! Embedding scatter plots: one set of points in 2-D or 3-D with the digit legend
-//! ([`scatter`]), or several side by side ([`scatter_panels`]).
+//! ([`scatter`]); several side by side are in `panels`.
 
 use plotters::coord::Shift;
 use plotters::element::ComposedElement;
@@ -8,7 +8,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::points::{equal_aspect, limits, prepare, Cloud};
 use super::style::{
-    check_size, digit_color, draw_err, fmt_tick, outline_color, tick_count, FONT, MAX_SIDE,
+    check_size, digit_color, draw_err, fmt_tick, outline_color, tick_count, FONT,
 };
 use super::{render, Figure, Paint, PlotError};
 
@@ -255,6 +255,7 @@ pub(super) fn check_view(opts: &ScatterOptions) -> Result<(), PlotError> {
 ///
 /// [`MIN_WIDTH`]: super::MIN_WIDTH
 /// [`MIN_HEIGHT`]: super::MIN_HEIGHT
+/// [`MAX_SIDE`]: super::MAX_SIDE
 pub fn scatter(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Figure, PlotError> {
     check_size(opts.width, opts.height)?;
     check_view(opts)?;
@@ -269,82 +270,6 @@ pub fn scatter(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Figure, Pl
         lims: limits(&[&cloud], emb.dim, opts.normalize),
     };
     render(&plan, opts.width, opts.height)
-}
-
-/// Several scatter plans painted side by side (row-major in a grid of `cols` columns).
-struct PanelPlan<'c> {
-    plans: Vec<ScatterPlan<'c>>,
-    cols: usize,
-}
-
-impl Paint for PanelPlan<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        root.fill(&WHITE).map_err(draw_err)?;
-        let rows = self.plans.len().div_ceil(self.cols);
-        for (plan, area) in self.plans.iter().zip(root.split_evenly((rows, self.cols))) {
-            plan.paint(&area)?;
-        }
-        Ok(())
-    }
-}
-
-/// Draws several embedding scatters into one figure, `cols` per row, each panel
-/// `opts.width` x `opts.height` pixels and drawn as by [`scatter`] with its own title
-/// (`titles[i]`) and axis limits. One figure keeps a notebook cell to one output (evcxr
-/// shows one image per cell) and pastes onto a slide as one picture.
-///
-/// # Errors
-/// As [`scatter`] (naming the panel), and [`PlotError::Shape`] when `titles` and
-/// `panels` differ in length, `cols` is 0 or the whole figure exceeds [`MAX_SIDE`].
-pub fn scatter_panels(
-    panels: &[Embeddings<'_>],
-    titles: &[String],
-    cols: usize,
-    opts: &ScatterOptions,
-) -> Result<Figure, PlotError> {
-    if panels.is_empty() {
-        return Err(PlotError::Empty("no panels".into()));
-    }
-    if titles.len() != panels.len() || cols == 0 {
-        return Err(PlotError::Shape(format!(
-            "{} panels, {} titles and {cols} columns: need one title per panel and at least one column",
-            panels.len(),
-            titles.len()
-        )));
-    }
-    check_size(opts.width, opts.height)?;
-    check_view(opts)?;
-    let cols = cols.min(panels.len());
-    let rows = panels.len().div_ceil(cols);
-    let too_big = || PlotError::Shape(format!("{rows}x{cols} panels of {}x{} pixels exceed {MAX_SIDE} pixels", opts.width, opts.height));
-    let width = u32::try_from(cols).ok().and_then(|c| c.checked_mul(opts.width)).ok_or_else(too_big)?;
-    let height = u32::try_from(rows).ok().and_then(|r| r.checked_mul(opts.height)).ok_or_else(too_big)?;
-    if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(too_big());
-    }
-    let mut clouds = Vec::with_capacity(panels.len());
-    for (i, emb) in panels.iter().enumerate() {
-        clouds.push(prepare(emb, opts).map_err(|e| match e {
-            PlotError::Empty(m) => PlotError::Empty(format!("panel {i}: {m}")),
-            PlotError::Shape(m) => PlotError::Shape(format!("panel {i}: {m}")),
-            other => other,
-        })?);
-    }
-    let plans = clouds
-        .iter()
-        .zip(panels)
-        .zip(titles)
-        .map(|((cloud, emb), title)| ScatterPlan {
-            cloud,
-            dim: emb.dim,
-            title: title.clone(),
-            normalize: opts.normalize,
-            yaw: opts.yaw,
-            pitch: opts.pitch,
-            lims: limits(&[cloud], emb.dim, opts.normalize),
-        })
-        .collect();
-    render(&PanelPlan { plans, cols }, width, height)
 }
 
 #[cfg(test)]
@@ -388,28 +313,6 @@ mod tests {
         )
         .unwrap();
         check_figure(&fig, 500, 400);
-    }
-
-    #[test]
-    fn panels_share_one_figure() {
-        let (v2, l2) = clusters(2, 30, 3);
-        let (v3, l3) = clusters(3, 30, 4);
-        let e2 = Embeddings { dim: 2, values: &v2, labels: &l2 };
-        let e3 = Embeddings { dim: 3, values: &v3, labels: &l3 };
-        let opts = ScatterOptions { width: 400, height: 360, ..Default::default() };
-        let titles: Vec<String> = ["left panel", "middle panel", "bottom panel"].map(String::from).to_vec();
-        let fig = scatter_panels(&[e2, e3, e2], &titles, 2, &opts).unwrap();
-        check_figure(&fig, 800, 720);
-        for t in &titles {
-            assert!(fig.svg.contains(t.as_str()), "{t} missing");
-        }
-        assert!(matches!(scatter_panels(&[e2], &titles, 1, &opts), Err(PlotError::Shape(_))));
-        assert!(matches!(scatter_panels(&[e2], &titles[..1], 0, &opts), Err(PlotError::Shape(_))));
-        let bad = Embeddings { dim: 4, values: &v2[..8], labels: &l2[..2] };
-        let err = scatter_panels(&[e2, bad], &titles[..2], 2, &opts).unwrap_err();
-        assert!(err.to_string().contains("panel 1"), "{err}");
-        let huge = ScatterOptions { width: 5000, ..opts };
-        assert!(matches!(scatter_panels(&[e2, e2], &titles[..2], 2, &huge), Err(PlotError::Shape(_))));
     }
 
     #[test]
