@@ -23,6 +23,8 @@ mod lines;
 mod panels;
 mod points;
 mod regions;
+#[cfg(test)]
+mod render_tests;
 mod scatter;
 mod scatter3d;
 mod style;

@@ -1,0 +1,73 @@
+//! Tests of [`render`](super::render) across figure kinds: the drawing of fixed inputs is
+//! pinned (SVG and 1x PNG pixels), and the 2x PNG is the same picture at twice the size.
+
+use sha2::{Digest, Sha256};
+
+use super::test_util::clusters;
+use super::*;
+
+/// A few figures of fixed inputs, one of each kind, with a name.
+fn fixed_figures() -> Vec<(&'static str, Figure)> {
+    let (v2, l2) = clusters(2, 20, 41);
+    let (v3, l3) = clusters(3, 20, 42);
+    let e2 = Embeddings { dim: 2, values: &v2, labels: &l2 };
+    let e3 = Embeddings { dim: 3, values: &v3, labels: &l3 };
+    let titled = |t: &str| ScatterOptions { title: t.into(), width: 480, height: 400, ..Default::default() };
+    let sphere = ScatterOptions { normalize: true, ..titled("on the sphere") };
+    let series: Vec<Series> = (1..=3)
+        .map(|k| Series {
+            name: format!("series {k}"),
+            xs: (0..40).map(f64::from).collect(),
+            ys: (0..40).map(|i| f64::from(k) * (-f64::from(i) / 9.0).exp() + 0.01).collect(),
+        })
+        .collect();
+    let log = LineOptions { title: "loss".into(), x_label: "step".into(), y_label: "loss".into(), log_y: true, ..Default::default() };
+    let region = RegionPanel {
+        title: "regions".into(),
+        extent: 2.0,
+        n: 8,
+        cells: (0..64).map(|i| [Some(0), Some(1), None][i % 3]).collect(),
+        weights: vec![[1.0, 0.5], [-0.5, 1.0]],
+    };
+    let titles = vec!["left".to_string(), "right".to_string()];
+    vec![
+        ("scatter 2-D", scatter(&e2, &titled("raw 2-D")).unwrap()),
+        ("scatter sphere", scatter(&e3, &sphere).unwrap()),
+        ("panels", scatter_panels(&[e2, e2], &titles, 2, &titled("")).unwrap()),
+        ("lines", lines(&series, &log).unwrap()),
+        ("regions", decision_regions(&[region], 480, 400).unwrap()),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()
+}
+
+/// The decoded RGB pixels of a PNG.
+fn pixels(png: &[u8]) -> image::RgbImage {
+    image::load_from_memory_with_format(png, image::ImageFormat::Png).unwrap().to_rgb8()
+}
+
+/// The SVG and the 1x PNG's pixels of fixed inputs are pinned by their SHA-256: a change
+/// of the drawing code that should not change the pictures (such as the 2x PNG) must keep
+/// them. After an intended change of the pictures, look at them and update the digests
+/// (the failure message lists the new ones).
+#[test]
+fn fixed_inputs_draw_the_same_svg_and_png() {
+    let expected: [(&str, &str, &str); 5] = [
+        ("scatter 2-D", "a6f54d51996ab6fb", "ab503cad032f1ab1"),
+        ("scatter sphere", "7bb6a900f253e420", "99a69b028b2803c5"),
+        ("panels", "fcb69bd874b3ccaa", "0609f69e34265380"),
+        ("lines", "2eafd44ee520dc25", "6af4a1cc16138b7c"),
+        ("regions", "6fc072ee2dd3fef0", "4313a886b446e29f"),
+    ];
+    let got: Vec<(&str, String, String)> = fixed_figures()
+        .into_iter()
+        .map(|(name, fig)| (name, hex(fig.svg.as_bytes()), hex(pixels(&fig.png).as_raw())))
+        .collect();
+    let listing: String = got.iter().map(|(n, s, p)| format!("(\"{n}\", \"{s}\", \"{p}\"),\n")).collect();
+    for ((name, svg, png), (n, s, p)) in expected.iter().zip(&got) {
+        assert_eq!(name, n);
+        assert!(svg == s && png == p, "{name}: the drawing changed; digests now:\n{listing}");
+    }
+}
