@@ -8,8 +8,8 @@ use plotters::prelude::*;
 use super::points::{limits, prepare, Cloud};
 use super::scatter::{check_view, ScatterPlan};
 use super::style::{
-    check_size, draw_err, ensure_font, faded_color, outline_color, write_atomic, DIGIT_COLORS,
-    OTHER_COLOR,
+    check_size, draw_err, ensure_font, faded_color, outline_color, write_atomic, Scale,
+    DIGIT_COLORS, OTHER_COLOR,
 };
 use super::{Embeddings, Paint, PlotError, ScatterOptions};
 
@@ -100,7 +100,7 @@ fn render_frames(
         let mut rgb = vec![0u8; w as usize * h as usize * 3];
         {
             let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
-            plan.paint(&root)?;
+            plan.paint(&root, Scale::ONE)?;
             root.present().map_err(draw_err)?;
         }
         out.push(rgb);

@@ -6,21 +6,27 @@ use plotters::prelude::*;
 
 use super::points::{limits, prepare, Cloud};
 use super::scatter::{check_view, ScatterPlan};
-use super::style::{check_size, draw_err, MAX_SIDE};
+use super::style::{check_size, draw_err, Scale, MAX_SIDE};
 use super::{render, Embeddings, Figure, Paint, PlotError, ScatterOptions};
 
 /// Several scatter plans painted side by side (row-major in a grid of `cols` columns).
 struct PanelPlan<'c> {
+    /// The panels, row-major.
     plans: Vec<ScatterPlan<'c>>,
+    /// Panels per row.
     cols: usize,
 }
 
 impl Paint for PanelPlan<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+    fn paint<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        s: Scale,
+    ) -> Result<(), PlotError> {
         root.fill(&WHITE).map_err(draw_err)?;
         let rows = self.plans.len().div_ceil(self.cols);
         for (plan, area) in self.plans.iter().zip(root.split_evenly((rows, self.cols))) {
-            plan.paint(&area)?;
+            plan.paint(&area, s)?;
         }
         Ok(())
     }

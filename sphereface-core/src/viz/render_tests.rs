@@ -71,3 +71,78 @@ fn fixed_inputs_draw_the_same_svg_and_png() {
         assert!(svg == s && png == p, "{name}: the drawing changed; digests now:\n{listing}");
     }
 }
+
+/// Mean absolute difference per channel between the 1x pixels averaged over 4x4 blocks
+/// and the 2x pixels averaged over 8x8 blocks: small when both show the same picture
+/// (rasterisation details average out), large when sizes differ.
+fn coarse_difference(one: &image::RgbImage, two: &image::RgbImage) -> f64 {
+    let mean = |img: &image::RgbImage, b: u32, x: u32, y: u32, c: usize| -> f64 {
+        let mut sum = 0.0;
+        for dy in 0..b {
+            for dx in 0..b {
+                sum += f64::from(img.get_pixel(x * b + dx, y * b + dy).0[c]);
+            }
+        }
+        sum / f64::from(b * b)
+    };
+    let (w, h) = (one.width() / 4, one.height() / 4);
+    let mut sum = 0.0;
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                sum += (mean(one, 4, x, y, c) - mean(two, 8, x, y, c)).abs();
+            }
+        }
+    }
+    sum / f64::from(w * h * 3)
+}
+
+#[test]
+fn png_2x_is_the_same_picture_at_twice_the_size() {
+    for (name, fig) in fixed_figures() {
+        let (one, two) = (pixels(&fig.png), pixels(&fig.png_2x));
+        assert_eq!(one.dimensions(), (fig.width, fig.height), "{name}");
+        assert_eq!(two.dimensions(), (2 * fig.width, 2 * fig.height), "{name}");
+        let diff = coarse_difference(&one, &two);
+        assert!(diff < 5.0, "{name}: the 2x PNG differs from the 1x one by {diff:.2} per channel");
+    }
+    // The measure sees a drawing twice as large with sizes not doubled.
+    let (v, l) = clusters(2, 20, 41);
+    let cloud = points::prepare(&Embeddings { dim: 2, values: &v, labels: &l }, &ScatterOptions::default()).unwrap();
+    let plan = scatter::ScatterPlan {
+        cloud: &cloud,
+        dim: 2,
+        title: "raw 2-D".into(),
+        normalize: false,
+        yaw: 0.0,
+        pitch: 0.0,
+        lims: points::limits(&[&cloud], 2, false),
+    };
+    ensure_font().unwrap();
+    let one = pixels(&raster(&plan, 480, 400, Scale::ONE).unwrap());
+    let unscaled = pixels(&raster(&plan, 960, 800, Scale::ONE).unwrap());
+    let diff = coarse_difference(&one, &unscaled);
+    assert!(diff > 8.0, "unscaled 2x drawing only {diff:.2} off");
+}
+
+/// The height in pixels of the first band of dark rows from the top of an image (the ink
+/// of a title), and the row where it starts.
+fn first_text_band(img: &image::RgbImage) -> (u32, u32) {
+    let dark = |y: u32| (0..img.width()).any(|x| img.get_pixel(x, y).0.iter().all(|&c| c < 110));
+    let top = (0..img.height()).find(|&y| dark(y)).unwrap_or(0);
+    let height = (top..img.height()).take_while(|&y| dark(y)).count() as u32;
+    (top, height)
+}
+
+#[test]
+fn text_is_twice_as_tall_in_the_2x_png() {
+    let one = vec![Series { name: "a".into(), xs: vec![0.0, 1.0], ys: vec![0.0, 1.0] }];
+    let fig = lines(&one, &LineOptions { title: "THE TITLE".into(), ..Default::default() }).unwrap();
+    let (top1, h1) = first_text_band(&pixels(&fig.png));
+    let (top2, h2) = first_text_band(&pixels(&fig.png_2x));
+    assert!((14..=24).contains(&h1), "1x title {h1} pixels tall");
+    let ratio = f64::from(h2) / f64::from(h1);
+    assert!((1.85..=2.15).contains(&ratio), "title {h1} -> {h2} pixels tall");
+    assert!(top2.abs_diff(2 * top1) <= 2, "title starts at {top1} and {top2}");
+}
+

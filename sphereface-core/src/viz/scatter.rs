@@ -8,7 +8,8 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::points::{equal_aspect, limits, prepare, Cloud};
 use super::style::{
-    check_size, digit_color, draw_err, fmt_tick, outline_color, tick_count, FONT,
+    check_size, digit_color, draw_err, fmt_tick, outline_color, tick_count, tick_len, titled,
+    Scale, FONT,
 };
 use super::{render, Figure, Paint, PlotError};
 
@@ -58,7 +59,7 @@ impl Default for ScatterOptions {
     }
 }
 
-/// Width of the legend panel to the right of a scatter plot, in pixels.
+/// Width of the legend panel to the right of a scatter plot, in pixels (at 1x).
 const LEGEND_W: u32 = 74;
 
 /// Everything needed to paint one scatter frame.
@@ -72,10 +73,11 @@ pub(super) struct ScatterPlan<'c> {
     pub(super) lims: [(f64, f64); 3],
 }
 
-/// Draws the digit legend into its own panel.
+/// Draws the digit legend into its own panel, at pixel scale `s`.
 fn draw_digit_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     labels: &[u8],
+    s: Scale,
 ) -> Result<(), PlotError> {
     let mut present = [false; 11];
     for &l in labels {
@@ -89,14 +91,14 @@ fn draw_digit_legend<DB: DrawingBackend>(
     let (w, h) = area.dim_in_pixel();
     let (w, h) = (w as i32, h as i32);
     let n = entries.len() as i32;
-    let row = ((h - 16) / n).clamp(12, 22);
-    let box_h = row * n + 12;
+    let row = ((h - s.i(16)) / n).clamp(s.i(12), s.i(22));
+    let box_h = row * n + s.i(12);
     let top = ((h - box_h) / 2).max(0);
-    let left = 6i32;
-    let box_w = (w - 12).max(20);
+    let left = s.i(6);
+    let box_w = (w - s.i(12)).max(s.i(20));
     area.draw(&Rectangle::new(
         [(left, top), (left + box_w, top + box_h)],
-        ShapeStyle::from(&RGBColor(180, 180, 180)).stroke_width(1),
+        ShapeStyle::from(&RGBColor(180, 180, 180)).stroke_width(s.u(1)),
     ))
     .map_err(draw_err)?;
     let font = (FONT, f64::from(row) * 17.0 / 22.0)
@@ -104,10 +106,10 @@ fn draw_digit_legend<DB: DrawingBackend>(
         .color(&BLACK);
     let style = font.pos(Pos::new(HPos::Left, VPos::Center));
     for (i, (name, color)) in entries.iter().enumerate() {
-        let y = top + 6 + row * i as i32 + row / 2;
-        area.draw(&marker((left + 14, y), (row / 4).min(5), *color))
+        let y = top + s.i(6) + row * i as i32 + row / 2;
+        area.draw(&marker((left + s.i(14), y), (row / 4).min(s.i(5)), *color, s))
             .map_err(draw_err)?;
-        area.draw(&Text::new(name.clone(), (left + 26, y), style.clone()))
+        area.draw(&Text::new(name.clone(), (left + s.i(26), y), style.clone()))
             .map_err(draw_err)?;
     }
     Ok(())
@@ -120,79 +122,87 @@ type AreaPair<DB> = (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>);
 fn layout_with_legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
+    s: Scale,
 ) -> Result<AreaPair<DB>, PlotError> {
     root.fill(&WHITE).map_err(draw_err)?;
     let body = if title.is_empty() {
         root.clone()
     } else {
-        root.titled(title, (FONT, 24)).map_err(draw_err)?
+        titled(root, title, s.f(24.0), s)?
     };
     let (w, _) = body.dim_in_pixel();
-    let split = w.saturating_sub(LEGEND_W).max(1);
+    let split = w.saturating_sub(s.u(LEGEND_W)).max(1);
     Ok(body.split_horizontally(split))
 }
 
-/// A scatter marker at `at`: a disc of `color` with a thin outline in a darker shade of it
-/// ([`outline_color`]), so that light colours stay visible on white.
+/// A scatter marker at `at`: a disc of `color` with a thin outline (one pixel at scale
+/// `s`) in a darker shade of it ([`outline_color`]), so that light colours stay visible on
+/// white.
 pub(super) fn marker<C, DB: DrawingBackend>(
     at: C,
     radius: i32,
     color: RGBColor,
+    s: Scale,
 ) -> ComposedElement<C, DB, Circle<(i32, i32), i32>, Circle<(i32, i32), i32>> {
     EmptyElement::at(at)
         + Circle::new((0, 0), radius, color.filled())
-        + Circle::new((0, 0), radius, outline_color(color).stroke_width(1))
+        + Circle::new((0, 0), radius, outline_color(color).stroke_width(s.u(1)))
 }
 
-/// The marker radius for a cloud of `n` points.
-pub(super) fn marker_radius(n: usize) -> i32 {
-    if n <= 600 {
-        3
-    } else {
-        2
-    }
+/// The marker radius for a cloud of `n` points, at pixel scale `s`.
+pub(super) fn marker_radius(n: usize, s: Scale) -> i32 {
+    s.i(if n <= 600 { 3 } else { 2 })
 }
 
 impl Paint for ScatterPlan<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        let (main, legend) = layout_with_legend(root, &self.title)?;
+    fn paint<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        s: Scale,
+    ) -> Result<(), PlotError> {
+        let (main, legend) = layout_with_legend(root, &self.title, s)?;
         if self.dim == 2 {
-            self.paint_2d(&main)?;
+            self.paint_2d(&main, s)?;
         } else {
-            self.paint_3d(&main)?;
+            self.paint_3d(&main, s)?;
         }
-        draw_digit_legend(&legend, &self.cloud.labels)
+        draw_digit_legend(&legend, &self.cloud.labels, s)
     }
 }
 
 impl ScatterPlan<'_> {
-    fn paint_2d<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        const MARGIN: u32 = 12;
-        const X_AREA: u32 = 42;
-        const Y_AREA: u32 = 58;
+    fn paint_2d<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        s: Scale,
+    ) -> Result<(), PlotError> {
+        let (margin, x_area, y_area) = (s.u(12), s.u(42), s.u(58));
         let (w, h) = area.dim_in_pixel();
-        let px_w = f64::from(w) - f64::from(2 * MARGIN + Y_AREA);
-        let px_h = f64::from(h) - f64::from(2 * MARGIN + X_AREA);
+        let px_w = f64::from(w) - f64::from(2 * margin + y_area);
+        let px_h = f64::from(h) - f64::from(2 * margin + x_area);
         let (xr, yr) = equal_aspect(self.lims[0], self.lims[1], px_w, px_h);
         let mut chart = ChartBuilder::on(area)
-            .margin(MARGIN)
-            .x_label_area_size(X_AREA)
-            .y_label_area_size(Y_AREA)
+            .margin(margin)
+            .x_label_area_size(x_area)
+            .y_label_area_size(y_area)
             .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
             .map_err(draw_err)?;
+        let tick = tick_len(chart.plotting_area().dim_in_pixel(), s);
         chart
             .configure_mesh()
             .x_desc("embedding dim 1")
             .y_desc("embedding dim 2")
-            .axis_desc_style((FONT, 17))
-            .label_style((FONT, 14))
+            .axis_desc_style((FONT, s.f(17.0)))
+            .label_style((FONT, s.f(14.0)))
             .x_label_formatter(&|v| fmt_tick(*v, xr.1 - xr.0))
             .y_label_formatter(&|v| fmt_tick(*v, yr.1 - yr.0))
-            .x_labels(tick_count(px_w, 50.0))
-            .y_labels(tick_count(px_h, 28.0))
+            .x_labels(tick_count(px_w, s.f(50.0)))
+            .y_labels(tick_count(px_h, s.f(28.0)))
             .max_light_lines(2)
-            .light_line_style(RGBColor(244, 244, 244))
-            .bold_line_style(RGBColor(222, 222, 222))
+            .light_line_style(RGBColor(244, 244, 244).stroke_width(s.u(1)))
+            .bold_line_style(RGBColor(222, 222, 222).stroke_width(s.u(1)))
+            .axis_style(BLACK.stroke_width(s.u(1)))
+            .set_all_tick_mark_size(tick)
             .draw()
             .map_err(draw_err)?;
         if self.normalize {
@@ -205,26 +215,27 @@ impl ScatterPlan<'_> {
             chart
                 .draw_series(DashedLineSeries::new(
                     circle,
-                    6,
-                    4,
-                    ShapeStyle::from(&RGBColor(120, 120, 120)).stroke_width(1),
+                    s.i(6),
+                    s.i(4),
+                    ShapeStyle::from(&RGBColor(120, 120, 120)).stroke_width(s.u(1)),
                 ))
                 .map_err(draw_err)?;
         }
-        let r = marker_radius(self.cloud.pts.len());
+        let r = marker_radius(self.cloud.pts.len(), s);
         chart
             .draw_series(
                 self.cloud
                     .pts
                     .iter()
                     .zip(&self.cloud.labels)
-                    .map(|(p, &l)| marker((p[0], p[1]), r, digit_color(l))),
+                    .map(|(p, &l)| marker((p[0], p[1]), r, digit_color(l), s)),
             )
             .map_err(draw_err)?;
         Ok(())
     }
 }
 
+/// Checks that the view angles of `opts` are finite.
 pub(super) fn check_view(opts: &ScatterOptions) -> Result<(), PlotError> {
     if !opts.yaw.is_finite() || !opts.pitch.is_finite() {
         return Err(PlotError::Shape(format!(

@@ -8,14 +8,19 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::scatter::{marker, marker_radius, ScatterPlan};
-use super::style::{digit_color, draw_err, faded_color, fmt_tick, FONT};
+use super::style::{digit_color, draw_err, faded_color, fmt_tick, tick_len, Scale, FONT};
 use super::PlotError;
 
 impl ScatterPlan<'_> {
-    pub(super) fn paint_3d<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+    /// Paints the 3-D scatter into `area` at pixel scale `s`.
+    pub(super) fn paint_3d<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        s: Scale,
+    ) -> Result<(), PlotError> {
         let [xr, yr, zr] = self.lims;
         let mut chart = ChartBuilder::on(area)
-            .margin(8)
+            .margin(s.u(8))
             .build_cartesian_3d(xr.0..xr.1, yr.0..yr.1, zr.0..zr.1)
             .map_err(draw_err)?;
         // Fit the projected box (plus room for tick labels and axis names) into the area.
@@ -30,7 +35,7 @@ impl ScatterPlan<'_> {
             let (w, h) = area.dim_in_pixel();
             let bw = f64::from(x1.saturating_sub(x0).max(1));
             let bh = f64::from(y1.saturating_sub(y0).max(1));
-            let fit = ((f64::from(w) - 120.0) / bw).min((f64::from(h) - 90.0) / bh);
+            let fit = ((f64::from(w) - s.f(120.0)) / bw).min((f64::from(h) - s.f(90.0)) / bh);
             let scale = fit.clamp(0.1, 1.0);
             // Re-centre the box: plotters pivots on the centre of the (square) 3-D pixel
             // cube, placed at the centre of the plotting area.
@@ -55,18 +60,35 @@ impl ScatterPlan<'_> {
             p.set_pivot(pivot_before, pivot_after);
             p.into_matrix()
         });
+        let tick = tick_len(chart.plotting_area().dim_in_pixel(), s);
         chart
             .configure_axes()
-            .label_style((FONT, 14))
+            .label_style((FONT, s.f(14.0)))
             .x_formatter(&|v| fmt_tick(*v, xr.1 - xr.0))
             .y_formatter(&|v| fmt_tick(*v, yr.1 - yr.0))
             .z_formatter(&|v| fmt_tick(*v, zr.1 - zr.0))
             .max_light_lines(2)
-            .light_grid_style(RGBColor(238, 238, 238))
-            .bold_grid_style(RGBColor(205, 205, 205))
+            .light_grid_style(RGBColor(238, 238, 238).stroke_width(s.u(1)))
+            .bold_grid_style(RGBColor(205, 205, 205).stroke_width(s.u(1)))
             .axis_panel_style(RGBColor(250, 250, 250))
+            .tick_size(tick)
             .draw()
             .map_err(draw_err)?;
+        let coord = chart.as_coord_spec().clone();
+        if s != Scale::ONE {
+            // plotters draws the three axes one pixel wide whatever the scale: draw them
+            // again at the scaled width.
+            let style = BLACK.mix(0.8).stroke_width(s.u(1));
+            for axis in 0..3 {
+                let (a, b) = axis_edge(&coord, &self.lims, axis);
+                chart
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(a[0], a[1], a[2]), (b[0], b[1], b[2])],
+                        style,
+                    )))
+                    .map_err(draw_err)?;
+            }
+        }
 
         // Towards the viewer: a point's depth is minus its component along this direction
         // (every axis has the same scale). Far points are drawn first.
@@ -79,7 +101,7 @@ impl ScatterPlan<'_> {
         } else {
             Vec::new()
         };
-        let wire = ShapeStyle::from(&RGBColor(150, 150, 150).mix(0.45)).stroke_width(1);
+        let wire = ShapeStyle::from(&RGBColor(150, 150, 150).mix(0.45)).stroke_width(s.u(1));
         let draw_wire =
             |chart: &mut ChartContext<'_, DB, _>, back: bool| -> Result<(), PlotError> {
                 for path in &sphere {
@@ -99,7 +121,7 @@ impl ScatterPlan<'_> {
         let mut order: Vec<usize> = (0..self.cloud.pts.len()).collect();
         let toward: Vec<f64> = self.cloud.pts.iter().map(along).collect();
         order.sort_by(|&i, &j| toward[i].total_cmp(&toward[j]));
-        let r = marker_radius(self.cloud.pts.len());
+        let r = marker_radius(self.cloud.pts.len(), s);
         // On the sphere, points on the hemisphere facing away are faded and have no outline.
         let split = if self.normalize {
             order.partition_point(|&i| toward[i] < 0.0)
@@ -119,18 +141,17 @@ impl ScatterPlan<'_> {
         chart
             .draw_series(order[split..].iter().map(|&i| {
                 let (p, color) = at(i);
-                marker(p, r, color)
+                marker(p, r, color, s)
             }))
             .map_err(draw_err)?;
         draw_wire(&mut chart, false)?;
 
-        let coord = chart.as_coord_spec().clone();
         // Axis names beside the edge that carries each axis' tick labels.
-        let name_style =
-            TextStyle::from((FONT, 17).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+        let name_style = TextStyle::from((FONT, s.f(17.0)).into_font())
+            .pos(Pos::new(HPos::Center, VPos::Center));
         let base = area.get_base_pixel();
         for (axis, name) in ["dim 1", "dim 2", "dim 3"].iter().enumerate() {
-            let (x, y) = axis_name_position(&coord, &self.lims, axis);
+            let (x, y) = axis_name_position(&coord, &self.lims, axis, s);
             area.draw(&Text::new(
                 *name,
                 (x - base.0, y - base.1),
@@ -185,15 +206,58 @@ where
     (x0, x1, y0, y1)
 }
 
-/// Where (backend pixels) to write the name of `axis` in a 3-D chart.
-///
-/// Mirrors plotters' choice of the edge that gets the tick labels: of the four box edges
-/// parallel to the axis, those touching a back panel, the one nearest to the viewer; the
-/// name goes beyond its midpoint, away from the centre of the box.
+/// The box edge `(start, end)` that carries the axis line and tick labels of `axis` in a
+/// 3-D chart, picked as plotters picks it: of the box edges parallel to the axis that lie
+/// on a back panel, the one nearest to the viewer (then the highest on screen).
+fn axis_edge<X, Y, Z>(
+    coord: &Cartesian3d<X, Y, Z>,
+    lims: &[(f64, f64); 3],
+    axis: usize,
+) -> ([f64; 3], [f64; 3])
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+    Z: Ranged<ValueType = f64>,
+{
+    let depth = |p: [f64; 3]| coord.projected_depth(&p[0], &p[1], &p[2]);
+    let screen_y = |p: [f64; 3]| coord.translate(&(p[0], p[1], p[2])).1;
+    let lows = [lims[0].0, lims[1].0, lims[2].0];
+    // The back panel of each axis: the end further from the viewer.
+    let back: [f64; 3] = std::array::from_fn(|i| {
+        let mut high = lows;
+        high[i] = lims[i].1;
+        if depth(lows) >= depth(high) {
+            lims[i].0
+        } else {
+            lims[i].1
+        }
+    });
+    let mut best: Option<((i32, i32), ([f64; 3], [f64; 3]))> = None;
+    for fixed in (0..3).filter(|&i| i != axis) {
+        let free = 3 - axis - fixed;
+        for end in [lims[free].0, lims[free].1] {
+            let mut a = lows;
+            a[fixed] = back[fixed];
+            a[free] = end;
+            let mut b = a;
+            a[axis] = lims[axis].0;
+            b[axis] = lims[axis].1;
+            let key = (depth(a) + depth(b), screen_y(a) + screen_y(b));
+            if best.as_ref().is_none_or(|(k, _)| key < *k) {
+                best = Some((key, (a, b)));
+            }
+        }
+    }
+    best.map_or((lows, lows), |(_, edge)| edge)
+}
+
+/// Where (backend pixels) to write the name of `axis` in a 3-D chart at pixel scale `s`:
+/// beyond the midpoint of its [`axis_edge`], away from the centre of the box.
 fn axis_name_position<X, Y, Z>(
     coord: &Cartesian3d<X, Y, Z>,
     lims: &[(f64, f64); 3],
     axis: usize,
+    s: Scale,
 ) -> (i32, i32)
 where
     X: Ranged<ValueType = f64>,
@@ -201,39 +265,9 @@ where
     Z: Ranged<ValueType = f64>,
 {
     let at = |p: [f64; 3]| (p[0], p[1], p[2]);
-    let depth = |p: [f64; 3]| coord.projected_depth(&p[0], &p[1], &p[2]);
-    let mid = [
-        (lims[0].0 + lims[0].1) / 2.0,
-        (lims[1].0 + lims[1].1) / 2.0,
-        (lims[2].0 + lims[2].1) / 2.0,
-    ];
-    // The back panel of each axis: the end further from the viewer.
-    let back: Vec<f64> = (0..3)
-        .map(|i| {
-            let (mut lo, mut hi) = (mid, mid);
-            lo[i] = lims[i].0;
-            hi[i] = lims[i].1;
-            if depth(lo) >= depth(hi) {
-                lims[i].0
-            } else {
-                lims[i].1
-            }
-        })
-        .collect();
-    let others: Vec<usize> = (0..3).filter(|&i| i != axis).collect();
-    let mut best: Option<((i32, i32), [f64; 3])> = None;
-    for (fixed, free) in [(others[0], others[1]), (others[1], others[0])] {
-        for end in [lims[free].0, lims[free].1] {
-            let mut p = mid;
-            p[fixed] = back[fixed];
-            p[free] = end;
-            let key = (depth(p), coord.translate(&at(p)).1);
-            if best.as_ref().is_none_or(|(k, _)| key < *k) {
-                best = Some((key, p));
-            }
-        }
-    }
-    let edge_mid = best.map_or(mid, |(_, p)| p);
+    let mid: [f64; 3] = std::array::from_fn(|i| (lims[i].0 + lims[i].1) / 2.0);
+    let (a, b) = axis_edge(coord, lims, axis);
+    let edge_mid: [f64; 3] = std::array::from_fn(|i| (a[i] + b[i]) / 2.0);
     let (ex, ey) = coord.translate(&at(edge_mid));
     let (cx, cy) = coord.translate(&at(mid));
     let (dx, dy) = (f64::from(ex - cx), f64::from(ey - cy));
@@ -244,8 +278,8 @@ where
         (0.0, 1.0)
     };
     (
-        ex + (ux * 48.0).round() as i32,
-        ey + (uy * 40.0).round() as i32,
+        ex + (ux * s.f(48.0)).round() as i32,
+        ey + (uy * s.f(40.0)).round() as i32,
     )
 }
 

@@ -5,7 +5,9 @@ use std::fmt::Display;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
 use super::PlotError;
@@ -71,6 +73,64 @@ pub(super) fn outline_color(c: RGBColor) -> RGBColor {
 /// `c` faded 65 % of the way towards white, for points on the far side of the sphere.
 pub(super) fn faded_color(c: RGBColor) -> RGBColor {
     blend(c, 255, 0.65)
+}
+
+/// The pixel scale of a rendering: how many backend pixels one pixel of the 1x figure
+/// takes. Every absolute size (fonts, margins, label areas, stroke widths, marker radii,
+/// tick lengths) goes through it, so the 2x PNG is the 1x picture at twice the resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Scale(pub(super) u32);
+
+impl Scale {
+    /// The 1x figure (SVG, PNG, GIF frames).
+    pub(super) const ONE: Scale = Scale(1);
+
+    /// A size in whole pixels (margins, label areas, stroke widths).
+    pub(super) fn u(self, v: u32) -> u32 {
+        v.saturating_mul(self.0)
+    }
+
+    /// A signed size or offset in pixels (radii, text offsets).
+    pub(super) fn i(self, v: i32) -> i32 {
+        v.saturating_mul(i32::try_from(self.0).unwrap_or(i32::MAX))
+    }
+
+    /// A fractional size in pixels (font sizes, spacing per tick label).
+    pub(super) fn f(self, v: f64) -> f64 {
+        v * f64::from(self.0)
+    }
+}
+
+/// Draws `title` centred at the top of `area` in the figure font of `size` pixels and
+/// returns the area below it, as plotters' `DrawingArea::titled` does but with its padding
+/// (half the text height, at most 5 pixels) scaled by `s`.
+///
+/// # Errors
+/// [`PlotError::Drawing`] if the text cannot be measured or drawn.
+pub(super) fn titled<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    size: f64,
+    s: Scale,
+) -> Result<DrawingArea<DB, Shift>, PlotError> {
+    let style = TextStyle::from((FONT, size).into_font());
+    let (_, text_h) = area.estimate_text_size(title, &style).map_err(draw_err)?;
+    let pad = (text_h / 2).min(s.u(5));
+    let (w, _) = area.dim_in_pixel();
+    let top = i32::try_from(pad * 2 + text_h).unwrap_or(i32::MAX);
+    area.draw_text(
+        title,
+        &style.pos(Pos::new(HPos::Center, VPos::Top)),
+        (i32::try_from(w / 2).unwrap_or(0), i32::try_from(pad).unwrap_or(0)),
+    )
+    .map_err(draw_err)?;
+    Ok(area.split_vertically(top).1)
+}
+
+/// The tick length of plotters' axes (5 % of the smaller side of the plot area, at most
+/// 5 pixels) with the cap scaled by `s`.
+pub(super) fn tick_len((w, h): (u32, u32), s: Scale) -> i32 {
+    ((0.05 * f64::from(w.min(h))).round() as i32).min(s.i(5))
 }
 
 /// Line colours (matplotlib's tab10).
