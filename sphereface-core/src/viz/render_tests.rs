@@ -55,9 +55,9 @@ fn pixels(png: &[u8]) -> image::RgbImage {
 #[test]
 fn fixed_inputs_draw_the_same_svg_and_png() {
     let expected: [(&str, &str, &str); 5] = [
-        ("scatter 2-D", "a6f54d51996ab6fb", "ab503cad032f1ab1"),
-        ("scatter sphere", "7bb6a900f253e420", "99a69b028b2803c5"),
-        ("panels", "fcb69bd874b3ccaa", "0609f69e34265380"),
+        ("scatter 2-D", "c9ad80746370d2d7", "ca4a69d814a57b34"),
+        ("scatter sphere", "ca68b2b85d1cc5a7", "d3355fb93af0ee0b"),
+        ("panels", "da1d379a1087d541", "a0a7fe4831738512"),
         ("lines", "2eafd44ee520dc25", "6af4a1cc16138b7c"),
         ("regions", "6fc072ee2dd3fef0", "4313a886b446e29f"),
     ];

@@ -135,9 +135,10 @@ fn layout_with_legend<DB: DrawingBackend>(
     Ok(body.split_horizontally(split))
 }
 
-/// A scatter marker at `at`: a disc of `color` with a thin outline (one pixel at scale
-/// `s`) in a darker shade of it ([`outline_color`]), so that light colours stay visible on
-/// white.
+/// A scatter marker at `at`: a disc of `color` and `radius` inside a thin rim (one pixel
+/// at scale `s`) of a darker shade of it ([`outline_color`]), so that light colours stay
+/// visible on white. The rim lies outside the disc, so in dense clouds the later discs
+/// cover the earlier rims and a cluster keeps the colour of its digit.
 pub(super) fn marker<C, DB: DrawingBackend>(
     at: C,
     radius: i32,
@@ -145,8 +146,8 @@ pub(super) fn marker<C, DB: DrawingBackend>(
     s: Scale,
 ) -> ComposedElement<C, DB, Circle<(i32, i32), i32>, Circle<(i32, i32), i32>> {
     EmptyElement::at(at)
+        + Circle::new((0, 0), radius + s.i(1), outline_color(color).filled())
         + Circle::new((0, 0), radius, color.filled())
-        + Circle::new((0, 0), radius, outline_color(color).stroke_width(s.u(1)))
 }
 
 /// The marker radius for a cloud of `n` points, at pixel scale `s`.

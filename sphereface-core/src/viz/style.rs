@@ -103,7 +103,9 @@ impl Scale {
 
 /// Draws `title` centred at the top of `area` in the figure font of `size` pixels and
 /// returns the area below it, as plotters' `DrawingArea::titled` does but with its padding
-/// (half the text height, at most 5 pixels) scaled by `s`.
+/// (half the text height, at most 5 pixels) scaled by `s`. A title wider than the area
+/// (less 4 pixels a side) is set smaller to fit, down to half the size, so that titles of
+/// panels side by side do not run into each other.
 ///
 /// # Errors
 /// [`PlotError::Drawing`] if the text cannot be measured or drawn.
@@ -113,10 +115,16 @@ pub(super) fn titled<DB: DrawingBackend>(
     size: f64,
     s: Scale,
 ) -> Result<DrawingArea<DB, Shift>, PlotError> {
-    let style = TextStyle::from((FONT, size).into_font());
+    let (w, _) = area.dim_in_pixel();
+    let mut style = TextStyle::from((FONT, size).into_font());
+    let (text_w, _) = area.estimate_text_size(title, &style).map_err(draw_err)?;
+    let room = w.saturating_sub(s.u(8)).max(1);
+    if text_w > room {
+        let fitted = size * f64::from(room) / f64::from(text_w);
+        style = TextStyle::from((FONT, fitted.max(size / 2.0)).into_font());
+    }
     let (_, text_h) = area.estimate_text_size(title, &style).map_err(draw_err)?;
     let pad = (text_h / 2).min(s.u(5));
-    let (w, _) = area.dim_in_pixel();
     let top = i32::try_from(pad * 2 + text_h).unwrap_or(i32::MAX);
     area.draw_text(
         title,
