@@ -130,18 +130,25 @@ impl Animation {
     }
 }
 
+/// Standard base64 with padding, as evcxr expects.
 const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
+/// An evcxr output block of `content` with MIME type `mime`.
 fn mime_block(mime: &str, content: &str) -> String {
     format!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT\n")
 }
 
+/// Prints `block` to stdout, ignoring a closed or failing stdout.
 fn print_block(block: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(block.as_bytes());
     let _ = out.flush();
 }
 
+/// `stem` with `.ext` appended (not replacing an extension).
+///
+/// # Errors
+/// [`PlotError::Shape`] if `stem` has no file name.
 fn with_suffix(stem: &Path, ext: &str) -> Result<PathBuf, PlotError> {
     if stem.file_name().is_none() {
         return Err(PlotError::Shape(format!(
@@ -155,6 +162,10 @@ fn with_suffix(stem: &Path, ext: &str) -> Result<PathBuf, PlotError> {
     Ok(PathBuf::from(s))
 }
 
+/// Encodes `width` x `height` RGB pixels as PNG.
+///
+/// # Errors
+/// [`PlotError::Encode`] if the PNG encoder fails (e.g. the buffer has the wrong size).
 pub(super) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
     use image::ImageEncoder;
     let mut out = Vec::new();

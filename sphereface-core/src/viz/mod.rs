@@ -3,19 +3,21 @@
 //! Every figure is drawn three times from the same drawing code: into an SVG string, into
 //! an RGB buffer encoded as PNG, and into one of twice the width and height with every
 //! absolute size (fonts, margins, strokes, markers) doubled, encoded as the 2x PNG for
-//! slides and print. So all files of a [`Figure`] show the same picture. Text in the PNG is rasterised from an embedded DejaVu Sans font
-//! (`assets/DejaVuSans.ttf`, Bitstream Vera licence in `assets/DejaVuSans.LICENSE`), so no
-//! system font library is needed.
+//! projectors, slides and print. So all files of a [`Figure`] show the same picture. Text
+//! in the PNGs is rasterised from an embedded DejaVu Sans font (`assets/DejaVuSans.ttf`,
+//! Bitstream Vera licence in `assets/DejaVuSans.LICENSE`), so no system font library is
+//! needed.
 //!
 //! The digits 0..=9 of the scatter plots are coloured with the palette of Okabe and Ito
 //! ("Color Universal Design", 2008; orange, sky blue, bluish green, yellow, blue,
 //! vermillion, reddish purple, black), extended to ten colours by a grey (#999999) and the
 //! wine (#882255) of Paul Tol's muted scheme. These colours stay distinct for readers
 //! with any of the common colour-vision deficiencies and on a washed-out projector, which
-//! the matplotlib `rainbow` map used before did not (3/4/5, 8/9 and 0/1 looked alike). Markers get a
-//! thin outline in a darker shade of their own colour so that the light colours (yellow,
-//! sky blue) stay visible on white; labels above 9 are a light neutral grey ("other").
-//! Line charts use matplotlib's `tab10` colours.
+//! the matplotlib `rainbow` map used before did not (3/4/5, 8/9 and 0/1 looked alike).
+//! Markers get a thin rim in a darker shade of their own colour (40 % towards black) so
+//! that the light colours (yellow, sky blue) stay visible on white; on the unit sphere,
+//! points on the far side are faded (65 % towards white). Labels above 9 are a light
+//! neutral grey ("other"). Line charts use matplotlib's `tab10` colours.
 
 mod animation;
 mod axes;

@@ -39,6 +39,7 @@ fn fixed_figures() -> Vec<(&'static str, Figure)> {
     ]
 }
 
+/// The first 16 hex digits of the SHA-256 of `bytes`.
 fn hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect::<String>()[..16].to_string()
 }

@@ -64,12 +64,19 @@ const LEGEND_W: u32 = 74;
 
 /// Everything needed to paint one scatter frame.
 pub(super) struct ScatterPlan<'c> {
+    /// The points and their labels.
     pub(super) cloud: &'c Cloud,
+    /// 2 for a flat scatter, 3 for a 3-D one.
     pub(super) dim: usize,
+    /// Title above the plot; empty for none.
     pub(super) title: String,
+    /// The points lie on the unit circle/sphere, which is drawn.
     pub(super) normalize: bool,
+    /// 3-D view: rotation about the vertical axis, in radians.
     pub(super) yaw: f64,
+    /// 3-D view: tilt towards the viewer, in radians.
     pub(super) pitch: f64,
+    /// Axis ranges `(lo, hi)` of x, y, z.
     pub(super) lims: [(f64, f64); 3],
 }
 
@@ -135,6 +142,9 @@ fn layout_with_legend<DB: DrawingBackend>(
     Ok(body.split_horizontally(split))
 }
 
+/// A disc in backend pixels, relative to a point.
+type Disc = Circle<(i32, i32), i32>;
+
 /// A scatter marker at `at`: a disc of `color` and `radius` inside a thin rim (one pixel
 /// at scale `s`) of a darker shade of it ([`outline_color`]), so that light colours stay
 /// visible on white. The rim lies outside the disc, so in dense clouds the later discs
@@ -144,7 +154,7 @@ pub(super) fn marker<C, DB: DrawingBackend>(
     radius: i32,
     color: RGBColor,
     s: Scale,
-) -> ComposedElement<C, DB, Circle<(i32, i32), i32>, Circle<(i32, i32), i32>> {
+) -> ComposedElement<C, DB, Disc, Disc> {
     EmptyElement::at(at)
         + Circle::new((0, 0), radius + s.i(1), outline_color(color).filled())
         + Circle::new((0, 0), radius, color.filled())

@@ -232,7 +232,9 @@ where
             lims[i].1
         }
     });
-    let mut best: Option<((i32, i32), ([f64; 3], [f64; 3]))> = None;
+    // (sort key, edge) of the best candidate so far.
+    type Candidate = ((i32, i32), ([f64; 3], [f64; 3]));
+    let mut best: Option<Candidate> = None;
     for fixed in (0..3).filter(|&i| i != axis) {
         let free = 3 - axis - fixed;
         for end in [lims[free].0, lims[free].1] {
