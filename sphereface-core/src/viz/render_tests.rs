@@ -57,7 +57,7 @@ fn pixels(png: &[u8]) -> image::RgbImage {
 fn fixed_inputs_draw_the_same_svg_and_png() {
     let expected: [(&str, &str, &str); 5] = [
         ("scatter 2-D", "c9ad80746370d2d7", "ca4a69d814a57b34"),
-        ("scatter sphere", "ca68b2b85d1cc5a7", "d3355fb93af0ee0b"),
+        ("scatter sphere", "b1a6e15d194eec5d", "1b6074373b314c44"),
         ("panels", "da1d379a1087d541", "a0a7fe4831738512"),
         ("lines", "2eafd44ee520dc25", "6af4a1cc16138b7c"),
         ("regions", "6fc072ee2dd3fef0", "4313a886b446e29f"),

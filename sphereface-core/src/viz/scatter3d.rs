@@ -1,7 +1,8 @@
 //! The 3-D view of a scatter plot: projection fitted to the area, the unit-sphere
 //! wireframe, depth-sorted points (faded on the far side of the sphere) and the axis names.
 
-use plotters::coord::ranged1d::Ranged;
+use plotters::coord::ranged1d::{BoldPoints, Ranged};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::ranged3d::{Cartesian3d, ProjectionMatrixBuilder};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -61,12 +62,22 @@ impl ScatterPlan<'_> {
             p.into_matrix()
         });
         let tick = tick_len(chart.plotting_area().dim_in_pixel(), s);
+        let (rx, ry) = chart.plotting_area().get_pixel_range();
+        let mid = ((rx.start + rx.end) / 2, (ry.start + ry.end) / 2);
+        let unlabelled = crowded_ticks(chart.as_coord_spec(), &self.lims, mid);
+        let label = |axis: usize, v: f64, span: f64| {
+            if unlabelled[axis].contains(&v) {
+                String::new()
+            } else {
+                fmt_tick(v, span)
+            }
+        };
         chart
             .configure_axes()
             .label_style((FONT, s.f(14.0)))
-            .x_formatter(&|v| fmt_tick(*v, xr.1 - xr.0))
-            .y_formatter(&|v| fmt_tick(*v, yr.1 - yr.0))
-            .z_formatter(&|v| fmt_tick(*v, zr.1 - zr.0))
+            .x_formatter(&|v| label(0, *v, xr.1 - xr.0))
+            .y_formatter(&|v| label(1, *v, yr.1 - yr.0))
+            .z_formatter(&|v| label(2, *v, zr.1 - zr.0))
             .max_light_lines(2)
             .light_grid_style(RGBColor(238, 238, 238).stroke_width(s.u(1)))
             .bold_grid_style(RGBColor(205, 205, 205).stroke_width(s.u(1)))
@@ -253,6 +264,50 @@ where
     best.map_or((lows, lows), |(_, edge)| edge)
 }
 
+/// Labelled tick values of each axis of a 3-D chart (plotters' default of at most ten)
+/// that stay unlabelled: where the label edges of two axes meet at a corner of the box and
+/// plotters puts both axes' labels on the same side (both below, say), the later axis'
+/// tick nearest to that corner (within half a tick step), whose label would overlap the
+/// other's. `mid` is the centre of the plotting area in backend pixels.
+fn crowded_ticks<X, Y, Z>(
+    coord: &Cartesian3d<X, Y, Z>,
+    lims: &[(f64, f64); 3],
+    mid: (i32, i32),
+) -> [Vec<f64>; 3]
+where
+    X: Ranged<ValueType = f64>,
+    Y: Ranged<ValueType = f64>,
+    Z: Ranged<ValueType = f64>,
+{
+    let edges: [([f64; 3], [f64; 3]); 3] = std::array::from_fn(|a| axis_edge(coord, lims, a));
+    // The side of its edge on which plotters writes an axis' labels (as in its
+    // `draw_axis_ticks`): left or right of a steep edge, above or below a flat one.
+    let side = |(start, end): ([f64; 3], [f64; 3])| {
+        let begin = coord.translate(&(start[0], start[1], start[2]));
+        let stop = coord.translate(&(end[0], end[1], end[2]));
+        let x_dir = if begin.0 < mid.0 { -1 } else { 1 };
+        let y_dir = if begin.1 < mid.1 { -1 } else { 1 };
+        if (stop.0 - begin.0).abs() < (stop.1 - begin.1).abs() {
+            (x_dir, 0)
+        } else {
+            (0, y_dir)
+        }
+    };
+    let mut out: [Vec<f64>; 3] = Default::default();
+    for b in 1..3 {
+        let ticks = RangedCoordf64::from(lims[b].0..lims[b].1).key_points(BoldPoints(10));
+        let step = ticks.windows(2).map(|w| w[1] - w[0]).fold(f64::INFINITY, f64::min);
+        for a in 0..b {
+            let (ea, eb) = (edges[a], edges[b]);
+            let corner = [eb.0, eb.1].into_iter().find(|c| *c == ea.0 || *c == ea.1);
+            if let (Some(c), true) = (corner, side(ea) == side(eb)) {
+                out[b].extend(ticks.iter().filter(|&&t| (t - c[b]).abs() < step / 2.0));
+            }
+        }
+    }
+    out
+}
+
 /// Where (backend pixels) to write the name of `axis` in a 3-D chart at pixel scale `s`:
 /// beyond the midpoint of its [`axis_edge`], away from the centre of the box.
 fn axis_name_position<X, Y, Z>(
@@ -370,6 +425,30 @@ mod tests {
             let d = coord.projected_depth(&(0.8 * across[0] / n), &(0.8 * across[1] / n), &0.0);
             assert!((d - depth(0.0)).abs() <= 2, "{yaw} {pitch}: {d} vs {}", depth(0.0));
         }
+    }
+
+    #[test]
+    fn corner_labels_of_two_axes_do_not_overlap() {
+        // The default view: the dim-1 and dim-3 label edges meet at the front-bottom corner
+        // with both axes' labels below them; dim 3's tick there goes unlabelled. Dim 2's
+        // labels are on the left of its edge, so its bottom tick keeps its label.
+        let lims = [(-1.15, 1.15); 3];
+        let mut svg = String::new();
+        let root = SVGBackend::with_string(&mut svg, (500, 500)).into_drawing_area();
+        let mut chart = ChartBuilder::on(&root)
+            .build_cartesian_3d(-1.15..1.15, -1.15..1.15, -1.15..1.15)
+            .unwrap();
+        chart.with_projection(|mut p| {
+            p.yaw = 0.7;
+            p.pitch = 0.45;
+            p.into_matrix()
+        });
+        let (rx, ry) = chart.plotting_area().get_pixel_range();
+        let mid = ((rx.start + rx.end) / 2, (ry.start + ry.end) / 2);
+        let out = crowded_ticks(chart.as_coord_spec(), &lims, mid);
+        assert!(out[0].is_empty() && out[1].is_empty(), "{out:?}");
+        assert_eq!(out[2].len(), 1, "{out:?}");
+        assert!((out[2][0].abs() - 1.0).abs() < 1e-9, "{out:?}");
     }
 
     /// Pixels of the plot area (left of the legend) of exactly `c`.
