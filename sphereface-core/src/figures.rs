@@ -57,7 +57,8 @@ pub fn embedding_figure(run: &SavedRun, normalize: bool, view: (f64, f64)) -> Re
 }
 
 /// The embeddings of several saved runs side by side in one figure (one panel per run, in
-/// the order given), raw or on the unit circle/sphere, 3-D ones seen from `view`.
+/// the order given, all on the same axes), raw or on the unit circle/sphere, 3-D ones seen
+/// from `view`.
 ///
 /// # Errors
 /// Read or drawing errors; [`Error::Config`] for no runs.
@@ -217,8 +218,8 @@ pub fn evolution_animation(run: &SavedRun, path: &Path) -> Result<crate::viz::An
     crate::viz::Animation::from_file(path).map_err(plot_err)
 }
 
-/// Draws every figure of the runs under `root` into `root/figures/` (SVG and PNG; GIFs for
-/// runs with snapshots) and returns the files written.
+/// Draws every figure of the runs under `root` into `root/figures/` (SVG and the 2x PNG;
+/// GIFs for runs with snapshots) and returns the files written.
 ///
 /// # Errors
 /// Read or drawing errors, naming the file.

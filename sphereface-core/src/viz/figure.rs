@@ -10,16 +10,20 @@ use base64::Engine as _;
 use super::style::{io_err, write_atomic};
 use super::PlotError;
 
-/// A figure as both SVG text and PNG bytes (same drawing).
+/// A figure as SVG text and PNG bytes at two resolutions (same drawing).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Figure {
     /// The figure as an SVG document.
     pub svg: String,
-    /// The figure as a PNG file.
+    /// The figure as a PNG file of `width` x `height` pixels: small, for showing inline
+    /// in a notebook.
     pub png: Vec<u8>,
-    /// Width in pixels.
+    /// The same picture as a PNG file of twice the width and height, every font, margin,
+    /// stroke and marker twice as large: for slides, projectors and print.
+    pub png_2x: Vec<u8>,
+    /// Width in pixels (of the SVG and of `png`).
     pub width: u32,
-    /// Height in pixels.
+    /// Height in pixels (of the SVG and of `png`).
     pub height: u32,
 }
 
@@ -30,12 +34,15 @@ impl std::fmt::Debug for Figure {
             .field("height", &self.height)
             .field("svg_bytes", &self.svg.len())
             .field("png_bytes", &self.png.len())
+            .field("png_2x_bytes", &self.png_2x.len())
             .finish()
     }
 }
 
 impl Figure {
     /// Writes `<stem>.svg` and `<stem>.png` atomically, creating the parent directory.
+    /// The PNG file is the 2x one ([`Figure::png_2x`]), sharp on a projector or a slide;
+    /// the 1x [`Figure::png`] is what notebooks show inline.
     ///
     /// Each file is written to a temporary file in the same directory and then renamed
     /// over the target, so readers never see a half-written figure.
@@ -50,7 +57,7 @@ impl Figure {
         let svg_path = with_suffix(stem, "svg")?;
         let png_path = with_suffix(stem, "png")?;
         write_atomic(&svg_path, self.svg.as_bytes())?;
-        write_atomic(&png_path, &self.png)?;
+        write_atomic(&png_path, &self.png_2x)?;
         Ok((svg_path, png_path))
     }
 
@@ -123,18 +130,25 @@ impl Animation {
     }
 }
 
+/// Standard base64 with padding, as evcxr expects.
 const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
 
+/// An evcxr output block of `content` with MIME type `mime`.
 fn mime_block(mime: &str, content: &str) -> String {
     format!("EVCXR_BEGIN_CONTENT {mime}\n{content}\nEVCXR_END_CONTENT\n")
 }
 
+/// Prints `block` to stdout, ignoring a closed or failing stdout.
 fn print_block(block: &str) {
     let mut out = std::io::stdout().lock();
     let _ = out.write_all(block.as_bytes());
     let _ = out.flush();
 }
 
+/// `stem` with `.ext` appended (not replacing an extension).
+///
+/// # Errors
+/// [`PlotError::Shape`] if `stem` has no file name.
 fn with_suffix(stem: &Path, ext: &str) -> Result<PathBuf, PlotError> {
     if stem.file_name().is_none() {
         return Err(PlotError::Shape(format!(
@@ -148,6 +162,10 @@ fn with_suffix(stem: &Path, ext: &str) -> Result<PathBuf, PlotError> {
     Ok(PathBuf::from(s))
 }
 
+/// Encodes `width` x `height` RGB pixels as PNG.
+///
+/// # Errors
+/// [`PlotError::Encode`] if the PNG encoder fails (e.g. the buffer has the wrong size).
 pub(super) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
     use image::ImageEncoder;
     let mut out = Vec::new();
@@ -180,7 +198,7 @@ mod tests {
         assert_eq!(svg, dir.join("nested/epoch.3.svg"));
         assert_eq!(png, dir.join("nested/epoch.3.png"));
         assert_eq!(fs::read_to_string(&svg).unwrap(), fig.svg);
-        assert_eq!(fs::read(&png).unwrap(), fig.png);
+        assert_eq!(fs::read(&png).unwrap(), fig.png_2x);
         // Overwriting works too.
         fig.save(&dir.join("nested/epoch.3")).unwrap();
         let names: Vec<String> = fs::read_dir(dir.join("nested"))
@@ -198,6 +216,7 @@ mod tests {
         let fig = Figure {
             svg: "<svg>x</svg>\n".into(),
             png: b"PNG!".to_vec(),
+            png_2x: b"PNG 2x".to_vec(),
             width: 1,
             height: 1,
         };

@@ -5,7 +5,9 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axes::{clip_runs, drawable_range, log_ticks, pad_range};
-use super::style::{check_size, draw_err, fmt_tick, tick_count, FONT, LINE_COLORS};
+use super::style::{
+    check_size, draw_err, fmt_tick, tick_count, tick_len, titled, Scale, FONT, LINE_COLORS,
+};
 use super::{render, Figure, Paint, PlotError};
 
 /// One line of a line chart, e.g. the test accuracy of one loss per epoch.
@@ -147,8 +149,8 @@ impl<'o> LinePlan<'o> {
         })
     }
 
-    /// Picks the plot corner least crowded by the lines for the legend.
-    fn legend_position(&self) -> SeriesLabelPosition {
+    /// Picks the plot corner least crowded by the lines for the legend: (right, upper).
+    fn legend_corner(&self) -> (bool, bool) {
         let ty = |y: f64| {
             if self.opts.log_y {
                 (y.log10() - self.y.0.log10()) / (self.y.1.log10() - self.y.0.log10())
@@ -157,12 +159,12 @@ impl<'o> LinePlan<'o> {
             }
         };
         let tx = |x: f64| (x - self.x.0) / (self.x.1 - self.x.0);
-        // (position, x interval, y interval) in unit coordinates, preferred first.
+        // ((right, upper), x interval, y interval) in unit coordinates, preferred first.
         let corners = [
-            (SeriesLabelPosition::UpperRight, (0.55, 1.0), (0.6, 1.0)),
-            (SeriesLabelPosition::LowerRight, (0.55, 1.0), (0.0, 0.4)),
-            (SeriesLabelPosition::UpperLeft, (0.0, 0.45), (0.6, 1.0)),
-            (SeriesLabelPosition::LowerLeft, (0.0, 0.45), (0.0, 0.4)),
+            ((true, true), (0.55, 1.0), (0.6, 1.0)),
+            ((true, false), (0.55, 1.0), (0.0, 0.4)),
+            ((false, true), (0.0, 0.45), (0.6, 1.0)),
+            ((false, false), (0.0, 0.45), (0.0, 0.4)),
         ];
         let mut counts = [0usize; 4];
         for line in &self.series {
@@ -192,15 +194,16 @@ impl<'o> LinePlan<'o> {
                 best = c;
             }
         }
-        match best {
-            0 => SeriesLabelPosition::UpperRight,
-            1 => SeriesLabelPosition::LowerRight,
-            2 => SeriesLabelPosition::UpperLeft,
-            _ => SeriesLabelPosition::LowerLeft,
-        }
+        corners[best].0
     }
 
-    fn paint_on<DB, Y>(&self, root: &DrawingArea<DB, Shift>, y_spec: Y) -> Result<(), PlotError>
+    /// Paints the chart on `root` at pixel scale `s`, with the y axis `y_spec`.
+    fn paint_on<DB, Y>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        y_spec: Y,
+        s: Scale,
+    ) -> Result<(), PlotError>
     where
         DB: DrawingBackend,
         Y: plotters::coord::ranged1d::AsRangedCoord<Value = f64>,
@@ -208,20 +211,20 @@ impl<'o> LinePlan<'o> {
     {
         root.fill(&WHITE).map_err(draw_err)?;
         let (w, h) = root.dim_in_pixel();
-        let mut builder = ChartBuilder::on(root);
-        builder
-            .margin(16)
-            .x_label_area_size(46)
-            .y_label_area_size(66);
+        let m = s.i(16);
+        let mut body = root.margin(m, m, m, m);
         if !self.opts.title.is_empty() {
-            builder.caption(&self.opts.title, (FONT, 24));
+            body = titled(&body, &self.opts.title, s.f(24.0), s)?;
         }
-        let mut chart = builder
+        let mut chart = ChartBuilder::on(&body)
+            .x_label_area_size(s.u(46))
+            .y_label_area_size(s.u(66))
             .build_cartesian_2d(self.x.0..self.x.1, y_spec)
             .map_err(draw_err)?;
         let log = self.opts.log_y;
-        let light = RGBColor(244, 244, 244);
-        let bold = RGBColor(222, 222, 222);
+        let light = RGBColor(244, 244, 244).stroke_width(s.u(1));
+        let bold = RGBColor(222, 222, 222).stroke_width(s.u(1));
+        let tick = tick_len(chart.plotting_area().dim_in_pixel(), s);
         let (x_span, y_span) = (self.x.1 - self.x.0, self.y.1 - self.y.0);
         let x_fmt = |v: &f64| fmt_tick(*v, x_span);
         let y_fmt = |v: &f64| fmt_tick(*v, y_span);
@@ -230,15 +233,17 @@ impl<'o> LinePlan<'o> {
             let mut mesh = chart.configure_mesh();
             mesh.x_desc(self.opts.x_label.as_str())
                 .y_desc(self.opts.y_label.as_str())
-                .axis_desc_style((FONT, 17))
-                .label_style((FONT, 14))
+                .axis_desc_style((FONT, s.f(17.0)))
+                .label_style((FONT, s.f(14.0)))
                 .x_label_formatter(&x_fmt)
                 .y_label_formatter(&y_fmt)
-                .x_labels(tick_count(f64::from(w) - 100.0, 50.0))
-                .y_labels(tick_count(f64::from(h) - 100.0, 28.0))
+                .x_labels(tick_count(f64::from(w) - s.f(100.0), s.f(50.0)))
+                .y_labels(tick_count(f64::from(h) - s.f(100.0), s.f(28.0)))
                 .max_light_lines(2)
                 .light_line_style(light)
-                .bold_line_style(bold);
+                .bold_line_style(bold)
+                .axis_style(BLACK.stroke_width(s.u(1)))
+                .set_all_tick_mark_size(tick);
             if log {
                 // plotters' log-axis ticks bunch up; draw decade ticks ourselves below.
                 mesh.y_labels(0).y_label_formatter(&no_fmt).disable_y_mesh();
@@ -247,32 +252,33 @@ impl<'o> LinePlan<'o> {
         }
         if log {
             let (labelled, minor) = log_ticks(self.y.0, self.y.1);
-            let grid = |y: f64, color: RGBColor| {
-                LineSeries::new(vec![(self.x.0, y), (self.x.1, y)], color.stroke_width(1))
+            let grid = |y: f64, style: ShapeStyle| {
+                LineSeries::new(vec![(self.x.0, y), (self.x.1, y)], style)
             };
             for &y in &minor {
                 chart.draw_series(grid(y, light)).map_err(draw_err)?;
             }
-            let style =
-                TextStyle::from((FONT, 14).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
+            let style = TextStyle::from((FONT, s.f(14.0)).into_font())
+                .pos(Pos::new(HPos::Right, VPos::Center));
             for &y in &labelled {
                 chart.draw_series(grid(y, bold)).map_err(draw_err)?;
                 let (px, py) = chart.backend_coord(&(self.x.0, y));
                 let base = root.get_base_pixel();
                 let (px, py) = (px - base.0, py - base.1);
                 root.draw(&PathElement::new(
-                    vec![(px - 5, py), (px, py)],
-                    BLACK.stroke_width(1),
+                    vec![(px - s.i(5), py), (px, py)],
+                    BLACK.stroke_width(s.u(1)),
                 ))
                 .map_err(draw_err)?;
-                root.draw(&Text::new(fmt_tick(y, y), (px - 8, py), style.clone()))
+                root.draw(&Text::new(fmt_tick(y, y), (px - s.i(8), py), style.clone()))
                     .map_err(draw_err)?;
             }
         }
         let mut labelled = false;
+        let (key_len, key_width) = (s.i(22), s.u(2));
         for LineData { index, name, runs } in &self.series {
             let color = LINE_COLORS[index % LINE_COLORS.len()];
-            let style = color.stroke_width(2);
+            let style = color.stroke_width(s.u(2));
             if runs.is_empty() && !name.is_empty() {
                 // Entirely outside a fixed y range: still listed in the legend.
                 labelled = true;
@@ -281,12 +287,12 @@ impl<'o> LinePlan<'o> {
                     .map_err(draw_err)?
                     .label(*name)
                     .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))
+                        PathElement::new(vec![(x, y), (x + key_len, y)], color.stroke_width(key_width))
                     });
             }
             for (k, run) in runs.iter().enumerate() {
                 let ann = if run.len() == 1 {
-                    chart.draw_series(std::iter::once(Circle::new(run[0], 3, color.filled())))
+                    chart.draw_series(std::iter::once(Circle::new(run[0], s.i(3), color.filled())))
                 } else {
                     chart.draw_series(LineSeries::new(run.iter().copied(), style))
                 }
@@ -294,19 +300,34 @@ impl<'o> LinePlan<'o> {
                 if k == 0 && !name.is_empty() {
                     labelled = true;
                     ann.label(*name).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(2))
+                        PathElement::new(vec![(x, y), (x + key_len, y)], color.stroke_width(key_width))
                     });
                 }
             }
         }
         if labelled {
+            // The legend box as plotters lays it out (text, key area, margins), placed in
+            // the chosen corner with plotters' 5-pixel inset scaled.
+            let (margin, key_area) = (s.i(12), s.i(30));
+            let font = TextStyle::from((FONT, s.f(16.0)).into_font());
+            let mut text = MultiLineText::<(i32, i32), &str>::new((0, 0), &font);
+            for line in self.series.iter().filter(|l| !l.name.is_empty()) {
+                text.push_line(line.name);
+            }
+            let (tw, th) = text.estimate_dimension().map_err(draw_err)?;
+            let (bw, bh) = (tw + key_area + 2 * margin, th + 2 * margin);
+            let (aw, ah) = chart.plotting_area().dim_in_pixel();
+            let (right, upper) = self.legend_corner();
+            let x = if right { aw as i32 - bw - s.i(5) } else { s.i(5) };
+            let y = if upper { s.i(5) } else { ah as i32 - bh - s.i(5) };
             chart
                 .configure_series_labels()
-                .position(self.legend_position())
-                .margin(12)
-                .label_font((FONT, 16))
+                .position(SeriesLabelPosition::Coordinate(x, y))
+                .margin(margin)
+                .legend_area_size(key_area)
+                .label_font(font)
                 .background_style(WHITE.mix(0.88))
-                .border_style(RGBColor(170, 170, 170))
+                .border_style(RGBColor(170, 170, 170).stroke_width(s.u(1)))
                 .draw()
                 .map_err(draw_err)?;
         }
@@ -315,11 +336,15 @@ impl<'o> LinePlan<'o> {
 }
 
 impl Paint for LinePlan<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+    fn paint<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        s: Scale,
+    ) -> Result<(), PlotError> {
         if self.opts.log_y {
-            self.paint_on(root, (self.y.0..self.y.1).log_scale())
+            self.paint_on(root, (self.y.0..self.y.1).log_scale(), s)
         } else {
-            self.paint_on(root, self.y.0..self.y.1)
+            self.paint_on(root, self.y.0..self.y.1, s)
         }
     }
 }

@@ -1,22 +1,33 @@
 //! Figures for the SphereFace experiments: embedding scatters, training curves and animations.
 //!
-//! Every figure is drawn twice from the same drawing code, once into an SVG string and
-//! once into an RGB buffer that is encoded as PNG, so both files of a [`Figure`] show the
-//! same picture. Text in the PNG is rasterised from an embedded DejaVu Sans font
-//! (`assets/DejaVuSans.ttf`, Bitstream Vera licence in `assets/DejaVuSans.LICENSE`), so no
-//! system font library is needed.
+//! Every figure is drawn three times from the same drawing code: into an SVG string, into
+//! an RGB buffer encoded as PNG, and into one of twice the width and height with every
+//! absolute size (fonts, margins, strokes, markers) doubled, encoded as the 2x PNG for
+//! projectors, slides and print. So all files of a [`Figure`] show the same picture. Text
+//! in the PNGs is rasterised from an embedded DejaVu Sans font (`assets/DejaVuSans.ttf`,
+//! Bitstream Vera licence in `assets/DejaVuSans.LICENSE`), so no system font library is
+//! needed.
 //!
-//! The scatter colours follow matplotlib's `rainbow` colour map sampled the way
-//! `plt.cm.rainbow(np.linspace(0, 1, 10))` does (look-up-table indices 0, 28, 56, 85,
-//! 113, 142, 170, 199, 227, 255), which is what the SphereFace paper and the TensorFlow
-//! reference implementation use for the ten MNIST digits.
+//! The digits 0..=9 of the scatter plots are coloured with the palette of Okabe and Ito
+//! ("Color Universal Design", 2008; orange, sky blue, bluish green, yellow, blue,
+//! vermillion, reddish purple, black), extended to ten colours by a grey (#999999) and the
+//! wine (#882255) of Paul Tol's muted scheme. These colours stay distinct for readers
+//! with any of the common colour-vision deficiencies and on a washed-out projector, which
+//! the matplotlib `rainbow` map used before did not (3/4/5, 8/9 and 0/1 looked alike).
+//! Markers get a thin rim in a darker shade of their own colour (40 % towards black) so
+//! that the light colours (yellow, sky blue) stay visible on white; on the unit sphere,
+//! points on the far side are faded (65 % towards white). Labels above 9 are a light
+//! neutral grey ("other"). Line charts use matplotlib's `tab10` colours.
 
 mod animation;
 mod axes;
 mod figure;
 mod lines;
+mod panels;
 mod points;
 mod regions;
+#[cfg(test)]
+mod render_tests;
 mod scatter;
 mod scatter3d;
 mod style;
@@ -33,11 +44,12 @@ pub use figure::{Animation, Figure};
 pub use lines::{lines, LineOptions, Series};
 pub use points::NORMALIZED_LIMIT;
 pub use regions::{decision_regions, RegionPanel};
-pub use scatter::{scatter, scatter_panels, Embeddings, ScatterOptions};
-pub use style::{digit_color, rainbow, MAX_SIDE, MIN_HEIGHT, MIN_WIDTH};
+pub use panels::scatter_panels;
+pub use scatter::{scatter, Embeddings, ScatterOptions};
+pub use style::{digit_color, MAX_SIDE, MIN_HEIGHT, MIN_WIDTH};
 
 use figure::encode_png;
-use style::{check_size, draw_err, ensure_font};
+use style::{check_size, draw_err, ensure_font, Scale};
 
 /// Everything that can go wrong while building or saving a figure.
 #[derive(Debug, thiserror::Error)]
@@ -70,32 +82,44 @@ pub enum PlotError {
 
 /// Something that can paint itself on any plotters backend.
 trait Paint {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError>;
+    /// Paints on `root`, which is `s` times the figure's size, with every absolute size
+    /// (fonts, margins, strokes, markers...) multiplied by `s`.
+    fn paint<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        s: Scale,
+    ) -> Result<(), PlotError>;
 }
 
-/// Paints `p` into an SVG string and a PNG image.
+/// Paints `p` three times: into an SVG string and a PNG image of `width` x `height`
+/// pixels, and into a PNG of twice that size with every absolute size doubled.
 fn render<P: Paint>(p: &P, width: u32, height: u32) -> Result<Figure, PlotError> {
     check_size(width, height)?;
     ensure_font()?;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
-        p.paint(&root)?;
+        p.paint(&root, Scale::ONE)?;
         root.present().map_err(draw_err)?;
     }
-    let mut rgb = vec![0u8; width as usize * height as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
-        p.paint(&root)?;
-        root.present().map_err(draw_err)?;
-    }
-    let png = encode_png(&rgb, width, height)?;
     Ok(Figure {
         svg,
-        png,
+        png: raster(p, width, height, Scale::ONE)?,
+        png_2x: raster(p, width * 2, height * 2, Scale(2))?,
         width,
         height,
     })
+}
+
+/// Paints `p` at scale `s` into an RGB buffer of `width` x `height` and encodes it as PNG.
+fn raster<P: Paint>(p: &P, width: u32, height: u32, s: Scale) -> Result<Vec<u8>, PlotError> {
+    let mut rgb = vec![0u8; width as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (width, height)).into_drawing_area();
+        p.paint(&root, s)?;
+        root.present().map_err(draw_err)?;
+    }
+    encode_png(&rgb, width, height)
 }
 
 #[cfg(test)]

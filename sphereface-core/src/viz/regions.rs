@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::style::{check_size, draw_err, fmt_tick, FONT};
+use super::style::{check_size, draw_err, fmt_tick, tick_len, titled, Scale, FONT};
 use super::{render, Figure, Paint, PlotError};
 
 /// One panel of [`decision_regions`]: which class wins at each point of a square grid
@@ -31,26 +31,35 @@ fn region_colors(c: u8) -> (RGBColor, RGBColor) {
     (LIGHT[i], DARK[i])
 }
 
+/// The panels of a [`decision_regions`] figure.
 struct RegionPlan<'p> {
+    /// The panels, left to right.
     panels: &'p [RegionPanel],
 }
 
 impl Paint for RegionPlan<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
+    fn paint<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        s: Scale,
+    ) -> Result<(), PlotError> {
         root.fill(&WHITE).map_err(draw_err)?;
         for (panel, area) in self.panels.iter().zip(root.split_evenly((1, self.panels.len()))) {
             let e = panel.extent;
-            let mut chart = ChartBuilder::on(&area)
-                .caption(&panel.title, (FONT, 20))
-                .margin(10)
-                .x_label_area_size(30)
-                .y_label_area_size(40)
+            let m = s.i(10);
+            let body = titled(&area.margin(m, m, m, m), &panel.title, s.f(20.0), s)?;
+            let mut chart = ChartBuilder::on(&body)
+                .x_label_area_size(s.u(30))
+                .y_label_area_size(s.u(40))
                 .build_cartesian_2d(-e..e, -e..e)
                 .map_err(draw_err)?;
+            let tick = tick_len(chart.plotting_area().dim_in_pixel(), s);
             chart
                 .configure_mesh()
                 .disable_mesh()
-                .label_style((FONT, 13))
+                .axis_style(BLACK.stroke_width(s.u(1)))
+                .set_all_tick_mark_size(tick)
+                .label_style((FONT, s.f(13.0)))
                 .x_labels(5)
                 .y_labels(5)
                 .x_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
@@ -68,12 +77,13 @@ impl Paint for RegionPlan<'_> {
                 .map_err(draw_err)?;
             for (c, w) in panel.weights.iter().enumerate() {
                 let dark = region_colors(c as u8).1;
-                let style = ShapeStyle::from(&dark).stroke_width(3);
+                let style = ShapeStyle::from(&dark).stroke_width(s.u(3));
                 chart.draw_series(LineSeries::new([(0.0, 0.0), (w[0], w[1])], style)).map_err(draw_err)?;
-                chart.draw_series([Circle::new((w[0], w[1]), 5, dark.filled())]).map_err(draw_err)?;
+                chart.draw_series([Circle::new((w[0], w[1]), s.i(5), dark.filled())]).map_err(draw_err)?;
                 let label = format!("w{}", c + 1);
+                let font = (FONT, s.f(18.0)).into_font().color(&dark);
                 chart
-                    .draw_series([Text::new(label, (w[0] * 1.12, w[1] * 1.12), (FONT, 18).into_font().color(&dark))])
+                    .draw_series([Text::new(label, (w[0] * 1.12, w[1] * 1.12), font)])
                     .map_err(draw_err)?;
             }
         }

@@ -1,17 +1,21 @@
 //! Embedding scatter plots: one set of points in 2-D or 3-D with the digit legend
-//! ([`scatter`]), or several side by side ([`scatter_panels`]).
+//! ([`scatter`]); several side by side are in `panels`.
 
 use plotters::coord::Shift;
+use plotters::element::ComposedElement;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::points::{equal_aspect, limits, prepare, Cloud};
-use super::style::{check_size, digit_color, draw_err, fmt_tick, tick_count, FONT, MAX_SIDE};
+use super::style::{
+    check_size, digit_color, draw_err, fmt_tick, outline_color, tick_count, tick_len, titled,
+    Scale, FONT,
+};
 use super::{render, Figure, Paint, PlotError};
 
 /// Points of one embedding set: `values` row-major [n, dim], labels 0..=9.
 ///
-/// Labels above 9 are drawn in grey and listed as "other" in the legend.
+/// Labels above 9 are drawn in light grey and listed as "other" in the legend.
 #[derive(Debug, Clone, Copy)]
 pub struct Embeddings<'a> {
     /// Number of coordinates per point (2 or 3 can be drawn).
@@ -55,24 +59,32 @@ impl Default for ScatterOptions {
     }
 }
 
-/// Width of the legend panel to the right of a scatter plot, in pixels.
+/// Width of the legend panel to the right of a scatter plot, in pixels (at 1x).
 const LEGEND_W: u32 = 74;
 
 /// Everything needed to paint one scatter frame.
 pub(super) struct ScatterPlan<'c> {
+    /// The points and their labels.
     pub(super) cloud: &'c Cloud,
+    /// 2 for a flat scatter, 3 for a 3-D one.
     pub(super) dim: usize,
+    /// Title above the plot; empty for none.
     pub(super) title: String,
+    /// The points lie on the unit circle/sphere, which is drawn.
     pub(super) normalize: bool,
+    /// 3-D view: rotation about the vertical axis, in radians.
     pub(super) yaw: f64,
+    /// 3-D view: tilt towards the viewer, in radians.
     pub(super) pitch: f64,
+    /// Axis ranges `(lo, hi)` of x, y, z.
     pub(super) lims: [(f64, f64); 3],
 }
 
-/// Draws the digit legend into its own panel.
+/// Draws the digit legend into its own panel, at pixel scale `s`.
 fn draw_digit_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     labels: &[u8],
+    s: Scale,
 ) -> Result<(), PlotError> {
     let mut present = [false; 11];
     for &l in labels {
@@ -86,14 +98,14 @@ fn draw_digit_legend<DB: DrawingBackend>(
     let (w, h) = area.dim_in_pixel();
     let (w, h) = (w as i32, h as i32);
     let n = entries.len() as i32;
-    let row = ((h - 16) / n).clamp(12, 22);
-    let box_h = row * n + 12;
+    let row = ((h - s.i(16)) / n).clamp(s.i(12), s.i(22));
+    let box_h = row * n + s.i(12);
     let top = ((h - box_h) / 2).max(0);
-    let left = 6i32;
-    let box_w = (w - 12).max(20);
+    let left = s.i(6);
+    let box_w = (w - s.i(12)).max(s.i(20));
     area.draw(&Rectangle::new(
         [(left, top), (left + box_w, top + box_h)],
-        ShapeStyle::from(&RGBColor(180, 180, 180)).stroke_width(1),
+        ShapeStyle::from(&RGBColor(180, 180, 180)).stroke_width(s.u(1)),
     ))
     .map_err(draw_err)?;
     let font = (FONT, f64::from(row) * 17.0 / 22.0)
@@ -101,14 +113,10 @@ fn draw_digit_legend<DB: DrawingBackend>(
         .color(&BLACK);
     let style = font.pos(Pos::new(HPos::Left, VPos::Center));
     for (i, (name, color)) in entries.iter().enumerate() {
-        let y = top + 6 + row * i as i32 + row / 2;
-        area.draw(&Circle::new(
-            (left + 14, y),
-            (row / 4).min(5),
-            color.filled(),
-        ))
-        .map_err(draw_err)?;
-        area.draw(&Text::new(name.clone(), (left + 26, y), style.clone()))
+        let y = top + s.i(6) + row * i as i32 + row / 2;
+        area.draw(&marker((left + s.i(14), y), (row / 4).min(s.i(5)), *color, s))
+            .map_err(draw_err)?;
+        area.draw(&Text::new(name.clone(), (left + s.i(26), y), style.clone()))
             .map_err(draw_err)?;
     }
     Ok(())
@@ -121,66 +129,91 @@ type AreaPair<DB> = (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>);
 fn layout_with_legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
+    s: Scale,
 ) -> Result<AreaPair<DB>, PlotError> {
     root.fill(&WHITE).map_err(draw_err)?;
     let body = if title.is_empty() {
         root.clone()
     } else {
-        root.titled(title, (FONT, 24)).map_err(draw_err)?
+        titled(root, title, s.f(24.0), s)?
     };
     let (w, _) = body.dim_in_pixel();
-    let split = w.saturating_sub(LEGEND_W).max(1);
+    let split = w.saturating_sub(s.u(LEGEND_W)).max(1);
     Ok(body.split_horizontally(split))
 }
 
-pub(super) fn marker_radius(n: usize) -> i32 {
-    if n <= 600 {
-        3
-    } else {
-        2
-    }
+/// A disc in backend pixels, relative to a point.
+type Disc = Circle<(i32, i32), i32>;
+
+/// A scatter marker at `at`: a disc of `color` and `radius` inside a thin rim (one pixel
+/// at scale `s`) of a darker shade of it ([`outline_color`]), so that light colours stay
+/// visible on white. The rim lies outside the disc, so in dense clouds the later discs
+/// cover the earlier rims and a cluster keeps the colour of its digit.
+pub(super) fn marker<C, DB: DrawingBackend>(
+    at: C,
+    radius: i32,
+    color: RGBColor,
+    s: Scale,
+) -> ComposedElement<C, DB, Disc, Disc> {
+    EmptyElement::at(at)
+        + Circle::new((0, 0), radius + s.i(1), outline_color(color).filled())
+        + Circle::new((0, 0), radius, color.filled())
+}
+
+/// The marker radius for a cloud of `n` points, at pixel scale `s`.
+pub(super) fn marker_radius(n: usize, s: Scale) -> i32 {
+    s.i(if n <= 600 { 3 } else { 2 })
 }
 
 impl Paint for ScatterPlan<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        let (main, legend) = layout_with_legend(root, &self.title)?;
+    fn paint<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        s: Scale,
+    ) -> Result<(), PlotError> {
+        let (main, legend) = layout_with_legend(root, &self.title, s)?;
         if self.dim == 2 {
-            self.paint_2d(&main)?;
+            self.paint_2d(&main, s)?;
         } else {
-            self.paint_3d(&main)?;
+            self.paint_3d(&main, s)?;
         }
-        draw_digit_legend(&legend, &self.cloud.labels)
+        draw_digit_legend(&legend, &self.cloud.labels, s)
     }
 }
 
 impl ScatterPlan<'_> {
-    fn paint_2d<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        const MARGIN: u32 = 12;
-        const X_AREA: u32 = 42;
-        const Y_AREA: u32 = 58;
+    fn paint_2d<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        s: Scale,
+    ) -> Result<(), PlotError> {
+        let (margin, x_area, y_area) = (s.u(12), s.u(42), s.u(58));
         let (w, h) = area.dim_in_pixel();
-        let px_w = f64::from(w) - f64::from(2 * MARGIN + Y_AREA);
-        let px_h = f64::from(h) - f64::from(2 * MARGIN + X_AREA);
+        let px_w = f64::from(w) - f64::from(2 * margin + y_area);
+        let px_h = f64::from(h) - f64::from(2 * margin + x_area);
         let (xr, yr) = equal_aspect(self.lims[0], self.lims[1], px_w, px_h);
         let mut chart = ChartBuilder::on(area)
-            .margin(MARGIN)
-            .x_label_area_size(X_AREA)
-            .y_label_area_size(Y_AREA)
+            .margin(margin)
+            .x_label_area_size(x_area)
+            .y_label_area_size(y_area)
             .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
             .map_err(draw_err)?;
+        let tick = tick_len(chart.plotting_area().dim_in_pixel(), s);
         chart
             .configure_mesh()
             .x_desc("embedding dim 1")
             .y_desc("embedding dim 2")
-            .axis_desc_style((FONT, 17))
-            .label_style((FONT, 14))
+            .axis_desc_style((FONT, s.f(17.0)))
+            .label_style((FONT, s.f(14.0)))
             .x_label_formatter(&|v| fmt_tick(*v, xr.1 - xr.0))
             .y_label_formatter(&|v| fmt_tick(*v, yr.1 - yr.0))
-            .x_labels(tick_count(px_w, 50.0))
-            .y_labels(tick_count(px_h, 28.0))
+            .x_labels(tick_count(px_w, s.f(50.0)))
+            .y_labels(tick_count(px_h, s.f(28.0)))
             .max_light_lines(2)
-            .light_line_style(RGBColor(244, 244, 244))
-            .bold_line_style(RGBColor(222, 222, 222))
+            .light_line_style(RGBColor(244, 244, 244).stroke_width(s.u(1)))
+            .bold_line_style(RGBColor(222, 222, 222).stroke_width(s.u(1)))
+            .axis_style(BLACK.stroke_width(s.u(1)))
+            .set_all_tick_mark_size(tick)
             .draw()
             .map_err(draw_err)?;
         if self.normalize {
@@ -193,26 +226,27 @@ impl ScatterPlan<'_> {
             chart
                 .draw_series(DashedLineSeries::new(
                     circle,
-                    6,
-                    4,
-                    ShapeStyle::from(&RGBColor(120, 120, 120)).stroke_width(1),
+                    s.i(6),
+                    s.i(4),
+                    ShapeStyle::from(&RGBColor(120, 120, 120)).stroke_width(s.u(1)),
                 ))
                 .map_err(draw_err)?;
         }
-        let r = marker_radius(self.cloud.pts.len());
+        let r = marker_radius(self.cloud.pts.len(), s);
         chart
             .draw_series(
                 self.cloud
                     .pts
                     .iter()
                     .zip(&self.cloud.labels)
-                    .map(|(p, &l)| Circle::new((p[0], p[1]), r, digit_color(l).filled())),
+                    .map(|(p, &l)| marker((p[0], p[1]), r, digit_color(l), s)),
             )
             .map_err(draw_err)?;
         Ok(())
     }
 }
 
+/// Checks that the view angles of `opts` are finite.
 pub(super) fn check_view(opts: &ScatterOptions) -> Result<(), PlotError> {
     if !opts.yaw.is_finite() || !opts.pitch.is_finite() {
         return Err(PlotError::Shape(format!(
@@ -226,9 +260,8 @@ pub(super) fn check_view(opts: &ScatterOptions) -> Result<(), PlotError> {
 /// Draws an embedding set as a 2-D or 3-D scatter plot, one colour per digit.
 ///
 /// `dim` 2 gives a flat scatter, `dim` 3 a 3-D scatter seen from `opts.yaw` /
-/// `opts.pitch`. Colours are matplotlib's `rainbow` at `np.linspace(0, 1, 10)` (violet
-/// for 0 to red for 9, see [`digit_color`]); a legend "0".."9" sits to the right of the
-/// plot. With `opts.normalize` every point is projected onto the unit circle/sphere and
+/// `opts.pitch`. Each digit has its colour of the Okabe–Ito palette (see [`digit_color`]),
+/// markers a thin darker outline; a legend "0".."9" sits to the right of the plot. With `opts.normalize` every point is projected onto the unit circle/sphere and
 /// a dashed grey unit circle (2-D) or a light wireframe unit sphere (3-D) is drawn.
 ///
 /// Rows with a NaN or infinite coordinate are skipped (and, when normalising, rows of
@@ -244,6 +277,7 @@ pub(super) fn check_view(opts: &ScatterOptions) -> Result<(), PlotError> {
 ///
 /// [`MIN_WIDTH`]: super::MIN_WIDTH
 /// [`MIN_HEIGHT`]: super::MIN_HEIGHT
+/// [`MAX_SIDE`]: super::MAX_SIDE
 pub fn scatter(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Figure, PlotError> {
     check_size(opts.width, opts.height)?;
     check_view(opts)?;
@@ -258,82 +292,6 @@ pub fn scatter(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Figure, Pl
         lims: limits(&[&cloud], emb.dim, opts.normalize),
     };
     render(&plan, opts.width, opts.height)
-}
-
-/// Several scatter plans painted side by side (row-major in a grid of `cols` columns).
-struct PanelPlan<'c> {
-    plans: Vec<ScatterPlan<'c>>,
-    cols: usize,
-}
-
-impl Paint for PanelPlan<'_> {
-    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), PlotError> {
-        root.fill(&WHITE).map_err(draw_err)?;
-        let rows = self.plans.len().div_ceil(self.cols);
-        for (plan, area) in self.plans.iter().zip(root.split_evenly((rows, self.cols))) {
-            plan.paint(&area)?;
-        }
-        Ok(())
-    }
-}
-
-/// Draws several embedding scatters into one figure, `cols` per row, each panel
-/// `opts.width` x `opts.height` pixels and drawn as by [`scatter`] with its own title
-/// (`titles[i]`) and axis limits. One figure keeps a notebook cell to one output (evcxr
-/// shows one image per cell) and pastes onto a slide as one picture.
-///
-/// # Errors
-/// As [`scatter`] (naming the panel), and [`PlotError::Shape`] when `titles` and
-/// `panels` differ in length, `cols` is 0 or the whole figure exceeds [`MAX_SIDE`].
-pub fn scatter_panels(
-    panels: &[Embeddings<'_>],
-    titles: &[String],
-    cols: usize,
-    opts: &ScatterOptions,
-) -> Result<Figure, PlotError> {
-    if panels.is_empty() {
-        return Err(PlotError::Empty("no panels".into()));
-    }
-    if titles.len() != panels.len() || cols == 0 {
-        return Err(PlotError::Shape(format!(
-            "{} panels, {} titles and {cols} columns: need one title per panel and at least one column",
-            panels.len(),
-            titles.len()
-        )));
-    }
-    check_size(opts.width, opts.height)?;
-    check_view(opts)?;
-    let cols = cols.min(panels.len());
-    let rows = panels.len().div_ceil(cols);
-    let too_big = || PlotError::Shape(format!("{rows}x{cols} panels of {}x{} pixels exceed {MAX_SIDE} pixels", opts.width, opts.height));
-    let width = u32::try_from(cols).ok().and_then(|c| c.checked_mul(opts.width)).ok_or_else(too_big)?;
-    let height = u32::try_from(rows).ok().and_then(|r| r.checked_mul(opts.height)).ok_or_else(too_big)?;
-    if width > MAX_SIDE || height > MAX_SIDE {
-        return Err(too_big());
-    }
-    let mut clouds = Vec::with_capacity(panels.len());
-    for (i, emb) in panels.iter().enumerate() {
-        clouds.push(prepare(emb, opts).map_err(|e| match e {
-            PlotError::Empty(m) => PlotError::Empty(format!("panel {i}: {m}")),
-            PlotError::Shape(m) => PlotError::Shape(format!("panel {i}: {m}")),
-            other => other,
-        })?);
-    }
-    let plans = clouds
-        .iter()
-        .zip(panels)
-        .zip(titles)
-        .map(|((cloud, emb), title)| ScatterPlan {
-            cloud,
-            dim: emb.dim,
-            title: title.clone(),
-            normalize: opts.normalize,
-            yaw: opts.yaw,
-            pitch: opts.pitch,
-            lims: limits(&[cloud], emb.dim, opts.normalize),
-        })
-        .collect();
-    render(&PanelPlan { plans, cols }, width, height)
 }
 
 #[cfg(test)]
@@ -377,28 +335,6 @@ mod tests {
         )
         .unwrap();
         check_figure(&fig, 500, 400);
-    }
-
-    #[test]
-    fn panels_share_one_figure() {
-        let (v2, l2) = clusters(2, 30, 3);
-        let (v3, l3) = clusters(3, 30, 4);
-        let e2 = Embeddings { dim: 2, values: &v2, labels: &l2 };
-        let e3 = Embeddings { dim: 3, values: &v3, labels: &l3 };
-        let opts = ScatterOptions { width: 400, height: 360, ..Default::default() };
-        let titles: Vec<String> = ["left panel", "middle panel", "bottom panel"].map(String::from).to_vec();
-        let fig = scatter_panels(&[e2, e3, e2], &titles, 2, &opts).unwrap();
-        check_figure(&fig, 800, 720);
-        for t in &titles {
-            assert!(fig.svg.contains(t.as_str()), "{t} missing");
-        }
-        assert!(matches!(scatter_panels(&[e2], &titles, 1, &opts), Err(PlotError::Shape(_))));
-        assert!(matches!(scatter_panels(&[e2], &titles[..1], 0, &opts), Err(PlotError::Shape(_))));
-        let bad = Embeddings { dim: 4, values: &v2[..8], labels: &l2[..2] };
-        let err = scatter_panels(&[e2, bad], &titles[..2], 2, &opts).unwrap_err();
-        assert!(err.to_string().contains("panel 1"), "{err}");
-        let huge = ScatterOptions { width: 5000, ..opts };
-        assert!(matches!(scatter_panels(&[e2, e2], &titles[..2], 2, &huge), Err(PlotError::Shape(_))));
     }
 
     #[test]

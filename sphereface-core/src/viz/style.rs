@@ -5,7 +5,9 @@ use std::fmt::Display;
 use std::path::Path;
 use std::sync::OnceLock;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use plotters::style::{register_font, FontStyle};
 
 use super::PlotError;
@@ -23,29 +25,120 @@ pub const MIN_HEIGHT: u32 = 240;
 /// Largest accepted figure width or height in pixels.
 pub const MAX_SIDE: u32 = 8192;
 
-/// Returns matplotlib's `rainbow` colour map at `x` in [0, 1] as 8-bit RGB.
-pub fn rainbow(x: f64) -> (u8, u8, u8) {
-    let x = if x.is_finite() {
-        x.clamp(0.0, 1.0)
-    } else {
-        0.0
-    };
-    let r = (2.0 * x - 0.5).abs();
-    let g = (x * std::f64::consts::PI).sin();
-    let b = (x * std::f64::consts::PI / 2.0).cos();
-    let to8 = |v: f64| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
-    (to8(r), to8(g), to8(b))
+/// The colours of the digits 0..=9: the Okabe–Ito palette (orange, sky blue, bluish
+/// green, yellow, blue, vermillion, reddish purple, black) extended to ten colours by a
+/// grey and the wine of Paul Tol's muted scheme (see the `viz` module for why).
+pub(super) const DIGIT_COLORS: [RGBColor; 10] = [
+    RGBColor(0xE6, 0x9F, 0x00),
+    RGBColor(0x56, 0xB4, 0xE9),
+    RGBColor(0x00, 0x9E, 0x73),
+    RGBColor(0xF0, 0xE4, 0x42),
+    RGBColor(0x00, 0x72, 0xB2),
+    RGBColor(0xD5, 0x5E, 0x00),
+    RGBColor(0xCC, 0x79, 0xA7),
+    RGBColor(0x00, 0x00, 0x00),
+    RGBColor(0x99, 0x99, 0x99),
+    RGBColor(0x88, 0x22, 0x55),
+];
+
+/// The colour of labels above 9 ("other"): a light neutral grey, apart from the grey (153)
+/// and the black of the digits.
+pub(super) const OTHER_COLOR: RGBColor = RGBColor(0xDD, 0xDD, 0xDD);
+
+/// Returns the colour of digit `label`: 0..=9 are orange, sky blue, bluish green, yellow,
+/// blue, vermillion, reddish purple, black, grey and wine (the Okabe–Ito palette extended
+/// to ten colours, see the [`viz`](super) module); other labels get a light neutral grey.
+pub fn digit_color(label: u8) -> RGBColor {
+    DIGIT_COLORS
+        .get(usize::from(label))
+        .copied()
+        .unwrap_or(OTHER_COLOR)
 }
 
-/// Returns the colour of digit `label` (0..=9); other labels are grey.
-pub fn digit_color(label: u8) -> RGBColor {
-    if label > 9 {
-        return RGBColor(128, 128, 128);
+/// Blends `c` with `target` by `t` (0: `c`, 1: `target`), rounding each channel.
+fn blend(c: RGBColor, target: u8, t: f64) -> RGBColor {
+    let mix = |v: u8| {
+        let v = f64::from(v);
+        (v + (f64::from(target) - v) * t).round().clamp(0.0, 255.0) as u8
+    };
+    RGBColor(mix(c.0), mix(c.1), mix(c.2))
+}
+
+/// The outline of a marker filled with `c`: 40 % of the way towards black, so that light
+/// colours (yellow, sky blue) keep an edge on white.
+pub(super) fn outline_color(c: RGBColor) -> RGBColor {
+    blend(c, 0, 0.4)
+}
+
+/// `c` faded 65 % of the way towards white, for points on the far side of the sphere.
+pub(super) fn faded_color(c: RGBColor) -> RGBColor {
+    blend(c, 255, 0.65)
+}
+
+/// The pixel scale of a rendering: how many backend pixels one pixel of the 1x figure
+/// takes. Every absolute size (fonts, margins, label areas, stroke widths, marker radii,
+/// tick lengths) goes through it, so the 2x PNG is the 1x picture at twice the resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Scale(pub(super) u32);
+
+impl Scale {
+    /// The 1x figure (SVG, PNG, GIF frames).
+    pub(super) const ONE: Scale = Scale(1);
+
+    /// A size in whole pixels (margins, label areas, stroke widths).
+    pub(super) fn u(self, v: u32) -> u32 {
+        v.saturating_mul(self.0)
     }
-    // np.linspace(0, 1, 10) looked up in a 256-entry table: index = min(floor(k / 9 * 256), 255).
-    let index = ((u32::from(label) * 256) / 9).min(255);
-    let (r, g, b) = rainbow(f64::from(index) / 255.0);
-    RGBColor(r, g, b)
+
+    /// A signed size or offset in pixels (radii, text offsets).
+    pub(super) fn i(self, v: i32) -> i32 {
+        v.saturating_mul(i32::try_from(self.0).unwrap_or(i32::MAX))
+    }
+
+    /// A fractional size in pixels (font sizes, spacing per tick label).
+    pub(super) fn f(self, v: f64) -> f64 {
+        v * f64::from(self.0)
+    }
+}
+
+/// Draws `title` centred at the top of `area` in the figure font of `size` pixels and
+/// returns the area below it, as plotters' `DrawingArea::titled` does but with its padding
+/// (half the text height, at most 5 pixels) scaled by `s`. A title wider than the area
+/// (less 4 pixels a side) is set smaller to fit, down to half the size, so that titles of
+/// panels side by side do not run into each other.
+///
+/// # Errors
+/// [`PlotError::Drawing`] if the text cannot be measured or drawn.
+pub(super) fn titled<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    size: f64,
+    s: Scale,
+) -> Result<DrawingArea<DB, Shift>, PlotError> {
+    let (w, _) = area.dim_in_pixel();
+    let mut style = TextStyle::from((FONT, size).into_font());
+    let (text_w, _) = area.estimate_text_size(title, &style).map_err(draw_err)?;
+    let room = w.saturating_sub(s.u(8)).max(1);
+    if text_w > room {
+        let fitted = size * f64::from(room) / f64::from(text_w);
+        style = TextStyle::from((FONT, fitted.max(size / 2.0)).into_font());
+    }
+    let (_, text_h) = area.estimate_text_size(title, &style).map_err(draw_err)?;
+    let pad = (text_h / 2).min(s.u(5));
+    let top = i32::try_from(pad * 2 + text_h).unwrap_or(i32::MAX);
+    area.draw_text(
+        title,
+        &style.pos(Pos::new(HPos::Center, VPos::Top)),
+        (i32::try_from(w / 2).unwrap_or(0), i32::try_from(pad).unwrap_or(0)),
+    )
+    .map_err(draw_err)?;
+    Ok(area.split_vertically(top).1)
+}
+
+/// The tick length of plotters' axes (5 % of the smaller side of the plot area, at most
+/// 5 pixels) with the cap scaled by `s`.
+pub(super) fn tick_len((w, h): (u32, u32), s: Scale) -> i32 {
+    ((0.05 * f64::from(w.min(h))).round() as i32).min(s.i(5))
 }
 
 /// Line colours (matplotlib's tab10).
@@ -160,21 +253,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn palette_matches_matplotlib_rainbow() {
-        // plt.cm.rainbow(np.linspace(0, 1, 10)) endpoints: violet (0.5, 0, 1) and red (1, 0, 0).
-        assert_eq!(digit_color(0), RGBColor(128, 0, 255));
-        assert_eq!(digit_color(9), RGBColor(255, 0, 0));
-        // index 113 / 255: r = |2x - .5|, g = sin(pi x), b = cos(pi x / 2).
-        let x = 113.0 / 255.0;
-        let expect = rainbow(x);
-        assert_eq!(digit_color(4), RGBColor(expect.0, expect.1, expect.2));
-        let colors: Vec<_> = (0..10).map(digit_color).collect();
-        for i in 0..10 {
-            for j in i + 1..10 {
-                assert_ne!(colors[i], colors[j]);
-            }
-        }
-        assert_eq!(digit_color(200), RGBColor(128, 128, 128));
+    fn digit_palette_is_okabe_ito_plus_wine() {
+        let hex: Vec<String> = (0..10)
+            .map(|d| {
+                let c = digit_color(d);
+                format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2)
+            })
+            .collect();
+        assert_eq!(
+            hex,
+            [
+                "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7",
+                "#000000", "#999999", "#882255"
+            ]
+        );
+        // "other" is a neutral grey different from every digit.
+        let other = digit_color(10);
+        assert_eq!(other, digit_color(255));
+        assert!(other.0 == other.1 && other.1 == other.2);
+        assert!((0..10).all(|d| digit_color(d) != other));
+        // Outlines are darker, faded colours lighter, black stays black in outline.
+        assert_eq!(outline_color(RGBColor(0xF0, 0xE4, 0x42)), RGBColor(144, 137, 40));
+        assert_eq!(outline_color(BLACK), BLACK);
+        assert_eq!(faded_color(BLACK), RGBColor(166, 166, 166));
+        assert_eq!(faded_color(WHITE), WHITE);
     }
 
     #[test]

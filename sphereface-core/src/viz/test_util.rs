@@ -82,3 +82,15 @@ pub(super) fn scratch_dir(name: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&dir);
     dir
 }
+
+/// The texts of an SVG document (trimmed) with their x coordinates.
+pub(super) fn svg_texts(svg: &str) -> Vec<(f64, String)> {
+    svg.split("<text")
+        .skip(1)
+        .filter_map(|t| {
+            let x = t.split_once("x=\"")?.1.split_once('"')?.0.parse().ok()?;
+            let content = t.split_once('>')?.1.split_once("</text>")?.0.trim();
+            Some((x, content.to_string()))
+        })
+        .collect()
+}
