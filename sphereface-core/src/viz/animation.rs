@@ -237,6 +237,7 @@ mod tests {
                         dim: 2,
                         values: v,
                         labels: l,
+                        directions: &[],
                     },
                     format!("epoch {i}"),
                 )
@@ -305,6 +306,7 @@ mod tests {
                     dim: 3,
                     values: &[1.0, 2.0, 3.0],
                     labels: &[1],
+                    directions: &[],
                 },
                 String::new(),
             ),

@@ -119,9 +119,11 @@ impl Animation {
         Ok(Animation { gif })
     }
 
-    /// The text that makes an evcxr cell show the animation (`image/gif`, base64).
+    /// The text that makes an evcxr cell show the animation: an HTML `<img>` with the GIF as
+    /// a data URI (`text/html`). A plain `image/gif` output would show in Jupyter too, but
+    /// nbconvert's slides drop it; the HTML image survives into the deck.
     pub fn evcxr_content(&self) -> String {
-        mime_block("image/gif", &BASE64.encode(&self.gif))
+        mime_block("text/html", &format!("<img src=\"data:image/gif;base64,{}\" alt=\"animation\"/>", BASE64.encode(&self.gif)))
     }
 
     /// Shows the animation inline in an evcxr notebook cell.
@@ -189,6 +191,7 @@ mod tests {
                 dim: 2,
                 values: &v,
                 labels: &l,
+                directions: &[],
             },
             &ScatterOptions::default(),
         )
@@ -229,6 +232,6 @@ mod tests {
             "EVCXR_BEGIN_CONTENT image/svg+xml\n<svg>x</svg>\nEVCXR_END_CONTENT\n"
         );
         let anim = Animation { gif: b"GIF89a".to_vec() };
-        assert_eq!(anim.evcxr_content(), "EVCXR_BEGIN_CONTENT image/gif\nR0lGODlh\nEVCXR_END_CONTENT\n");
+        assert_eq!(anim.evcxr_content(), "EVCXR_BEGIN_CONTENT text/html\n<img src=\"data:image/gif;base64,R0lGODlh\" alt=\"animation\"/>\nEVCXR_END_CONTENT\n");
     }
 }

@@ -140,6 +140,7 @@ mod tests {
                 dim: 2,
                 values: &v2,
                 labels: &l2,
+                directions: &[],
             },
             &ScatterOptions {
                 title: "modified softmax, 2-D features".into(),
@@ -154,6 +155,7 @@ mod tests {
                 dim: 2,
                 values: &v2,
                 labels: &l2,
+                directions: &[],
             },
             &ScatterOptions {
                 title: "2-D features, normalised".into(),
@@ -169,6 +171,7 @@ mod tests {
             dim: 3,
             values: &v3,
             labels: &l3,
+            directions: &[],
         };
         scatter(
             &e3,
@@ -207,6 +210,7 @@ mod tests {
                         dim: 2,
                         values: v,
                         labels: l,
+                        directions: &[],
                     },
                     format!("epoch {}", i + 1),
                 )
@@ -260,6 +264,7 @@ mod tests {
                 dim: 2,
                 values: &[3.0, 4.0, 3.0, 4.0],
                 labels: &[5, 11],
+                directions: &[],
             },
             &ScatterOptions {
                 title: "one point".into(),

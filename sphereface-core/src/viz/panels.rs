@@ -110,8 +110,8 @@ mod tests {
     fn panels_share_one_figure() {
         let (v2, l2) = clusters(2, 30, 3);
         let (v3, l3) = clusters(3, 30, 4);
-        let e2 = Embeddings { dim: 2, values: &v2, labels: &l2 };
-        let e3 = Embeddings { dim: 3, values: &v3, labels: &l3 };
+        let e2 = Embeddings { dim: 2, values: &v2, labels: &l2, directions: &[] };
+        let e3 = Embeddings { dim: 3, values: &v3, labels: &l3, directions: &[] };
         let opts = ScatterOptions { width: 400, height: 360, ..Default::default() };
         let titles: Vec<String> = ["left panel", "middle panel", "bottom panel"].map(String::from).to_vec();
         let fig = scatter_panels(&[e2, e3, e2], &titles, 2, &opts).unwrap();
@@ -121,7 +121,7 @@ mod tests {
         }
         assert!(matches!(scatter_panels(&[e2], &titles, 1, &opts), Err(PlotError::Shape(_))));
         assert!(matches!(scatter_panels(&[e2], &titles[..1], 0, &opts), Err(PlotError::Shape(_))));
-        let bad = Embeddings { dim: 4, values: &v2[..8], labels: &l2[..2] };
+        let bad = Embeddings { dim: 4, values: &v2[..8], labels: &l2[..2], directions: &[] };
         let err = scatter_panels(&[e2, bad], &titles[..2], 2, &opts).unwrap_err();
         assert!(err.to_string().contains("panel 1"), "{err}");
         let huge = ScatterOptions { width: 5000, ..opts };
@@ -133,8 +133,8 @@ mod tests {
         // The same cloud at two scales: each panel alone would get its own ticks.
         let (v, l) = clusters(2, 30, 7);
         let big: Vec<f32> = v.iter().map(|x| x * 10.0).collect();
-        let small = Embeddings { dim: 2, values: &v, labels: &l };
-        let large = Embeddings { dim: 2, values: &big, labels: &l };
+        let small = Embeddings { dim: 2, values: &v, labels: &l, directions: &[] };
+        let large = Embeddings { dim: 2, values: &big, labels: &l, directions: &[] };
         let opts = ScatterOptions { width: 400, height: 360, ..Default::default() };
         let titles: Vec<String> = ["small", "large"].map(String::from).to_vec();
         let fig = scatter_panels(&[small, large], &titles, 2, &opts).unwrap();

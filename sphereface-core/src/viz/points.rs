@@ -21,6 +21,8 @@ pub(super) struct Cloud {
     /// Coordinates (third one 0 in 2-D).
     pub(super) pts: Vec<[f64; 3]>,
     pub(super) labels: Vec<u8>,
+    /// The class directions to draw (2-D only).
+    pub(super) directions: Vec<[f64; 2]>,
 }
 
 /// Validates, filters (non-finite rows; zero rows when normalising) and subsamples.
@@ -74,7 +76,8 @@ pub(super) fn prepare(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Clo
         pts = pts.into_iter().step_by(k).collect();
         labels = labels.into_iter().step_by(k).collect();
     }
-    Ok(Cloud { pts, labels })
+    let directions = if dim == 2 { emb.directions.to_vec() } else { Vec::new() };
+    Ok(Cloud { pts, labels, directions })
 }
 
 /// Axis limits `[(lo, hi); 3]` with one common scale for all axes.
@@ -171,6 +174,7 @@ mod tests {
                 dim,
                 values: &v,
                 labels: &l,
+                directions: &[],
             };
             let opts = ScatterOptions {
                 normalize: true,
@@ -196,6 +200,7 @@ mod tests {
             dim: 2,
             values: &v,
             labels: &l,
+            directions: &[],
         };
         let cloud = prepare(
             &emb,

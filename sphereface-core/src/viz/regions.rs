@@ -33,8 +33,31 @@ fn region_colors(c: u8) -> (RGBColor, RGBColor) {
 
 /// The panels of a [`decision_regions`] figure.
 struct RegionPlan<'p> {
-    /// The panels, left to right.
+    /// The panels, row by row.
     panels: &'p [RegionPanel],
+    /// Panels per row.
+    cols: usize,
+}
+
+/// Height of the legend strip under the panels, in pixels at 1x.
+const LEGEND_H: u32 = 36;
+
+/// The legend: which colour means which class wins, and the margin zone.
+fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: Scale) -> Result<(), PlotError> {
+    let entries = [(region_colors(0).0, "class 1 wins"), (region_colors(1).0, "class 2 wins"), (RGBColor(235, 235, 235), "neither wins: the margin")];
+    let (w, h) = area.dim_in_pixel();
+    let box_side = s.i(16);
+    let slot = (w as i32) / entries.len() as i32;
+    let y = (h as i32 - box_side) / 2;
+    let font = (FONT, s.f(16.0)).into_font().color(&BLACK);
+    for (i, (fill, label)) in entries.iter().enumerate() {
+        let x = slot * i as i32 + slot / 6;
+        area.draw(&Rectangle::new([(x, y), (x + box_side, y + box_side)], fill.filled())).map_err(draw_err)?;
+        area.draw(&Rectangle::new([(x, y), (x + box_side, y + box_side)], RGBColor(120, 120, 120).stroke_width(s.u(1)))).map_err(draw_err)?;
+        area.draw(&Text::new(label.to_string(), (x + box_side + s.i(8), y + box_side / 2), font.clone().pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Left, plotters::style::text_anchor::VPos::Center))))
+            .map_err(draw_err)?;
+    }
+    Ok(())
 }
 
 impl Paint for RegionPlan<'_> {
@@ -44,13 +67,17 @@ impl Paint for RegionPlan<'_> {
         s: Scale,
     ) -> Result<(), PlotError> {
         root.fill(&WHITE).map_err(draw_err)?;
-        for (panel, area) in self.panels.iter().zip(root.split_evenly((1, self.panels.len()))) {
+        let (_, h) = root.dim_in_pixel();
+        let (body, legend) = root.split_vertically(h.saturating_sub(s.u(LEGEND_H)));
+        draw_legend(&legend, s)?;
+        let rows = self.panels.len().div_ceil(self.cols);
+        for (panel, area) in self.panels.iter().zip(body.split_evenly((rows, self.cols))) {
             let e = panel.extent;
             let m = s.i(10);
             let body = titled(&area.margin(m, m, m, m), &panel.title, s.f(20.0), s)?;
             let mut chart = ChartBuilder::on(&body)
-                .x_label_area_size(s.u(30))
-                .y_label_area_size(s.u(40))
+                .x_label_area_size(s.u(40))
+                .y_label_area_size(s.u(50))
                 .build_cartesian_2d(-e..e, -e..e)
                 .map_err(draw_err)?;
             let tick = tick_len(chart.plotting_area().dim_in_pixel(), s);
@@ -62,6 +89,9 @@ impl Paint for RegionPlan<'_> {
                 .label_style((FONT, s.f(13.0)))
                 .x_labels(5)
                 .y_labels(5)
+                .x_desc("x₁")
+                .y_desc("x₂")
+                .axis_desc_style((FONT, s.f(15.0)))
                 .x_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
                 .y_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
                 .draw()
@@ -91,17 +121,21 @@ impl Paint for RegionPlan<'_> {
     }
 }
 
-/// Draws decision-region panels side by side, `width` x `height` pixels in all: each grid
+/// Draws decision-region panels, `cols` per row, `width` x `height` pixels in all: each grid
 /// cell coloured by the class that wins there (light blue, light red, light green for
-/// classes 0, 1, 2; light grey where none wins) and the weight vectors as arrows.
+/// classes 0, 1, 2; light grey where none wins), the weight vectors as arrows, the axes
+/// named x₁ and x₂, and a legend of the colours under the panels.
 ///
 /// # Errors
 /// [`PlotError::Empty`] for no panels, [`PlotError::Shape`] when a panel's cells are not
-/// `n * n`, its extent is not finite and positive, or the size is out of range.
-pub fn decision_regions(panels: &[RegionPanel], width: u32, height: u32) -> Result<Figure, PlotError> {
+/// `n * n`, its extent is not finite and positive, `cols` is 0 or the size is out of range.
+pub fn decision_regions(panels: &[RegionPanel], cols: usize, width: u32, height: u32) -> Result<Figure, PlotError> {
     check_size(width, height)?;
     if panels.is_empty() {
         return Err(PlotError::Empty("no panels".into()));
+    }
+    if cols == 0 {
+        return Err(PlotError::Shape("decision regions need at least one panel per row".into()));
     }
     for (i, p) in panels.iter().enumerate() {
         if p.n == 0 || p.cells.len() != p.n * p.n || !(p.extent.is_finite() && p.extent > 0.0) {
@@ -113,7 +147,7 @@ pub fn decision_regions(panels: &[RegionPanel], width: u32, height: u32) -> Resu
             )));
         }
     }
-    render(&RegionPlan { panels }, width, height)
+    render(&RegionPlan { panels, cols: cols.min(panels.len()) }, width, height)
 }
 
 #[cfg(test)]
@@ -126,7 +160,7 @@ mod tests {
         let n = 4;
         let cells: Vec<Option<u8>> = (0..n * n).map(|i| match i % 4 { 0 => Some(0), 1 => Some(1), _ => None }).collect();
         let panel = RegionPanel { title: "two classes".into(), extent: 2.0, n, cells, weights: vec![[1.0, 0.0], [0.0, 1.0]] };
-        let fig = decision_regions(&[panel.clone(), panel.clone()], 800, 400).unwrap();
+        let fig = decision_regions(&[panel.clone(), panel.clone()], 2, 800, 400).unwrap();
         assert_eq!(png_size(&fig.png), (800, 400));
         assert_eq!((fig.width, fig.height), (800, 400));
         let svg = fig.svg.to_uppercase();
@@ -134,10 +168,11 @@ mod tests {
             assert!(svg.contains(fill), "no {fill} cell");
         }
         assert!(fig.svg.contains("w1") && fig.svg.contains("w2"));
+        assert!(fig.svg.contains("neither wins: the margin") && fig.svg.contains("x₂"), "legend and axis names");
         let bad = RegionPanel { cells: vec![None; 3], ..panel.clone() };
-        assert!(matches!(decision_regions(&[bad], 800, 400), Err(PlotError::Shape(_))));
+        assert!(matches!(decision_regions(&[bad], 1, 800, 400), Err(PlotError::Shape(_))));
         let bad = RegionPanel { extent: f64::NAN, ..panel };
-        assert!(matches!(decision_regions(&[bad], 800, 400), Err(PlotError::Shape(_))));
-        assert!(matches!(decision_regions(&[], 800, 400), Err(PlotError::Empty(_))));
+        assert!(matches!(decision_regions(&[bad], 1, 800, 400), Err(PlotError::Shape(_))));
+        assert!(matches!(decision_regions(&[], 1, 800, 400), Err(PlotError::Empty(_))));
     }
 }

@@ -10,8 +10,8 @@ use super::*;
 fn fixed_figures() -> Vec<(&'static str, Figure)> {
     let (v2, l2) = clusters(2, 20, 41);
     let (v3, l3) = clusters(3, 20, 42);
-    let e2 = Embeddings { dim: 2, values: &v2, labels: &l2 };
-    let e3 = Embeddings { dim: 3, values: &v3, labels: &l3 };
+    let e2 = Embeddings { dim: 2, values: &v2, labels: &l2, directions: &[] };
+    let e3 = Embeddings { dim: 3, values: &v3, labels: &l3, directions: &[] };
     let titled = |t: &str| ScatterOptions { title: t.into(), width: 480, height: 400, ..Default::default() };
     let sphere = ScatterOptions { normalize: true, ..titled("on the sphere") };
     let series: Vec<Series> = (1..=3)
@@ -35,7 +35,7 @@ fn fixed_figures() -> Vec<(&'static str, Figure)> {
         ("scatter sphere", scatter(&e3, &sphere).unwrap()),
         ("panels", scatter_panels(&[e2, e2], &titles, 2, &titled("")).unwrap()),
         ("lines", lines(&series, &log).unwrap()),
-        ("regions", decision_regions(&[region], 480, 400).unwrap()),
+        ("regions", decision_regions(&[region], 1, 480, 400).unwrap()),
     ]
 }
 
@@ -60,7 +60,7 @@ fn fixed_inputs_draw_the_same_svg_and_png() {
         ("scatter sphere", "b1a6e15d194eec5d", "1b6074373b314c44"),
         ("panels", "da1d379a1087d541", "a0a7fe4831738512"),
         ("lines", "2eafd44ee520dc25", "6af4a1cc16138b7c"),
-        ("regions", "6fc072ee2dd3fef0", "4313a886b446e29f"),
+        ("regions", "29fa40c2c2582e30", "e45de74062c9784d"),
     ];
     let got: Vec<(&str, String, String)> = fixed_figures()
         .into_iter()
@@ -109,7 +109,7 @@ fn png_2x_is_the_same_picture_at_twice_the_size() {
     }
     // The measure sees a drawing twice as large with sizes not doubled.
     let (v, l) = clusters(2, 20, 41);
-    let cloud = points::prepare(&Embeddings { dim: 2, values: &v, labels: &l }, &ScatterOptions::default()).unwrap();
+    let cloud = points::prepare(&Embeddings { dim: 2, values: &v, labels: &l, directions: &[] }, &ScatterOptions::default()).unwrap();
     let plan = scatter::ScatterPlan {
         cloud: &cloud,
         dim: 2,

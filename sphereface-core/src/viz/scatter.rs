@@ -24,6 +24,9 @@ pub struct Embeddings<'a> {
     pub values: &'a [f32],
     /// Class label of each point.
     pub labels: &'a [u8],
+    /// Class directions to draw as lines from the origin in a 2-D plot (entry `j`: class j's
+    /// weight direction, any length); empty for none. Ignored in 3-D.
+    pub directions: &'a [[f64; 2]],
 }
 
 /// Settings of an embedding scatter plot.
@@ -242,6 +245,20 @@ impl ScatterPlan<'_> {
                     .map(|(p, &l)| marker((p[0], p[1]), r, digit_color(l), s)),
             )
             .map_err(draw_err)?;
+        // Class directions: a line from the origin to the unit circle (or to 95 % of the
+        // axis range for raw embeddings), in a darker shade of the class colour, over the points.
+        let reach = if self.normalize { 1.0 } else { 0.95 * xr.1.abs().min(xr.0.abs()).min(yr.1.abs()).min(yr.0.abs()) };
+        for (j, d) in self.cloud.directions.iter().enumerate() {
+            let n = d[0].hypot(d[1]);
+            if !(n > 0.0 && n.is_finite()) {
+                continue;
+            }
+            let end = (d[0] / n * reach, d[1] / n * reach);
+            let RGBColor(red, green, blue) = digit_color(j as u8);
+            let dark = RGBColor((f64::from(red) * 0.6) as u8, (f64::from(green) * 0.6) as u8, (f64::from(blue) * 0.6) as u8);
+            chart.draw_series(std::iter::once(PathElement::new(vec![(0.0, 0.0), end], dark.stroke_width(s.u(2))))).map_err(draw_err)?;
+            chart.draw_series(std::iter::once(Circle::new(end, s.i(4), dark.filled()))).map_err(draw_err)?;
+        }
         Ok(())
     }
 }
@@ -308,6 +325,7 @@ mod tests {
                 dim: 2,
                 values: &v2,
                 labels: &l2,
+                directions: &[],
             },
             &ScatterOptions {
                 title: "2-D".into(),
@@ -330,6 +348,7 @@ mod tests {
                 dim: 3,
                 values: &v3,
                 labels: &l3,
+                directions: &[],
             },
             &opts,
         )
@@ -347,6 +366,7 @@ mod tests {
                     dim,
                     values,
                     labels,
+                    directions: &[],
                 },
                 o,
             )
@@ -453,6 +473,7 @@ mod tests {
                     dim: *dim,
                     values,
                     labels,
+                    directions: &[],
                 };
                 match scatter(&emb, o) {
                     Ok(fig) => assert_eq!(&fig.png[..8], &PNG_SIG),

@@ -479,7 +479,7 @@ mod tests {
         let plot_width = opts.width - 80;
         for (sign, front) in [(1.0, true), (-1.0, false)] {
             let values = cloud(sign);
-            let fig = scatter(&Embeddings { dim: 3, values: &values, labels: &labels }, &opts).unwrap();
+            let fig = scatter(&Embeddings { dim: 3, values: &values, labels: &labels, directions: &[] }, &opts).unwrap();
             let (full, pale) = (count(&fig.png, color, plot_width), count(&fig.png, faded, plot_width));
             let ring = count(&fig.png, outline_color(color), plot_width);
             if front {
@@ -491,7 +491,7 @@ mod tests {
         // Raw (not normalised) 3-D clouds are never faded.
         let values = cloud(-1.0);
         let raw = ScatterOptions { normalize: false, ..opts };
-        let fig = scatter(&Embeddings { dim: 3, values: &values, labels: &labels }, &raw).unwrap();
+        let fig = scatter(&Embeddings { dim: 3, values: &values, labels: &labels, directions: &[] }, &raw).unwrap();
         assert!(count(&fig.png, color, plot_width) > 100 && count(&fig.png, faded, plot_width) == 0);
     }
 }
