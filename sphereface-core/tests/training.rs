@@ -111,7 +111,12 @@ fn protocols_and_schedule() {
     for p in [Protocol::Quick, Protocol::Seed, Protocol::Strong] {
         assert_eq!(p.default_lambda(), LambdaSchedule::caffe());
     }
-    assert!("longer".parse::<Protocol>().unwrap_err().to_string().contains("expected quick, seed, strong or long"));
+    assert!("longer".parse::<Protocol>().unwrap_err().to_string().contains("expected quick, seed, strong, long or lecture"));
+    // lecture: the quick protocol's subset and rate stretched, λ = 0, snapshots for the angle curve.
+    let lec = TrainConfig::new(Protocol::Lecture, LossKind::Modified, 3);
+    assert_eq!("lecture".parse::<Protocol>().unwrap(), Protocol::Lecture);
+    assert_eq!(Protocol::Lecture.default_lambda(), LambdaSchedule::none());
+    assert!(lec.snapshot_every.is_some() && lec.steps > q.steps, "{lec:?}");
 }
 
 /// A short run on a subset learns: test accuracy far above chance (0.1) for every head.

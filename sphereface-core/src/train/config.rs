@@ -30,9 +30,15 @@ pub enum Protocol {
     /// images, in eight times the steps), learning rate 3e-3·0.9^(t/2000) (ending at 2.0e-4),
     /// shifts of up to 2 pixels plus rotations of up to ±10° and scalings of up to ±10 %,
     /// and the angular loss with λ = 0 unless another schedule is asked for
-    /// ([`Protocol::default_lambda`]). Each change was measured on 2-D probes (the README's
-    /// long-protocol section).
+    /// ([`Protocol::default_lambda`]). Each change was measured on 2-D probes
+    /// (docs/EXPERIMENTS.md).
     Long,
+    /// A budget for training live in a lecture (notebook 2): 1,500 steps of 64 on the quick
+    /// protocol's 20,000-image subset, learning rate 5e-3·0.9^(t/500), no augmentation,
+    /// λ = 0 for the angular loss, and the embeddings of 500 test images saved every 30
+    /// steps. Chosen on the validation split so that the margin shows in the angles
+    /// (docs/EXPERIMENTS.md).
+    Lecture,
 }
 
 impl std::str::FromStr for Protocol {
@@ -43,28 +49,30 @@ impl std::str::FromStr for Protocol {
             "quick" => Ok(Protocol::Quick),
             "strong" => Ok(Protocol::Strong),
             "long" => Ok(Protocol::Long),
-            other => Err(Error::Config(format!("unknown protocol {other:?} (expected quick, seed, strong or long)"))),
+            "lecture" => Ok(Protocol::Lecture),
+            other => Err(Error::Config(format!("unknown protocol {other:?} (expected quick, seed, strong, long or lecture)"))),
         }
     }
 }
 
 impl Protocol {
-    /// `seed`, `quick`, `strong` or `long`.
+    /// `seed`, `quick`, `strong`, `long` or `lecture`.
     pub fn name(&self) -> &'static str {
         match self {
             Protocol::Seed => "seed",
             Protocol::Quick => "quick",
             Protocol::Strong => "strong",
             Protocol::Long => "long",
+            Protocol::Lecture => "lecture",
         }
     }
 
     /// The λ schedule of the angular loss when none is asked for: `caffe` (the spec's
     /// default), except λ = 0 under [`Protocol::Long`] (the seed's final code; better in the
-    /// long 2-D runs).
+    /// long 2-D runs) and [`Protocol::Lecture`] (a run that short never gets λ down).
     pub fn default_lambda(&self) -> LambdaSchedule {
         match self {
-            Protocol::Long => LambdaSchedule::none(),
+            Protocol::Long | Protocol::Lecture => LambdaSchedule::none(),
             _ => LambdaSchedule::caffe(),
         }
     }
@@ -178,6 +186,7 @@ impl TrainConfig {
             Protocol::Quick => TrainConfig { steps: 300, batch: 64, lr: 2e-3, lr_decay_steps: 100.0, train_subset: Some(20_000), checkpoint_every: 100, snapshot_every: Some(30), ..seed },
             Protocol::Strong => TrainConfig { steps: 6400, lr: 3e-3, augment: Augment { shift: 2, ..Augment::default() }, ..seed },
             Protocol::Long => TrainConfig { steps: 51_200, batch: 64, lr: 3e-3, lr_decay_steps: 2000.0, augment: Augment { shift: 2, rotate: 10.0, scale: 0.1, elastic: 0.0 }, ..seed },
+            Protocol::Lecture => TrainConfig { steps: 1500, batch: 64, lr: 5e-3, lr_decay_steps: 500.0, train_subset: Some(20_000), checkpoint_every: 500, snapshot_every: Some(30), ..seed },
         }
     }
 
