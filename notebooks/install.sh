@@ -3,7 +3,8 @@
 #   - Jupyter (notebook, nbconvert, nbclient) from PyPI, at the versions tested here;
 #   - the evcxr Rust kernel, evcxr_jupyter 0.22.0, built from crates.io
 #     (about 13 minutes on 2 cores the first time; skipped when already installed);
-#   - the kernel's registration with Jupyter (`evcxr_jupyter --install`, kernel name `rust`);
+#   - the kernel's registration with Jupyter (`evcxr_jupyter --install`, kernel name `rust`),
+#     with cargo's dev profile overridden to build without debug assertions and overflow checks;
 #   - local copies of reveal.js, MathJax, jQuery and require.js for offline slide decks
 #     (npm, into notebooks/slides/vendor/, 11 MB) and, when run as root, Debian's Chromium,
 #     with which the tests open the decks offline.
@@ -24,6 +25,25 @@ fi
 # cargo's bin directory may not be on PATH in a fresh shell
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 evcxr_jupyter --install
+# evcxr builds the cells and their dependencies (this crate, dfdx, gemm) with its own
+# [profile.dev]: opt-level 2, debug assertions and overflow checks on. With them training
+# runs several times slower than from the release binary (notebooks/README.md, "Speed").
+# Cargo lets the environment override a manifest's profile, so the kernel is registered
+# with both checks off (evcxr's opt-level 2 stays: 3 would lengthen every cold build).
+python3 - <<'PY'
+import json, subprocess
+specs = json.loads(subprocess.check_output(["jupyter", "kernelspec", "list", "--json"]))
+path = specs["kernelspecs"]["rust"]["resource_dir"] + "/kernel.json"
+with open(path) as f:
+    kernel = json.load(f)
+kernel.setdefault("env", {}).update({
+    "CARGO_PROFILE_DEV_DEBUG_ASSERTIONS": "false",
+    "CARGO_PROFILE_DEV_OVERFLOW_CHECKS": "false",
+})
+with open(path, "w") as f:
+    json.dump(kernel, f, indent=1)
+print(f"{path}: no debug assertions or overflow checks in the kernel's builds")
+PY
 jupyter kernelspec list
 
 # Offline slide decks (notebooks/slides.sh) and their check in headless Chromium.

@@ -1,10 +1,12 @@
-//! The notebooks under `notebooks/`: their structure (checked on the committed files) and
-//! a headless run of each one with the evcxr Rust kernel.
+//! The notebooks under `notebooks/`: their structure and committed outputs (checked on the
+//! files), and a headless run of each one with the evcxr Rust kernel, whose fresh outputs are
+//! checked the same way, turned into a slide deck, and the deck opened offline in headless
+//! Chromium.
 //!
-//! The run needs Jupyter (`jupyter nbconvert`) and the evcxr kernel (`evcxr_jupyter
-//! --install`), both installed by `notebooks/install.sh`, which `.ci/run` calls. When they
-//! are missing the run test fails if the environment variable `CI` is set (as `.ci/run`
-//! does) and otherwise says it did not run them.
+//! The run needs Jupyter (`jupyter nbconvert`), the evcxr kernel, the slides' local copies of
+//! reveal.js and MathJax and Chromium, all installed by `notebooks/install.sh` (which
+//! `.ci/run` calls). When they are missing the run test fails if the environment variable
+//! `CI` is set (as `.ci/run` does) and otherwise says it did not run them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -12,11 +14,19 @@ use std::process::Command;
 use serde_json::Value;
 use sphereface_tests::workspace_root;
 
-/// The four notebooks, in teaching order.
-const NOTEBOOKS: [&str; 4] = ["01-softmax-formulas.ipynb", "02-training.ipynb", "03-accuracy-table.ipynb", "04-embeddings.ipynb"];
+/// The notebooks, in teaching order, with the crate features each asks for.
+const NOTEBOOKS: [(&str, &str); 5] = [
+    ("01-softmax-formulas.ipynb", r#"["plot"]"#),
+    ("02-training.ipynb", r#"["plot", "table"]"#),
+    ("03-accuracy-table.ipynb", r#"["table"]"#),
+    ("04-embeddings.ipynb", r#"["plot"]"#),
+    ("05-margin-family.ipynb", r#"["plot", "table"]"#),
+];
 
 /// Longest code cell, in lines: a cell must fit on a slide.
 const MAX_CODE_LINES: usize = 15;
+/// Longest code line, in characters: wider lines wrap on a slide.
+const MAX_LINE: usize = 80;
 
 /// Strings that tie a notebook to one machine: absolute paths and home directories.
 const MACHINE_SPECIFIC: [&str; 7] = ["/work/", "/root/", "/home/", "/tmp/", "/Users/", ":\\\\", "/usr/local/"];
@@ -30,13 +40,17 @@ fn load(path: &Path) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: not JSON: {e}", path.display()))
 }
 
-/// A cell's source as one string (nbformat allows a string or a list of lines).
-fn source(cell: &Value) -> String {
-    match &cell["source"] {
+/// Text that nbformat stores as a string or a list of lines, as one string.
+fn joined(v: &Value) -> String {
+    match v {
         Value::String(s) => s.clone(),
-        Value::Array(lines) => lines.iter().filter_map(Value::as_str).collect(),
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
         _ => String::new(),
     }
+}
+
+fn source(cell: &Value) -> String {
+    joined(&cell["source"])
 }
 
 fn cells(nb: &Value) -> &Vec<Value> {
@@ -47,16 +61,22 @@ fn code_cells(nb: &Value) -> impl Iterator<Item = &Value> {
     cells(nb).iter().filter(|c| c["cell_type"] == "code")
 }
 
+fn slide_type(cell: &Value) -> &str {
+    cell["metadata"]["slideshow"]["slide_type"].as_str().unwrap_or("missing")
+}
+
+fn outputs(cell: &Value) -> impl Iterator<Item = &Value> {
+    cell["outputs"].as_array().into_iter().flatten()
+}
+
 /// Every output's MIME types (`stream` outputs count as `stream`, errors as `error`).
 fn output_kinds(nb: &Value) -> Vec<String> {
     let mut kinds = Vec::new();
-    for cell in code_cells(nb) {
-        for out in cell["outputs"].as_array().into_iter().flatten() {
-            match out["output_type"].as_str() {
-                Some("stream") => kinds.push("stream".into()),
-                Some("error") => kinds.push("error".into()),
-                _ => kinds.extend(out["data"].as_object().into_iter().flatten().map(|(k, _)| k.clone())),
-            }
+    for out in code_cells(nb).flat_map(outputs) {
+        match out["output_type"].as_str() {
+            Some("stream") => kinds.push("stream".into()),
+            Some("error") => kinds.push("error".into()),
+            _ => kinds.extend(out["data"].as_object().into_iter().flatten().map(|(k, _)| k.clone())),
         }
     }
     kinds
@@ -65,47 +85,78 @@ fn output_kinds(nb: &Value) -> Vec<String> {
 /// The text of every output that is not an image (streams, text/plain, text/html, errors).
 fn output_text(nb: &Value) -> String {
     let mut text = String::new();
-    let join = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-        _ => String::new(),
-    };
-    for cell in code_cells(nb) {
-        for out in cell["outputs"].as_array().into_iter().flatten() {
-            text.push_str(&join(&out["text"]));
-            text.push_str(&join(&out["evalue"]));
-            for (mime, v) in out["data"].as_object().into_iter().flatten() {
-                if mime.starts_with("text/") {
-                    text.push_str(&join(v));
-                }
+    for out in code_cells(nb).flat_map(outputs) {
+        text.push_str(&joined(&out["text"]));
+        text.push_str(&joined(&out["evalue"]));
+        for (mime, v) in out["data"].as_object().into_iter().flatten() {
+            if mime.starts_with("text/") {
+                text.push_str(&joined(v));
             }
         }
     }
     text
 }
 
-/// What the outputs of a run must hold: no error, and the figures and tables each
-/// notebook is for.
+/// Every figure a notebook shows: the base64 payload of each PNG, and of each image embedded
+/// as an HTML `<img src="data:…">` (the animations).
+fn figures(nb: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for o in code_cells(nb).flat_map(outputs) {
+        if let Some(png) = o["data"].get("image/png") {
+            out.push(joined(png).replace('\n', ""));
+        }
+        if let Some(html) = o["data"].get("text/html") {
+            let html = joined(html);
+            for part in html.split("src=\"data:image/").skip(1) {
+                let payload = part.split_once("base64,").map(|(_, p)| p.split('"').next().unwrap_or("")).unwrap_or("");
+                out.push(payload.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// A decimal with 8 or more digits after the point: float noise nobody should read.
+fn float_noise(text: &str) -> Option<&str> {
+    let b = text.as_bytes();
+    for (i, w) in b.windows(2).enumerate() {
+        if w[0].is_ascii_digit() && w[1] == b'.' {
+            let digits = b[i + 2..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits >= 8 {
+                return Some(&text[i..(i + 2 + digits).min(text.len())]);
+            }
+        }
+    }
+    None
+}
+
+/// What the outputs of a run must hold: no error, every cell run, rounded numbers, and the
+/// figures and tables each notebook is for.
 fn check_outputs(name: &str, nb: &Value) {
     let kinds = output_kinds(nb);
     assert!(!kinds.iter().any(|k| k == "error"), "{name}: an output is an error:\n{}", output_text(nb));
     for cell in code_cells(nb) {
         assert!(cell["execution_count"].is_number(), "{name}: a code cell was not run: {}", source(cell));
     }
-    let count = |mime: &str| kinds.iter().filter(|k| *k == mime).count();
+    let pngs = kinds.iter().filter(|k| *k == "image/png").count();
     let text = output_text(nb);
+    if let Some(noise) = float_noise(&text) {
+        panic!("{name}: an output prints {noise}: round numbers for reading");
+    }
+    let tables = text.matches("<table>").count();
     match &name[..2] {
-        "01" => assert!(count("image/png") >= 3, "{name}: ψ, decision regions and λ figures: {kinds:?}"),
+        "01" => assert!(pngs >= 4, "{name}: ψ, target, λ and decision-region figures: {kinds:?}"),
         "02" => {
-            assert!(count("image/png") >= 4, "{name}: four training-curve figures: {kinds:?}");
-            assert!(text.contains("<table>") && text.contains("ours 3-D"), "{name}: the accuracy table");
-            assert!(text.contains("step   300/300"), "{name}: training progress lines");
+            assert!(pngs >= 3, "{name}: angle and training-curve figures: {kinds:?}");
+            assert!(text.contains("[##########] 100%"), "{name}: the progress bars of the live runs");
+            assert!(text.contains("of modified softmax's") && tables >= 3, "{name}: the measured angles and tables");
         }
-        "03" => assert!(text.matches("<table>").count() >= 5 && text.contains("seed README") && text.contains("long protocol"), "{name}: five HTML tables (seed, strong, long, quick protocol, per run)"),
+        "03" => assert!(tables >= 7 && text.contains("seed README") && text.contains("intra-class"), "{name}: accuracy and angle tables"),
         "04" => {
-            assert!(count("image/png") >= 5, "{name}: five embedding figures: {kinds:?}");
-            assert!(count("image/gif") >= 1, "{name}: the evolution animation");
+            assert!(pngs >= 7, "{name}: embedding figures: {kinds:?}");
+            assert!(text.contains("data:image/gif;base64,"), "{name}: the evolution animation, as an HTML image");
         }
+        "05" => assert!(pngs >= 4 && tables >= 2 && text.contains("ArcFace"), "{name}: curves, regions, embeddings and the five-loss tables"),
         _ => unreachable!(),
     }
     assert_no_machine_paths(name, "an output", &text);
@@ -119,25 +170,25 @@ fn assert_no_machine_paths(name: &str, what: &str, text: &str) {
 }
 
 #[test]
-fn the_four_notebooks_exist_and_use_the_rust_kernel() {
-    for name in NOTEBOOKS {
+fn the_notebooks_exist_and_use_the_rust_kernel() {
+    for (name, _) in NOTEBOOKS {
         let nb = load(&notebook_dir().join(name));
         assert_eq!(nb["nbformat"], 4, "{name}: nbformat 4");
         assert_eq!(nb["metadata"]["kernelspec"]["name"], "rust", "{name}: the evcxr kernel (name `rust`)");
-        assert_eq!(nb["metadata"]["kernelspec"]["language"], "rust", "{name}");
         assert!(cells(&nb).len() >= 5, "{name}: a notebook to teach from has several cells");
     }
 }
 
-/// Every `:dep` names `sphereface-core` by its path relative to the notebook, and that
-/// path is the workspace's crate; nothing else is pulled from a path.
+/// The first code cell loads `sphereface-core` by its path relative to the notebook, with
+/// only the features the notebook uses (so its first cell compiles no more than it needs);
+/// nothing else is pulled from a path.
 #[test]
-fn dep_paths_are_relative_to_the_workspace() {
-    for name in NOTEBOOKS {
+fn each_notebook_asks_for_the_features_it_uses() {
+    for (name, features) in NOTEBOOKS {
         let nb = load(&notebook_dir().join(name));
         let deps: Vec<String> = code_cells(&nb).flat_map(|c| source(c).lines().filter(|l| l.trim_start().starts_with(":dep")).map(String::from).collect::<Vec<_>>()).collect();
-        assert_eq!(deps.len(), 1, "{name}: one :dep line, got {deps:?}");
-        assert_eq!(deps[0].trim(), r#":dep sphereface-core = { path = "../sphereface-core" }"#, "{name}");
+        let want = format!(r#":dep sphereface-core = {{ path = "../sphereface-core", default-features = false, features = {features} }}"#);
+        assert_eq!(deps, [want], "{name}");
         assert!(notebook_dir().join("../sphereface-core/Cargo.toml").exists());
         let first_code = code_cells(&nb).next().map(source).unwrap_or_default();
         assert!(first_code.starts_with(":dep"), "{name}: the first code cell loads the crate");
@@ -146,75 +197,120 @@ fn dep_paths_are_relative_to_the_workspace() {
 
 #[test]
 fn no_absolute_paths_or_machine_specific_strings() {
-    for name in NOTEBOOKS {
+    for (name, _) in NOTEBOOKS {
         let nb = load(&notebook_dir().join(name));
         for cell in cells(&nb) {
             assert_no_machine_paths(name, "a cell", &source(cell));
         }
-        assert_no_machine_paths(name, "an output", &output_text(&nb));
     }
 }
 
+/// A code cell fits on a slide: at most 15 lines of at most 80 characters (the `:dep` line,
+/// in a skipped cell, cannot be split).
 #[test]
 fn code_cells_fit_on_a_slide() {
-    for name in NOTEBOOKS {
+    for (name, _) in NOTEBOOKS {
         let nb = load(&notebook_dir().join(name));
         for cell in code_cells(&nb) {
             let src = source(cell);
             let n = src.lines().count();
             assert!(n <= MAX_CODE_LINES, "{name}: a code cell has {n} lines (max {MAX_CODE_LINES}):\n{src}");
-            assert!(src.lines().all(|l| l.chars().count() <= 150), "{name}: a line longer than 150 characters:\n{src}");
+            for line in src.lines().filter(|l| !l.starts_with(":dep")) {
+                assert!(line.chars().count() <= MAX_LINE, "{name}: a line of {} characters (max {MAX_LINE}): {line}", line.chars().count());
+            }
         }
     }
 }
 
-/// Every cell says where it goes in a slide deck; each notebook opens with a slide and
-/// has several.
+/// Every cell says where it goes in a slide deck; each notebook opens with a slide and has
+/// several. A skipped cell (not in the deck) holds only the `:dep` line, `use` lines and
+/// kernel commands, so that nothing a visible slide needs is defined out of sight.
 #[test]
-fn cells_carry_slide_metadata() {
+fn slides_are_self_contained() {
     let types = ["slide", "subslide", "fragment", "-", "skip", "notes"];
-    for name in NOTEBOOKS {
+    for (name, _) in NOTEBOOKS {
         let nb = load(&notebook_dir().join(name));
-        let slide_types: Vec<&str> = cells(&nb).iter().map(|c| c["metadata"]["slideshow"]["slide_type"].as_str().unwrap_or("missing")).collect();
+        let slide_types: Vec<&str> = cells(&nb).iter().map(slide_type).collect();
         for t in &slide_types {
             assert!(types.contains(t), "{name}: slide_type {t:?}");
         }
         assert_eq!(slide_types[0], "slide", "{name}: opens with a slide");
         assert!(slide_types.iter().filter(|t| **t == "slide").count() >= 3, "{name}: at least three slides");
+        for cell in code_cells(&nb).filter(|c| slide_type(c) == "skip") {
+            for line in source(cell).lines().map(str::trim).filter(|l| !l.is_empty()) {
+                assert!(line.starts_with(':') || line.starts_with("use ") || line.starts_with("//"), "{name}: a skipped cell defines {line:?}, which the slides would need");
+            }
+        }
     }
 }
 
-/// The committed notebooks carry the outputs of a full run in quick mode.
+/// Each notebook states its goal and its measured times at the top, and ends with a summary
+/// and exercises.
+#[test]
+fn notebooks_state_times_and_end_with_exercises() {
+    for (name, _) in NOTEBOOKS {
+        let nb = load(&notebook_dir().join(name));
+        let first = source(&cells(&nb)[0]);
+        assert!(first.contains("**Goal:**"), "{name}: a one-sentence goal");
+        assert!(first.contains("Times (2 cores)") && first.contains(" min"), "{name}: the measured times");
+        assert!(!first.contains("TIME0"), "{name}: a time placeholder was not filled in");
+        let last = source(cells(&nb).last().unwrap());
+        assert!(last.contains("## Summary") && last.contains("## Exercises"), "{name}: ends with a summary and exercises");
+    }
+}
+
+/// The committed notebooks carry the outputs of a fresh-kernel run.
 #[test]
 fn committed_notebooks_carry_their_outputs() {
-    for name in NOTEBOOKS {
+    for (name, _) in NOTEBOOKS {
         check_outputs(name, &load(&notebook_dir().join(name)));
     }
+}
+
+/// A screenshot of one slide of each deck, opened offline, is committed beside the figures.
+#[test]
+fn a_slide_of_each_deck_is_pictured() {
+    for (name, _) in NOTEBOOKS {
+        let shot = notebook_dir().join(format!("figures/slides-{}.png", &name[..2]));
+        let bytes = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+        assert!(bytes.starts_with(&[0x89, b'P', b'N', b'G']) && bytes.len() > 10_000, "{}", shot.display());
+    }
+}
+
+#[test]
+fn float_noise_is_found() {
+    assert_eq!(float_noise("logits [1.999999999999, 2.0]"), Some("1.999999999999"));
+    assert_eq!(float_noise("loss 0.2104, 12.5°"), None);
 }
 
 fn have(cmd: &str, args: &[&str]) -> bool {
     Command::new(cmd).args(args).output().map(|o| o.status.success()).unwrap_or(false)
 }
 
-/// Runs every notebook headless with the evcxr kernel (as `jupyter nbconvert --execute`)
-/// and checks the fresh outputs, then builds a slide deck of each.
+/// Runs every notebook headless with the evcxr kernel (as `jupyter nbconvert --execute`) and
+/// checks the fresh outputs; builds the slide decks with `notebooks/slides.sh`, checks that
+/// every figure of a notebook is in its deck, and opens each deck in headless Chromium with
+/// the network blocked (`notebooks/slides/check-deck.sh`): formulas typeset, slides laid out,
+/// nothing loaded from the network.
 #[test]
-fn notebooks_run_headless_and_build_slides() {
+fn notebooks_run_headless_and_work_as_offline_slides() {
     let jupyter = have("jupyter", &["nbconvert", "--version"]);
     let kernel = Command::new("jupyter").args(["kernelspec", "list"]).output().map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim_start().starts_with("rust "))).unwrap_or(false);
-    if !(jupyter && kernel) {
-        let what = format!("jupyter nbconvert {}, evcxr kernel {}", if jupyter { "found" } else { "missing" }, if kernel { "found" } else { "missing" });
+    let vendor = notebook_dir().join("slides/vendor/node_modules/reveal.js").exists();
+    let chromium = have("chromium", &["--version"]);
+    if !(jupyter && kernel && vendor && chromium) {
+        let what = format!("jupyter nbconvert {jupyter}, evcxr kernel {kernel}, slides' vendor files {vendor}, chromium {chromium}");
         if std::env::var_os("CI").is_some() {
-            panic!("{what}: run notebooks/install.sh (CI must run the notebooks)");
+            panic!("missing ({what}): run notebooks/install.sh (CI must run the notebooks)");
         }
-        eprintln!("notebooks not run ({what}); run notebooks/install.sh, or set CI=1 to make this a failure");
+        eprintln!("notebooks not run (found: {what}); run notebooks/install.sh, or set CI=1 to make this a failure");
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    // One persistent build directory for the kernel, shared by the four notebooks and reruns.
+    // One persistent build directory for the kernel, shared by the notebooks and reruns.
     let evcxr_tmp = workspace_root().join("target/evcxr");
     std::fs::create_dir_all(&evcxr_tmp).unwrap();
-    for name in NOTEBOOKS {
+    for (name, _) in NOTEBOOKS {
         let started = std::time::Instant::now();
         let status = Command::new("jupyter")
             .args(["nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=3600"])
@@ -226,15 +322,21 @@ fn notebooks_run_headless_and_build_slides() {
             .expect("jupyter runs");
         assert!(status.success(), "{name}: jupyter nbconvert --execute failed");
         eprintln!("{name}: ran in {:.0} s", started.elapsed().as_secs_f64());
-        check_outputs(name, &load(&out.path().join(name)));
-        let slides = Command::new("jupyter")
-            .args(["nbconvert", "--to", "slides", "--output-dir"])
-            .arg(out.path())
+        let ran = load(&out.path().join(name));
+        check_outputs(name, &ran);
+        let status = Command::new("bash")
+            .arg(notebook_dir().join("slides.sh"))
             .arg(out.path().join(name))
+            .env("OUT", out.path())
             .status()
-            .expect("jupyter runs");
-        assert!(slides.success(), "{name}: jupyter nbconvert --to slides failed");
-        let deck = std::fs::read_to_string(out.path().join(name.replace(".ipynb", ".slides.html"))).expect("the slide deck");
-        assert!(deck.matches("<section").count() >= 3, "{name}: the deck has slides");
+            .expect("bash runs");
+        assert!(status.success(), "{name}: notebooks/slides.sh failed");
+        let deck_path = out.path().join(name.replace(".ipynb", ".slides.html"));
+        let deck = std::fs::read_to_string(&deck_path).expect("the slide deck");
+        for (i, fig) in figures(&ran).iter().enumerate() {
+            assert!(fig.len() > 100 && deck.contains(fig.as_str()), "{name}: figure {i} is not in the slide deck");
+        }
+        let check = Command::new("bash").arg(notebook_dir().join("slides/check-deck.sh")).arg(&deck_path).output().expect("bash runs");
+        assert!(check.status.success(), "{name}: the deck does not work offline:\n{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
     }
 }
