@@ -15,7 +15,11 @@
 //! linear weights, the head's class weights included; not biases, batch-norm γ/β or PReLU
 //! slopes) first shrinks, `p ← p · (1 − lr · λ_wd)`, then takes the step above.
 
+use std::any::Any;
+
 use dfdx::prelude::*;
+use num_traits::Float;
+use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::model::{HasParams, ParamKind, Vector};
@@ -228,7 +232,13 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
 }
 
 /// Adam's moments updated in place; returns the new parameter (from the decayed one).
-fn adam_update<E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D>, g: Vector<E, D>, p: Vector<E, D>, t: i32, lr: f64, (beta1, beta2, eps): (f64, f64, f64)) -> Result<Vector<E, D>> {
+/// On the CPU one pass over the host values ([`adam_host`]), elsewhere dfdx ops; both do
+/// the same floating-point operations in the same order, so they agree bit for bit.
+fn adam_update<E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D>, g: Vector<E, D>, p: Vector<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Result<Vector<E, D>> {
+    if let Some(new) = adam_on_cpu::<f32, E, D>(m, v, &g, &p, t, lr, hyper).or_else(|| adam_on_cpu::<f64, E, D>(m, v, &g, &p, t, lr, hyper)) {
+        return new;
+    }
+    let (beta1, beta2, eps) = hyper;
     let (b1, b2) = (e::<E>(beta1), e::<E>(beta2));
     let step = e::<E>(lr / (1.0 - beta1.powi(t)));
     let vscale = e::<E>(1.0 / (1.0 - beta2.powi(t)));
@@ -237,6 +247,44 @@ fn adam_update<E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D
     let denom = (v.clone() * vscale).try_sqrt().map_err(dev_err)? + e::<E>(eps);
     let upd = (m.clone() * step).try_div(denom).map_err(dev_err)?;
     p.try_sub(upd).map_err(dev_err)
+}
+
+/// [`adam_host`] when the tensors are CPU tensors of `F` (a downcast: the optimizer is
+/// generic over devices and element types); `None` otherwise.
+fn adam_on_cpu<F: Dtype + Float, E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D>, g: &Vector<E, D>, p: &Vector<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Option<Result<Vector<E, D>>> {
+    let m = (m as &mut dyn Any).downcast_mut::<Vector<F, Cpu>>()?;
+    let v = (v as &mut dyn Any).downcast_mut::<Vector<F, Cpu>>()?;
+    let g = (g as &dyn Any).downcast_ref::<Vector<F, Cpu>>()?;
+    let p = (p as &dyn Any).downcast_ref::<Vector<F, Cpu>>()?;
+    let new = adam_host(m, v, g, p, t, lr, hyper).map(|new| Box::new(new) as Box<dyn Any>);
+    Some(new.and_then(|b| b.downcast::<Vector<E, D>>().map(|b| *b).map_err(|_| Error::Device("Adam: tensor type mismatch".into()))))
+}
+
+/// [`adam_update`] on the CPU: m, v and the parameter in one pass over host values (in
+/// parallel chunks: elementwise, so the values do not depend on the split), with the
+/// operations of the dfdx route in the same order.
+fn adam_host<F: Dtype + Float>(m: &mut Vector<F, Cpu>, v: &mut Vector<F, Cpu>, g: &Vector<F, Cpu>, p: &Vector<F, Cpu>, t: i32, lr: f64, (beta1, beta2, eps): (f64, f64, f64)) -> Result<Vector<F, Cpu>> {
+    let (b1, b2) = (e::<F>(beta1), e::<F>(beta2));
+    let step = e::<F>(lr / (1.0 - beta1.powi(t)));
+    let vscale = e::<F>(1.0 / (1.0 - beta2.powi(t)));
+    let (one_b1, one_b2, eps) = (F::ONE - b1, F::ONE - b2, e::<F>(eps));
+    let n = p.shape().0;
+    let (mut mv, mut vv, mut gv, mut pv) = (vec![F::default(); n], vec![F::default(); n], vec![F::default(); n], vec![F::default(); n]);
+    m.copy_into(&mut mv);
+    v.copy_into(&mut vv);
+    g.copy_into(&mut gv);
+    p.copy_into(&mut pv);
+    const CHUNK: usize = 1 << 15;
+    mv.par_chunks_mut(CHUNK).zip(vv.par_chunks_mut(CHUNK)).zip(gv.par_chunks(CHUNK)).zip(pv.par_chunks_mut(CHUNK)).for_each(|(((m, v), g), p)| {
+        for (((m, v), &g), p) in m.iter_mut().zip(v.iter_mut()).zip(g).zip(p.iter_mut()) {
+            *m = *m * b1 + g * one_b1;
+            *v = *v * b2 + g * g * one_b2;
+            *p = *p - (*m * step) / ((*v * vscale).sqrt() + eps);
+        }
+    });
+    m.copy_from(&mv);
+    v.copy_from(&vv);
+    p.device().try_tensor_from_vec(pv, (n,)).map_err(dev_err)
 }
 
 /// SGD's velocity updated in place; returns the new parameter (from the decayed one).

@@ -64,6 +64,7 @@ fn bad_flags_and_values_are_refused_clearly() {
     fails_with(&["train", "--loss", "modified", "--device", "cuda", "--steps", "1", "--out", out], "built without the cuda feature");
     fails_with(&["bench", "--batch", "1"], "bench needs batch >= 2 and steps >= 1, got batch 1");
     fails_with(&["bench", "--steps", "0"], "got batch 256, steps 0");
+    fails_with(&["bench", "--eval", "--batch", "0"], "bench --eval needs batch >= 1");
     let missing = dir.path().join("nowhere");
     fails_with(&["train", "--loss", "modified", "--data-dir", missing.to_str().unwrap(), "--out", out], "MNIST file missing");
     fails_with(&["figures", "--from", missing.to_str().unwrap()], "nowhere");
@@ -246,4 +247,19 @@ fn margin_heads_from_the_command() {
     assert!(csv.starts_with("loss,dim,test_acc,") && csv.contains("intra_mean_deg") && csv.lines().count() == 3, "{csv}");
     assert!(stdout.contains("| ArcFace | 3 |") && stdout.contains("°"), "{stdout}");
     fails_with(&["table", "--from", dir.path().join("c").to_str().unwrap()], "holds no finished runs");
+}
+
+/// `bench` prints one JSON line; with `--eval` it times evaluation only (no backward, no
+/// optimizer) and says so.
+#[test]
+fn bench_prints_training_and_evaluation_timings() {
+    for (args, mode) in [(vec!["bench", "--batch", "4", "--steps", "1", "--warmup", "0"], "train"), (vec!["bench", "--eval", "--batch", "3", "--steps", "1", "--warmup", "0"], "eval")] {
+        let (code, out, err) = sphereface(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+        assert_eq!(v["mode"], mode);
+        assert!(v["images_per_second"].as_f64().unwrap() > 0.0);
+        let backward = v["backward_seconds"].as_f64().unwrap();
+        assert_eq!(backward == 0.0, mode == "eval", "{mode}: backward {backward}");
+    }
 }

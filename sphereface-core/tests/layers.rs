@@ -322,3 +322,41 @@ fn conv_bn_relu_fast_path_matches_portable_path() {
         }
     }
 }
+
+/// conv → PReLU (the `sphere20` block) as one op on the CPU against the portable route
+/// (conv of dfdx ops, PReLU as relu(z) − α·relu(−z)): values and every gradient, f64.
+#[test]
+fn conv_prelu_fast_path_matches_portable_path() {
+    let dev = Cpu::default();
+    let (b, h, w, ci, co) = (3, 7, 6, 2, 4);
+    let x = uniform(b * h * w * ci, -1.0, 1.0, 70);
+    for (case, (stride, pad, bias, input_grad)) in [(1, Padding::Same, true, true), (2, Padding::Same, true, false), (2, Padding::Valid, false, true)].into_iter().enumerate() {
+        let conv = Conv2d {
+            weight: vector(&dev, uniform(9 * ci * co, -1.0, 1.0, 71 + case as u64)),
+            bias: bias.then(|| vector(&dev, uniform(co, -0.5, 0.5, 75))),
+            c_in: ci,
+            c_out: co,
+            k: 3,
+            stride,
+            padding: pad,
+            input_grad,
+        };
+        let act = PRelu { alpha: vector(&dev, uniform(co, 0.05, 0.6, 76)) };
+        let mut results = Vec::new();
+        for use_fast in [true, false] {
+            let xt = images(&dev, &x, b);
+            let a = Act::from_images(xt.leaky_trace(), h, w, ci).unwrap();
+            let out = if use_fast { Cpu::conv_prelu(&conv, &act, a) } else { act.forward(conv.forward_portable(a).unwrap()) }.unwrap();
+            let y = out.t.retaped::<NoneTape>().as_vec();
+            let grads = projected_loss(out.t, 29).backward();
+            let dx = if input_grad { grads.get(&xt).as_vec() } else { Vec::new() };
+            let db = conv.bias.as_ref().map(|v| grads.get(v).as_vec()).unwrap_or_default();
+            results.push(vec![y, dx, grads.get(&conv.weight).as_vec(), db, grads.get(&act.alpha).as_vec()]);
+        }
+        assert!(results[0][0].iter().any(|&v| v < 0.0) && results[0][0].iter().any(|&v| v > 0.0), "both sides of the PReLU are used");
+        assert!(results[0][4].iter().all(|&v| v != 0.0), "every slope gets a gradient");
+        for (what, (f, p)) in ["y", "dx", "dW", "db", "dalpha"].iter().zip(results[0].iter().zip(&results[1])) {
+            assert_all_close(&format!("conv-prelu case {case} {what}"), f, p, 1e-12, 1e-10);
+        }
+    }
+}

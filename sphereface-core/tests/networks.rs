@@ -261,3 +261,31 @@ fn dropout_masks_and_forward() {
     }
     assert!(n.forward_with_dropout(x, Mode::Eval, Some((1.0, &mut rng(0)))).unwrap_err().to_string().contains("dropout must be in [0, 1)"));
 }
+
+/// Evaluation without a tape takes the CPU's own route for `mnist4` (batch norm folded into
+/// the convolutions, the batch cut into chunks): it must give the embeddings of the
+/// block-by-block fast path (taped) and of the portable route, with batch statistics that
+/// moved away from their initial values, for a batch that does not fill the last chunk.
+#[test]
+fn folded_evaluation_matches_block_by_block_routes() {
+    let dev = Cpu::default();
+    let mut n = net(NetKind::Mnist4, 3, 4);
+    for seed in 0..3 {
+        let x: M = dev.tensor_from_vec(uniform(4 * 784, 0.0, 1.0, 10 + seed), (4, 784));
+        n.forward(x, Mode::Train).unwrap();
+    }
+    let b = 5;
+    let pixels = uniform(b * 784, 0.0, 1.0, 20);
+    let x = || -> M { dev.tensor_from_vec(pixels.clone(), (b, 784)) };
+    let folded = n.forward(x(), Mode::Eval).unwrap().as_vec();
+    let taped = n.forward(x().leaky_traced(), Mode::Eval).unwrap().retaped::<NoneTape>().as_vec();
+    let mut portable = n.clone();
+    portable.portable = true;
+    let reference = portable.forward(x(), Mode::Eval).unwrap().as_vec();
+    assert_eq!(folded.len(), b * 3);
+    assert!(folded.iter().any(|v| v.abs() > 1e-3), "embeddings are not trivially zero");
+    assert_all_close("folded vs taped fast path", &folded, &taped, 1e-11, 1e-9);
+    assert_all_close("folded vs portable route", &folded, &reference, 1e-11, 1e-9);
+    // Evaluating changes nothing: the same input gives the same embeddings again.
+    assert_eq!(n.forward(x(), Mode::Eval).unwrap().as_vec(), folded);
+}

@@ -91,6 +91,10 @@ struct BenchArgs {
     /// Use the portable route (dfdx op composition) instead of the CPU fast path.
     #[arg(long)]
     portable: bool,
+    /// Time evaluation (forward without a tape, batch norm on running statistics) instead
+    /// of training steps; `--batch` is then the evaluation batch.
+    #[arg(long)]
+    eval: bool,
 }
 
 #[derive(Args)]
@@ -479,12 +483,18 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
         Cmd::Bench(a) => {
             set_threads(a.threads)?;
             let net = a.net;
+            use sphereface_core::train::bench::{bench, bench_eval};
             let r = match a.device {
-                DeviceArg::Cpu => sphereface_core::train::bench::bench::<f32, _>(net, a.batch, a.steps, a.warmup, a.portable, dfdx::tensor::Cpu::default())?,
+                DeviceArg::Cpu if a.eval => bench_eval::<f32, _>(net, a.batch, a.steps, a.warmup, a.portable, dfdx::tensor::Cpu::default())?,
+                DeviceArg::Cpu => bench::<f32, _>(net, a.batch, a.steps, a.warmup, a.portable, dfdx::tensor::Cpu::default())?,
                 #[cfg(feature = "cuda")]
                 DeviceArg::Cuda => {
                     let dev = dfdx::tensor::Cuda::try_build(0, 0).map_err(|e| Error::Device(format!("cannot open CUDA device 0: {e:?}")))?;
-                    sphereface_core::train::bench::bench::<f32, _>(net, a.batch, a.steps, a.warmup, a.portable, dev)?
+                    if a.eval {
+                        bench_eval::<f32, _>(net, a.batch, a.steps, a.warmup, a.portable, dev)?
+                    } else {
+                        bench::<f32, _>(net, a.batch, a.steps, a.warmup, a.portable, dev)?
+                    }
                 }
                 #[cfg(not(feature = "cuda"))]
                 DeviceArg::Cuda => return Err(Error::Config("this binary was built without the cuda feature; rebuild with `--features cuda`".into())),

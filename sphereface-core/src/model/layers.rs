@@ -33,6 +33,23 @@ pub trait ConvDevice<E: Dtype>: Device<E> {
     fn conv_bn_relu<T: Tape<E, Self>>(conv: &Conv2d<E, Self>, bn: &mut BatchNorm<E, Self>, x: Act<E, Self, T>, mode: Mode) -> Result<Act<E, Self, T>> {
         conv_bn_relu_portable(conv, bn, x, mode)
     }
+    /// Applies `conv`, then the PReLU `act` (the `sphere20` block).
+    ///
+    /// # Errors
+    /// As [`Conv2d::forward_portable`] and [`PRelu::forward`].
+    fn conv_prelu<T: Tape<E, Self>>(conv: &Conv2d<E, Self>, act: &PRelu<E, Self>, x: Act<E, Self, T>) -> Result<Act<E, Self, T>> {
+        act.forward(Self::conv2d(conv, x)?)
+    }
+    /// Evaluation (no tape, batch norm on its running statistics) of the blocks `conv →
+    /// batch norm → ReLU` in turn, through a dedicated route; `None` where the device has
+    /// none (the blocks then run one by one through [`ConvDevice::conv_bn_relu`]).
+    ///
+    /// # Errors
+    /// As [`ConvDevice::conv_bn_relu`].
+    fn conv_bn_relu_stack_eval(blocks: &[(&Conv2d<E, Self>, &BatchNorm<E, Self>)], x: &Act<E, Self, NoneTape>) -> Result<Option<Act<E, Self, NoneTape>>> {
+        let _ = (blocks, x);
+        Ok(None)
+    }
 }
 
 /// conv → batch norm → ReLU composed of dfdx ops (any device): the reference route of

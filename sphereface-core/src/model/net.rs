@@ -72,8 +72,11 @@ impl<E: Dtype, D: ConvDevice<E>> ConvPrelu<E, D> {
         ConvPrelu { conv: Conv2d::new(dev, rng, c_in, c_out, 3, stride, Padding::Same, true, init), act: PRelu::new(dev, c_out) }
     }
     fn forward<T: Tape<E, D>>(&self, x: Act<E, D, T>, portable: bool) -> Result<Act<E, D, T>> {
-        let y = if portable { self.conv.forward_portable(x)? } else { self.conv.forward(x)? };
-        self.act.forward(y)
+        if portable {
+            self.act.forward(self.conv.forward_portable(x)?)
+        } else {
+            D::conv_prelu(&self.conv, &self.act, x)
+        }
     }
 }
 
@@ -180,6 +183,19 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
     pub fn forward_with_dropout<T: Tape<E, D>>(&mut self, images: Tensor<(usize, usize), E, D, T>, mode: Mode, dropout: Option<(f64, &mut Rng)>) -> Result<Tensor<(usize, usize), E, D, T>> {
         let mut x = Act::from_images(images, IMAGE_SIDE, IMAGE_SIDE, 1)?;
         match &mut self.body {
+            Body::Mnist4(layers) if mode == Mode::Eval && !T::OWNS_TAPE && !self.portable => {
+                // Evaluation without a tape: the device's route for the whole stack (on the
+                // CPU, batch norm folded into the convolutions), else block by block.
+                let Act { t, b, h, w } = x;
+                let (t, tape) = t.split_tape();
+                let plain = Act { t, b, h, w };
+                let blocks: Vec<(&Conv2d<E, D>, &BatchNorm<E, D>)> = layers.iter().map(|l| (&l.conv, &l.bn)).collect();
+                let y = match D::conv_bn_relu_stack_eval(&blocks, &plain)? {
+                    Some(y) => y,
+                    None => layers.iter_mut().try_fold(plain, |y, l| D::conv_bn_relu(&l.conv, &mut l.bn, y, mode))?,
+                };
+                x = Act { t: y.t.put_tape(tape), b: y.b, h: y.h, w: y.w };
+            }
             Body::Mnist4(layers) => {
                 for l in layers.iter_mut() {
                     x = if self.portable { conv_bn_relu_portable(&l.conv, &mut l.bn, x, mode)? } else { D::conv_bn_relu(&l.conv, &mut l.bn, x, mode)? };

@@ -16,6 +16,9 @@ use crate::{Error, Result};
 /// What `sphereface bench` prints (one JSON line).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BenchResult {
+    /// `train` (forward, backward, Adam) or `eval` (forward of network and head without a
+    /// tape, batch norm on its running statistics: what evaluation and snapshots run).
+    pub mode: String,
     /// Network name.
     pub net: String,
     /// Images per step.
@@ -26,15 +29,15 @@ pub struct BenchResult {
     pub device: String,
     /// Timed steps (after warm-up).
     pub steps: usize,
-    /// Mean wall-clock seconds per training step.
+    /// Mean wall-clock seconds per training step (per evaluated batch in `eval` mode).
     pub seconds_per_step: f64,
     /// batch / seconds_per_step.
     pub images_per_second: f64,
     /// Mean seconds in the forward pass (network and A-Softmax head).
     pub forward_seconds: f64,
-    /// Mean seconds in the backward pass.
+    /// Mean seconds in the backward pass (0 in `eval` mode).
     pub backward_seconds: f64,
-    /// Mean seconds in the Adam update.
+    /// Mean seconds in the Adam update (0 in `eval` mode).
     pub optimizer_seconds: f64,
 }
 
@@ -77,6 +80,7 @@ pub fn bench<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usiz
     let n = steps as f64;
     let per_step = (fwd + bwd + upd) / n;
     Ok(BenchResult {
+        mode: "train".into(),
         net: net.name().into(),
         batch,
         threads: rayon::current_num_threads(),
@@ -87,5 +91,48 @@ pub fn bench<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usiz
         forward_seconds: fwd / n,
         backward_seconds: bwd / n,
         optimizer_seconds: upd / n,
+    })
+}
+
+/// Times `steps` evaluation batches of `net` at `batch` (2-D embeddings, A-Softmax head):
+/// the network in [`Mode::Eval`] without a tape and the head's logits, as
+/// [`crate::train::Trainer::evaluate`] runs them, after `warmup` untimed batches.
+///
+/// # Errors
+/// [`Error::Config`] for zero sizes, or device errors.
+pub fn bench_eval<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usize, warmup: usize, portable: bool, dev: D) -> Result<BenchResult> {
+    if batch == 0 || steps == 0 {
+        return Err(Error::Config(format!("bench --eval needs batch >= 1 and steps >= 1, got batch {batch}, steps {steps}")));
+    }
+    let mut rng = stream(0, Stream::Init, 0);
+    let mut network = Network::<E, D>::new(net, 2, &dev, &mut rng)?;
+    network.portable = portable;
+    let head = Head::<E, D>::new(LossKind::angular(4, LambdaSchedule::caffe())?, 2, &dev, &mut rng)?;
+    let pixels: Vec<E> = (0..batch * 784).map(|_| e::<E>(rng.gen_range(0.0..1.0))).collect();
+    let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
+    let mut total = 0.0;
+    for i in 0..warmup + steps {
+        let x: Tensor<(usize, usize), E, D> = dev.tensor_from_vec(pixels.clone(), (batch, 784));
+        let t0 = Instant::now();
+        let emb = network.forward(x, Mode::Eval)?;
+        let out = head.forward(emb, &labels, i as u64)?;
+        let _ = out.logits.as_vec(); // wait for the device
+        if i >= warmup {
+            total += t0.elapsed().as_secs_f64();
+        }
+    }
+    let per_batch = total / steps as f64;
+    Ok(BenchResult {
+        mode: "eval".into(),
+        net: net.name().into(),
+        batch,
+        threads: rayon::current_num_threads(),
+        device: device_name::<E, D>(),
+        steps,
+        seconds_per_step: per_batch,
+        images_per_second: batch as f64 / per_batch,
+        forward_seconds: per_batch,
+        backward_seconds: 0.0,
+        optimizer_seconds: 0.0,
     })
 }

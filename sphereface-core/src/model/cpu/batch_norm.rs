@@ -28,11 +28,11 @@ pub(super) type BnBackward<E> = Box<dyn FnOnce(&mut Gradients<E, Cpu>, &[E]) -> 
 const SUM_CHUNK_ROWS: usize = 2048;
 
 /// Rows per parallel task of the elementwise passes.
-const ROWS_PER_TASK: usize = 256;
+pub(super) const ROWS_PER_TASK: usize = 256;
 
 /// Per-channel sums of the pair `f(a, b)` over the rows of two `[N, C]` matrices, in f64,
 /// in parallel, deterministic.
-fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl Fn(E, E) -> (f64, f64) + Sync) -> (Vec<f64>, Vec<f64>) {
+pub(super) fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl Fn(E, E) -> (f64, f64) + Sync) -> (Vec<f64>, Vec<f64>) {
     let chunk = SUM_CHUNK_ROWS * c;
     let partial: Vec<(Vec<f64>, Vec<f64>)> = a
         .par_chunks(chunk)

@@ -12,10 +12,10 @@ use dfdx::tensor::{CpuError, Gradients};
 use num_traits::Float;
 use rayon::prelude::*;
 
-use super::batch_norm::bn_relu_parts;
+use super::batch_norm::{bn_relu_parts, channel_sums, ROWS_PER_TASK};
 use super::gemm::{matmul, matmul_new, Operand};
 use super::host;
-use crate::model::layers::{patch_indices, Act, BatchNorm, Conv2d, Mode};
+use crate::model::layers::{patch_indices, Act, BatchNorm, Conv2d, Mode, PRelu};
 use crate::{dev_err, Result};
 
 /// The backward half of a fused op: given the gradient of its output, adds the gradients
@@ -36,24 +36,8 @@ fn conv_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu
     // im2col: row (b, p) holds the k·k patch of output pixel p, C_in values per offset
     // (zeros outside the image). Every element is written once, so no zeroing pass.
     let mut cols: Vec<E> = Vec::with_capacity(n * kkc);
-    cols.spare_capacity_mut()[..n * kkc].par_chunks_mut(np * kkc).enumerate().for_each(|(bi, img)| {
-        let src = &xv[bi * pad * ci..(bi + 1) * pad * ci];
-        for (row, patch) in img.chunks_mut(kkc).zip(idx.chunks(kk)) {
-            for (dst, &p) in row.chunks_mut(ci).zip(patch) {
-                if p == pad {
-                    dst.iter_mut().for_each(|d| {
-                        d.write(E::default());
-                    });
-                } else {
-                    dst.iter_mut().zip(&src[p * ci..(p + 1) * ci]).for_each(|(d, v)| {
-                        d.write(*v);
-                    });
-                }
-            }
-        }
-    });
-    // SAFETY: the loop above wrote all n·k·k·C_in elements (each row of `img` is covered
-    // by the patch offsets, each offset by C_in values).
+    cols.spare_capacity_mut()[..n * kkc].par_chunks_mut(np * kkc).zip(xv.par_chunks(pad * ci)).for_each(|(img, src)| im2col_image(img, src, &idx, kk, ci, pad));
+    // SAFETY: im2col_image wrote all n·k·k·C_in elements.
     unsafe { cols.set_len(n * kkc) };
     drop(xv);
 
@@ -106,6 +90,25 @@ fn conv_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu
     Ok((out, oh, ow, Box::new(backward)))
 }
 
+/// im2col of one image `src` `[H·W·C_in]` into `dst` `[OH·OW, k·k·C_in]`: row p holds the
+/// k·k patch of output pixel p (offsets from [`patch_indices`], `pad` = H·W marking a pixel
+/// outside the image, written as zeros). Writes every element of `dst`.
+pub(super) fn im2col_image<E: Dtype>(dst: &mut [std::mem::MaybeUninit<E>], src: &[E], idx: &[usize], kk: usize, ci: usize, pad: usize) {
+    for (row, patch) in dst.chunks_mut(kk * ci).zip(idx.chunks(kk)) {
+        for (d, &p) in row.chunks_mut(ci).zip(patch) {
+            if p == pad {
+                d.iter_mut().for_each(|d| {
+                    d.write(E::default());
+                });
+            } else {
+                d.iter_mut().zip(&src[p * ci..(p + 1) * ci]).for_each(|(d, v)| {
+                    d.write(*v);
+                });
+            }
+        }
+    }
+}
+
 pub(super) fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
     let Act { t, b, h, w } = conv.check_input(x)?;
     let (t, mut tape) = t.split_tape();
@@ -142,3 +145,65 @@ pub(super) fn conv_bn_relu_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(conv: &Conv2d<
     Ok(Act { t: y.put_tape(tape), b, h: oh, w: ow })
 }
 
+
+/// conv → PReLU as one op (the `sphere20` block): y = z where z > 0, α_c·z elsewhere, with
+/// z the convolution's output, kept as a host vector for backward:
+///
+/// ```text
+/// dz = dy·[z > 0] + α_c·dy·[z < 0],   dα_c = Σ dy·z·[z < 0]
+/// ```
+/// (at z = 0 both are 0, as for the portable route's relu(z) − α·relu(−z)).
+pub(super) fn conv_prelu_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, act: &PRelu<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
+    let Act { t, b, h, w } = conv.check_input(x)?;
+    let c = conv.c_out;
+    if act.alpha.shape().0 != c {
+        return Err(crate::Error::Shape(format!("PReLU expects {} channels, got {c}", act.alpha.shape().0)));
+    }
+    let (t, mut tape) = t.split_tape();
+    let (z, oh, ow, conv_backward) = conv_parts(conv, &t, b, h, w)?;
+    let alpha = host(&act.alpha);
+    let n = z.len();
+    let rows = c * ROWS_PER_TASK;
+    let mut y: Vec<E> = Vec::with_capacity(n);
+    y.spare_capacity_mut()[..n].par_chunks_mut(rows).zip(z.par_chunks(rows)).for_each(|(ys, zs)| prelu_rows(ys, zs, &alpha));
+    // SAFETY: prelu_rows wrote every element.
+    unsafe { y.set_len(n) };
+    let y: Tensor<(usize, usize), E, Cpu> = t.device().try_tensor_from_vec(y, (b * oh * ow, c)).map_err(dev_err)?;
+    let (y_ghost, a_ghost) = (y.ghost(), act.alpha.ghost());
+    tape.add_backward_op(move |grads| {
+        let dy = super::finished_grad!(grads, &y_ghost);
+        let zero = E::default();
+        let f = |v: E| v.to_f64().unwrap_or(f64::NAN);
+        let (dalpha, _) = channel_sums(dy, &z, c, |g, zv| (if zv < zero { f(g * zv) } else { 0.0 }, 0.0));
+        for (acc, v) in grads.get_or_alloc_mut(&a_ghost)?.iter_mut().zip(&dalpha) {
+            *acc += E::from_f64(*v).unwrap_or_else(E::nan);
+        }
+        let mut dz = Vec::with_capacity(n);
+        dz.spare_capacity_mut()[..n].par_chunks_mut(rows).zip(dy.par_chunks(rows)).zip(z.par_chunks(rows)).for_each(|((ds, gs), zs)| prelu_grad_rows(ds, gs, zs, &alpha));
+        // SAFETY: prelu_grad_rows wrote every element.
+        unsafe { dz.set_len(n) };
+        conv_backward(grads, &dz)
+    });
+    Ok(Act { t: y.put_tape(tape), b, h: oh, w: ow })
+}
+
+/// y = z where z > 0, else α_c·z (rows of C values). A select with one store per element,
+/// so that it vectorises.
+fn prelu_rows<E: Dtype>(ys: &mut [std::mem::MaybeUninit<E>], zs: &[E], alpha: &[E]) {
+    let zero = E::default();
+    for (yr, zr) in ys.chunks_exact_mut(alpha.len()).zip(zs.chunks_exact(alpha.len())) {
+        for ((y, &z), &a) in yr.iter_mut().zip(zr).zip(alpha) {
+            y.write(if z > zero { z } else { a * z });
+        }
+    }
+}
+
+/// dz = dy where z > 0, α_c·dy where z < 0, 0 at z = 0.
+fn prelu_grad_rows<E: Dtype>(ds: &mut [std::mem::MaybeUninit<E>], gs: &[E], zs: &[E], alpha: &[E]) {
+    let zero = E::default();
+    for ((dr, gr), zr) in ds.chunks_exact_mut(alpha.len()).zip(gs.chunks_exact(alpha.len())).zip(zs.chunks_exact(alpha.len())) {
+        for (((d, &g), &z), &a) in dr.iter_mut().zip(gr).zip(zr).zip(alpha) {
+            d.write(if z > zero { g } else if z < zero { a * g } else { zero });
+        }
+    }
+}

@@ -16,7 +16,14 @@ pub(super) struct Operand<'a, E> {
 pub(super) fn matmul<E: Dtype>(dst: &mut [E], a: Operand<E>, b: Operand<E>, accumulate: bool) {
     assert!(dst.len() == a.out_rows() * b.out_cols(), "matmul sizes");
     // SAFETY: dst holds exactly the m·n elements written.
-    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate) }
+    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate, gemm::Parallelism::Rayon(rayon::current_num_threads())) }
+}
+
+/// As [`matmul`], on the calling thread only (for work that is already parallel outside).
+pub(super) fn matmul_here<E: Dtype>(dst: &mut [E], a: Operand<E>, b: Operand<E>, accumulate: bool) {
+    assert!(dst.len() == a.out_rows() * b.out_cols(), "matmul sizes");
+    // SAFETY: dst holds exactly the m·n elements written.
+    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate, gemm::Parallelism::None) }
 }
 
 /// A new `m × n` matrix a · b; its memory is written by the GEMM only (no zeroing pass).
@@ -26,7 +33,7 @@ pub(super) fn matmul_new<E: Dtype>(a: Operand<E>, b: Operand<E>) -> Vec<E> {
     // SAFETY: the GEMM runs with `accumulate` false, so it writes every one of the `len`
     // elements of the reserved buffer without reading them; only then is the length set.
     unsafe {
-        matmul_raw(out.as_mut_ptr(), a, b, false);
+        matmul_raw(out.as_mut_ptr(), a, b, false, gemm::Parallelism::Rayon(rayon::current_num_threads()));
         out.set_len(len);
     }
     out
@@ -44,7 +51,7 @@ impl<E> Operand<'_, E> {
 /// # Safety
 /// `dst` must be valid for writes (and, with `accumulate`, reads) of m·n elements, where
 /// m and n are the logical rows of `a` and columns of `b`, and not overlap `a` or `b`.
-unsafe fn matmul_raw<E: Dtype>(dst: *mut E, a: Operand<E>, b: Operand<E>, accumulate: bool) {
+unsafe fn matmul_raw<E: Dtype>(dst: *mut E, a: Operand<E>, b: Operand<E>, accumulate: bool, parallelism: gemm::Parallelism) {
     let (m, k) = (a.out_rows(), a.out_cols());
     let (k2, n) = (b.out_rows(), b.out_cols());
     assert!(k == k2 && a.data.len() == a.rows * a.cols && b.data.len() == b.rows * b.cols, "matmul sizes");
@@ -74,7 +81,7 @@ unsafe fn matmul_raw<E: Dtype>(dst: *mut E, a: Operand<E>, b: Operand<E>, accumu
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+            parallelism,
         );
     }
 }

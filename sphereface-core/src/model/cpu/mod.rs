@@ -1,17 +1,19 @@
 //! The CPU fast path: [`ConvDevice`] for dfdx's `Cpu`, with the convolution and the
 //! `mnist4` block conv → batch norm → ReLU as single ops on the tape whose intermediate
-//! values stay host vectors ([`conv`], [`batch_norm`]), and our own GEMMs ([`gemm`]).
+//! values stay host vectors ([`conv`], [`batch_norm`]), our own GEMMs ([`gemm`]), and for
+//! evaluation the `mnist4` body with batch norm folded into the convolutions ([`eval`]).
 //! Other devices use the portable composition of dfdx ops ([`Conv2d::forward_portable`],
 //! [`BatchNorm::forward_portable`]); the tests check that both routes agree in values and
 //! gradients.
 
 use dfdx::prelude::*;
 
-use crate::model::layers::{Act, BatchNorm, Conv2d, ConvDevice, Mode};
+use crate::model::layers::{Act, BatchNorm, Conv2d, ConvDevice, Mode, PRelu};
 use crate::Result;
 
 mod batch_norm;
 mod conv;
+mod eval;
 mod gemm;
 
 macro_rules! cpu_fast_path {
@@ -22,6 +24,12 @@ macro_rules! cpu_fast_path {
             }
             fn conv_bn_relu<T: Tape<$e, Self>>(conv: &Conv2d<$e, Self>, bn: &mut BatchNorm<$e, Self>, x: Act<$e, Self, T>, mode: Mode) -> Result<Act<$e, Self, T>> {
                 conv::conv_bn_relu_cpu(conv, bn, x, mode)
+            }
+            fn conv_prelu<T: Tape<$e, Self>>(conv: &Conv2d<$e, Self>, act: &PRelu<$e, Self>, x: Act<$e, Self, T>) -> Result<Act<$e, Self, T>> {
+                conv::conv_prelu_cpu(conv, act, x)
+            }
+            fn conv_bn_relu_stack_eval(blocks: &[(&Conv2d<$e, Self>, &BatchNorm<$e, Self>)], x: &Act<$e, Self, NoneTape>) -> Result<Option<Act<$e, Self, NoneTape>>> {
+                eval::conv_bn_relu_stack_eval(blocks, x).map(Some)
             }
         }
     )*};

@@ -1,0 +1,115 @@
+//! Evaluation of a stack of conv → batch norm → ReLU blocks (the `mnist4` body) without a
+//! tape: each batch norm, on its running statistics, is folded into its convolution
+//!
+//! ```text
+//! s = γ/√(running var + ε):   W' = W·s (per output channel),   b' = β − s·running mean + s·b
+//! ```
+//!
+//! so a block is im2col, one GEMM starting from b', and a ReLU. The batch is cut into chunks
+//! of [`CHUNK_IMAGES`] images, and one thread carries a chunk through every block with
+//! single-threaded GEMMs: the buffers stay small enough for the caches, and the result does
+//! not depend on the thread count.
+
+use dfdx::prelude::*;
+use num_traits::Float;
+use rayon::prelude::*;
+
+use super::conv::im2col_image;
+use super::gemm::{matmul_here, Operand};
+use super::host;
+use crate::model::layers::{patch_indices, Act, BatchNorm, Conv2d};
+use crate::{dev_err, Error, Result};
+
+/// Images per chunk (measured with `sphereface bench --eval`, docs/PERFORMANCE.md).
+pub(super) const CHUNK_IMAGES: usize = 2;
+
+/// One block with its batch norm folded in, and its geometry on this input size.
+struct Folded<E> {
+    w: Vec<E>,
+    bias: Vec<E>,
+    c_in: usize,
+    c_out: usize,
+    kk: usize,
+    idx: Vec<usize>,
+    /// Input pixels H·W (the `pad` marker of `idx`) and output pixels OH·OW per image.
+    in_pixels: usize,
+    out_pixels: usize,
+}
+
+fn fold<E: Dtype + Float>(conv: &Conv2d<E, Cpu>, bn: &BatchNorm<E, Cpu>, h: usize, w: usize) -> Result<(Folded<E>, usize, usize)> {
+    if bn.gamma.shape().0 != conv.c_out {
+        return Err(Error::Shape(format!("batch norm expects {} channels, got {}", bn.gamma.shape().0, conv.c_out)));
+    }
+    let f = |v: &E| v.to_f64().unwrap_or(f64::NAN);
+    let to = |v: f64| E::from_f64(v).unwrap_or_else(E::nan);
+    let (idx, oh, ow, _) = patch_indices(h, w, conv.k, conv.stride, conv.padding)?;
+    let (gamma, beta, mean, var) = (host(&bn.gamma), host(&bn.beta), host(&bn.running_mean), host(&bn.running_var));
+    let scale: Vec<f64> = gamma.iter().zip(&var).map(|(g, v)| f(g) / (f(v) + bn.eps).sqrt()).collect();
+    let conv_bias = conv.bias.as_ref().map(host).unwrap_or_else(|| vec![E::default(); conv.c_out]);
+    let bias = (0..conv.c_out).map(|j| to(f(&beta[j]) - scale[j] * f(&mean[j]) + scale[j] * f(&conv_bias[j]))).collect();
+    let wv = host(&conv.weight);
+    let w_folded = wv.chunks(conv.c_out).flat_map(|row| row.iter().zip(&scale).map(|(v, s)| to(f(v) * s))).collect();
+    Ok((Folded { w: w_folded, bias, c_in: conv.c_in, c_out: conv.c_out, kk: conv.k * conv.k, idx, in_pixels: h * w, out_pixels: oh * ow }, oh, ow))
+}
+
+/// One chunk of images `x` `[n, H·W·C_in]` through every block; the last block's output.
+fn run_chunk<E: Dtype>(blocks: &[Folded<E>], x: &[E]) -> Vec<E> {
+    let mut cur = x.to_vec();
+    for bl in blocks {
+        let n = cur.len() / (bl.in_pixels * bl.c_in);
+        let (rows, kkc) = (n * bl.out_pixels, bl.kk * bl.c_in);
+        let mut cols: Vec<E> = Vec::with_capacity(rows * kkc);
+        for (img, src) in cols.spare_capacity_mut()[..rows * kkc].chunks_mut(bl.out_pixels * kkc).zip(cur.chunks(bl.in_pixels * bl.c_in)) {
+            im2col_image(img, src, &bl.idx, bl.kk, bl.c_in, bl.in_pixels);
+        }
+        // SAFETY: im2col_image wrote every element of each image's rows.
+        unsafe { cols.set_len(rows * kkc) };
+        let mut out = bl.bias.repeat(rows);
+        matmul_here(&mut out, Operand { data: &cols, rows, cols: kkc, transposed: false }, Operand { data: &bl.w, rows: kkc, cols: bl.c_out, transposed: false }, true);
+        relu_in_place(&mut out);
+        cur = out;
+    }
+    cur
+}
+
+/// max(0, v) for each value. Every element is stored (a select, not a conditional store),
+/// so that the loop vectorises; with `if v <= 0 { v = 0 }` it took a fifth of the time.
+fn relu_in_place<E: Dtype>(v: &mut [E]) {
+    let zero = E::default();
+    for x in v.iter_mut() {
+        *x = if *x > zero { *x } else { zero };
+    }
+}
+
+/// The blocks `conv → batch norm (running statistics) → ReLU` applied in turn to `x`, for
+/// evaluation (no tape).
+///
+/// # Errors
+/// [`Error::Shape`] when the channels do not chain or an input is too small.
+pub(super) fn conv_bn_relu_stack_eval<E: Dtype + Float>(blocks: &[(&Conv2d<E, Cpu>, &BatchNorm<E, Cpu>)], x: &Act<E, Cpu, NoneTape>) -> Result<Act<E, Cpu, NoneTape>> {
+    let (b, mut h, mut w) = (x.b, x.h, x.w);
+    let mut c = x.t.shape().1;
+    let mut folded = Vec::with_capacity(blocks.len());
+    for (conv, bn) in blocks {
+        if c != conv.c_in {
+            return Err(Error::Shape(format!("conv expects {} input channels, got {c}", conv.c_in)));
+        }
+        let (f, oh, ow) = fold(conv, bn, h, w)?;
+        (h, w, c) = (oh, ow, conv.c_out);
+        folded.push(f);
+    }
+    let xv = host(&x.t);
+    let (per_in, per_out) = (xv.len() / b.max(1), h * w * c);
+    let mut y: Vec<E> = Vec::with_capacity(b * per_out);
+    y.spare_capacity_mut()[..b * per_out].par_chunks_mut(CHUNK_IMAGES * per_out).zip(xv.par_chunks(CHUNK_IMAGES * per_in)).for_each(|(dst, src)| {
+        let out = run_chunk(&folded, src);
+        assert_eq!(out.len(), dst.len(), "a chunk's output has its chunk's length");
+        for (d, v) in dst.iter_mut().zip(out) {
+            d.write(v);
+        }
+    });
+    // SAFETY: each chunk of `y` received its chunk's output, which has exactly its length.
+    unsafe { y.set_len(b * per_out) };
+    let t = x.t.device().try_tensor_from_vec(y, (b * h * w, c)).map_err(dev_err)?;
+    Ok(Act { t, b, h, w })
+}
