@@ -279,6 +279,21 @@ fn conv_fast_path_matches_portable_path() {
     }
 }
 
+/// A 3×3 convolution `(C_in, C_out, stride, padding)` with weights in [−1, 1) from `seed`
+/// and, if `bias`, a bias in [−0.5, 0.5).
+fn conv3x3(dev: &Cpu, (ci, co, stride, padding): (usize, usize, usize, Padding), bias: bool, input_grad: bool, seed: u64) -> Conv2d<f64, Cpu> {
+    Conv2d {
+        weight: vector(dev, uniform(9 * ci * co, -1.0, 1.0, seed)),
+        bias: bias.then(|| vector(dev, uniform(co, -0.5, 0.5, seed + 100))),
+        c_in: ci,
+        c_out: co,
+        k: 3,
+        stride,
+        padding,
+        input_grad,
+    }
+}
+
 /// The fused conv → batch norm → ReLU op of the CPU fast path (the `mnist4` block) equals
 /// the portable composition: values, gradients (x, W, b, γ, β) and running statistics, in
 /// training and evaluation, with and without the input gradient. (This is also the test of
@@ -289,16 +304,7 @@ fn conv_bn_relu_fast_path_matches_portable_path() {
     let (b, h, w, ci, co) = (3, 7, 6, 2, 4);
     let x = uniform(b * h * w * ci, -1.0, 1.0, 90);
     for (case, (stride, pad, bias, input_grad)) in [(1, Padding::Same, false, true), (2, Padding::Valid, true, true), (2, Padding::Same, false, false)].into_iter().enumerate() {
-        let conv = Conv2d {
-            weight: vector(&dev, uniform(9 * ci * co, -1.0, 1.0, 91 + case as u64)),
-            bias: bias.then(|| vector(&dev, uniform(co, -0.5, 0.5, 95))),
-            c_in: ci,
-            c_out: co,
-            k: 3,
-            stride,
-            padding: pad,
-            input_grad,
-        };
+        let conv = conv3x3(&dev, (ci, co, stride, pad), bias, input_grad, 91 + case as u64);
         let mut fast = BatchNorm::<f64, Cpu>::new(&dev, co);
         fast.gamma = vector(&dev, uniform(co, 0.5, 1.5, 96));
         fast.beta = vector(&dev, uniform(co, -0.5, 0.5, 97));
@@ -331,16 +337,7 @@ fn conv_prelu_fast_path_matches_portable_path() {
     let (b, h, w, ci, co) = (3, 7, 6, 2, 4);
     let x = uniform(b * h * w * ci, -1.0, 1.0, 70);
     for (case, (stride, pad, bias, input_grad)) in [(1, Padding::Same, true, true), (2, Padding::Same, true, false), (2, Padding::Valid, false, true)].into_iter().enumerate() {
-        let conv = Conv2d {
-            weight: vector(&dev, uniform(9 * ci * co, -1.0, 1.0, 71 + case as u64)),
-            bias: bias.then(|| vector(&dev, uniform(co, -0.5, 0.5, 75))),
-            c_in: ci,
-            c_out: co,
-            k: 3,
-            stride,
-            padding: pad,
-            input_grad,
-        };
+        let conv = conv3x3(&dev, (ci, co, stride, pad), bias, input_grad, 71 + case as u64);
         let act = PRelu { alpha: vector(&dev, uniform(co, 0.05, 0.6, 76)) };
         let mut results = Vec::new();
         for use_fast in [true, false] {
