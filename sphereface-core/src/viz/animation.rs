@@ -219,7 +219,7 @@ fn encode_gif(frames: &[Vec<u8>], width: u32, height: u32, delay_ms: u32) -> Res
 #[cfg(test)]
 mod tests {
     use super::super::digit_color;
-    use super::super::test_util::{clusters, scratch_dir};
+    use super::super::test_util::{clusters, frames_2d, scratch_dir};
     use super::*;
     use std::fs;
 
@@ -228,21 +228,7 @@ mod tests {
         let dir = scratch_dir("gif");
         let path = dir.join("anim.gif");
         let data: Vec<(Vec<f32>, Vec<u8>)> = (0..3).map(|s| clusters(2, 15, 10 + s)).collect();
-        let frames: Vec<(Embeddings, String)> = data
-            .iter()
-            .enumerate()
-            .map(|(i, (v, l))| {
-                (
-                    Embeddings {
-                        dim: 2,
-                        values: v,
-                        labels: l,
-                        directions: &[],
-                    },
-                    format!("epoch {i}"),
-                )
-            })
-            .collect();
+        let frames = frames_2d(&data, |i| format!("epoch {i}"));
         let opts = ScatterOptions {
             width: 320,
             height: 260,

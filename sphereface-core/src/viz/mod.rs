@@ -124,7 +124,7 @@ fn raster<P: Paint>(p: &P, width: u32, height: u32, s: Scale) -> Result<Vec<u8>,
 
 #[cfg(test)]
 mod tests {
-    use super::test_util::clusters;
+    use super::test_util::{clusters, frames_2d};
     use super::*;
     use std::fs;
     use std::path::Path;
@@ -135,65 +135,18 @@ mod tests {
     fn example_figures() {
         let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plot-examples");
         let (v2, l2) = clusters(2, 300, 21);
-        scatter(
-            &Embeddings {
-                dim: 2,
-                values: &v2,
-                labels: &l2,
-                directions: &[],
-            },
-            &ScatterOptions {
-                title: "modified softmax, 2-D features".into(),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .save(&out.join("scatter2d"))
-        .unwrap();
-        scatter(
-            &Embeddings {
-                dim: 2,
-                values: &v2,
-                labels: &l2,
-                directions: &[],
-            },
-            &ScatterOptions {
-                title: "2-D features, normalised".into(),
-                normalize: true,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .save(&out.join("scatter2d_norm"))
-        .unwrap();
         let (v3, l3) = clusters(3, 300, 22);
-        let e3 = Embeddings {
-            dim: 3,
-            values: &v3,
-            labels: &l3,
-            directions: &[],
-        };
-        scatter(
-            &e3,
-            &ScatterOptions {
-                title: "angular softmax, 3-D features".into(),
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .save(&out.join("scatter3d"))
-        .unwrap();
-        scatter(
-            &e3,
-            &ScatterOptions {
-                title: "3-D features on the unit sphere".into(),
-                normalize: true,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .save(&out.join("scatter3d_norm"))
-        .unwrap();
+        let cases = [
+            (2, &v2, &l2, "modified softmax, 2-D features", false, "scatter2d"),
+            (2, &v2, &l2, "2-D features, normalised", true, "scatter2d_norm"),
+            (3, &v3, &l3, "angular softmax, 3-D features", false, "scatter3d"),
+            (3, &v3, &l3, "3-D features on the unit sphere", true, "scatter3d_norm"),
+        ];
+        for (dim, values, labels, title, normalize, name) in cases {
+            let e = Embeddings { dim, values, labels, directions: &[] };
+            let opts = ScatterOptions { title: title.into(), normalize, ..Default::default() };
+            scatter(&e, &opts).unwrap().save(&out.join(name)).unwrap();
+        }
         let frames: Vec<(Vec<f32>, Vec<u8>)> = (0..4)
             .map(|k| {
                 let (v, l) = clusters(2, 60, 30);
@@ -201,21 +154,7 @@ mod tests {
                 (v.iter().map(|x| x * s).collect(), l)
             })
             .collect();
-        let frames: Vec<(Embeddings, String)> = frames
-            .iter()
-            .enumerate()
-            .map(|(i, (v, l))| {
-                (
-                    Embeddings {
-                        dim: 2,
-                        values: v,
-                        labels: l,
-                        directions: &[],
-                    },
-                    format!("epoch {}", i + 1),
-                )
-            })
-            .collect();
+        let frames = frames_2d(&frames, |i| format!("epoch {}", i + 1));
         scatter_gif(
             &frames,
             &ScatterOptions {
@@ -244,6 +183,7 @@ mod tests {
             image::ColorType::Rgba8,
         )
         .unwrap();
+        let e3 = Embeddings { dim: 3, values: &v3, labels: &l3, directions: &[] };
         scatter(
             &e3,
             &ScatterOptions {

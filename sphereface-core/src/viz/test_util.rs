@@ -47,6 +47,14 @@ pub(super) fn clusters(dim: usize, per_class: usize, seed: u64) -> (Vec<f32>, Ve
     (values, labels)
 }
 
+/// GIF frames of 2-D embeddings, one per `(values, labels)`, titled `title(i)`.
+pub(super) fn frames_2d(data: &[(Vec<f32>, Vec<u8>)], title: impl Fn(usize) -> String) -> Vec<(super::Embeddings<'_>, String)> {
+    data.iter()
+        .enumerate()
+        .map(|(i, (values, labels))| (super::Embeddings { dim: 2, values, labels, directions: &[] }, title(i)))
+        .collect()
+}
+
 pub(super) fn png_size(png: &[u8]) -> (u32, u32) {
     assert_eq!(&png[..8], &PNG_SIG);
     let img = image::load_from_memory_with_format(png, image::ImageFormat::Png)
