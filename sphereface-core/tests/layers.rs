@@ -80,16 +80,24 @@ const CONV_CASES: [(usize, usize, usize, usize, usize, usize, Padding); 6] = [
     (6, 6, 2, 2, 2, 2, Padding::Valid),
 ];
 
+/// Case `i` of [`CONV_CASES`] for `b` images: input, weights, bias (uniform in [−1, 1), seeded
+/// by the case) and the convolution holding those weights.
+#[allow(clippy::type_complexity)]
+fn scalar_case(dev: &Cpu, i: usize, b: usize, (h, w, ci, co, k, s, pad): (usize, usize, usize, usize, usize, usize, Padding)) -> (Vec<f64>, Vec<f64>, Vec<f64>, Conv2d<f64, Cpu>) {
+    let x = uniform(b * h * w * ci, -1.0, 1.0, i as u64);
+    let wt = uniform(k * k * ci * co, -1.0, 1.0, 100 + i as u64);
+    let bias = uniform(co, -1.0, 1.0, 200 + i as u64);
+    let conv = Conv2d { weight: vector(dev, wt.clone()), bias: Some(vector(dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad, input_grad: true };
+    (x, wt, bias, conv)
+}
+
 /// Convolution equals the scalar loop for strides 1/2, 'same'/'valid', odd and even sizes.
 #[test]
 fn conv_matches_scalar_loop() {
     let dev = Cpu::default();
     for (i, &(h, w, ci, co, k, s, pad)) in CONV_CASES.iter().enumerate() {
         let b = 2;
-        let x = uniform(b * h * w * ci, -1.0, 1.0, i as u64);
-        let wt = uniform(k * k * ci * co, -1.0, 1.0, 100 + i as u64);
-        let bias = uniform(co, -1.0, 1.0, 200 + i as u64);
-        let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: Some(vector(&dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad, input_grad: true };
+        let (x, wt, bias, conv) = scalar_case(&dev, i, b, (h, w, ci, co, k, s, pad));
         let out = conv.forward(Act::from_images(images(&dev, &x, b), h, w, ci).unwrap()).unwrap();
         let (want, oh, ow) = conv_loop(&x, b, h, w, ci, &wt, &bias, co, k, s, pad);
         assert_eq!((out.h, out.w), (oh, ow), "case {i}");
@@ -103,11 +111,8 @@ fn conv_gradients_match_finite_differences() {
     let dev = Cpu::default();
     for (i, &(h, w, ci, co, k, s, pad)) in CONV_CASES.iter().enumerate() {
         let b = 2;
-        let x = uniform(b * h * w * ci, -1.0, 1.0, i as u64);
-        let wt = uniform(k * k * ci * co, -1.0, 1.0, 100 + i as u64);
-        let bias = uniform(co, -1.0, 1.0, 200 + i as u64);
+        let (x, wt, bias, conv) = scalar_case(&dev, i, b, (h, w, ci, co, k, s, pad));
         let f = |x: &[f64], wt: &[f64], bias: &[f64]| project(&conv_loop(x, b, h, w, ci, wt, bias, co, k, s, pad).0, 7);
-        let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: Some(vector(&dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad, input_grad: true };
         let xt = images(&dev, &x, b);
         let out = conv.forward(Act::from_images(xt.leaky_trace(), h, w, ci).unwrap()).unwrap();
         let grads = projected_loss(out.t, 7).backward();
