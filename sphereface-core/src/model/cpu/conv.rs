@@ -13,7 +13,8 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use super::batch_norm::{bn_relu_parts, channel_sums, ROWS_PER_TASK};
-use super::gemm::{matmul, matmul_new, Operand};
+use super::eval::CHUNK_IMAGES;
+use super::gemm::{matmul, matmul_on, matmul_uninit, Operand};
 use super::host;
 use crate::model::layers::{patch_indices, Act, BatchNorm, Conv2d, Mode, PRelu};
 use crate::{dev_err, Result};
@@ -21,6 +22,13 @@ use crate::{dev_err, Result};
 /// The backward half of a fused op: given the gradient of its output, adds the gradients
 /// of its parameters into `grads`; the convolution's also adds its input's (if wanted).
 type ConvBackward<E> = Box<dyn FnOnce(&mut Gradients<E, Cpu>, &[E]) -> std::result::Result<(), CpuError>>;
+
+/// The largest weight matrix (bytes) for which a convolution runs in chunks of
+/// [`CHUNK_IMAGES`] images, one chunk per thread: each chunk packs W again, which pays while
+/// W stays in the core's cache (1 MiB L2 here). Measured: every `mnist4` layer gains (its
+/// largest W is 576 KiB); `sphere20`'s 256- and 512-channel stages (2.3 and 9 MiB) lose
+/// (docs/PERFORMANCE.md).
+const MAX_CHUNKED_WEIGHT_BYTES: usize = 640 << 10;
 
 /// Convolution forward on the host: returns the output `[B·OH·OW, C_out]`, OH, OW and the
 /// backward half.
@@ -33,25 +41,45 @@ fn conv_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu
     let xv = host(t); // [B·H·W·C_in]
     let wv = host(&conv.weight); // [k·k·C_in, C_out]
 
-    // im2col: row (b, p) holds the k·k patch of output pixel p, C_in values per offset
-    // (zeros outside the image). Every element is written once, so no zeroing pass.
+    // Per chunk of images: im2col (row (b, p) holds the k·k patch of output pixel p, C_in
+    // values per offset, zeros outside the image), then y = cols · W + b. Where W is small
+    // (MAX_CHUNKED_WEIGHT_BYTES), chunks of CHUNK_IMAGES images run one per thread with
+    // single-threaded GEMMs on cache-sized blocks; else the whole batch is one chunk and the
+    // GEMM uses every thread. `cols` is kept whole for dW in backward. Every element is written once.
+    let chunked = kkc * co * std::mem::size_of::<E>() <= MAX_CHUNKED_WEIGHT_BYTES;
+    let (imgs, all_threads) = if chunked { (CHUNK_IMAGES, false) } else { (b.max(1), true) };
+    let bias = conv.bias.as_ref().map(host);
+    let (img_cols, img_out) = (np * kkc, np * co);
     let mut cols: Vec<E> = Vec::with_capacity(n * kkc);
-    cols.spare_capacity_mut()[..n * kkc].par_chunks_mut(np * kkc).zip(xv.par_chunks(pad * ci)).for_each(|(img, src)| im2col_image(img, src, &idx, kk, ci, pad));
-    // SAFETY: im2col_image wrote all n·k·k·C_in elements.
-    unsafe { cols.set_len(n * kkc) };
+    let mut out: Vec<E> = Vec::with_capacity(n * co);
+    cols.spare_capacity_mut()[..n * kkc]
+        .par_chunks_mut(imgs * img_cols)
+        .zip(out.spare_capacity_mut()[..n * co].par_chunks_mut(imgs * img_out))
+        .zip(xv.par_chunks(imgs * pad * ci))
+        .for_each(|((cc, oc), src)| {
+            cc.par_chunks_mut(img_cols).zip(src.par_chunks(pad * ci)).for_each(|(img, s)| im2col_image(img, s, &idx, kk, ci, pad));
+            let rows = cc.len() / kkc;
+            // SAFETY: im2col_image wrote every element of cc.
+            let cc: &[E] = unsafe { std::slice::from_raw_parts(cc.as_ptr().cast::<E>(), cc.len()) };
+            let (a, w_op) = (Operand { data: cc, rows, cols: kkc, transposed: false }, Operand { data: &wv, rows: kkc, cols: co, transposed: false });
+            match &bias {
+                Some(bias) => {
+                    for (d, v) in oc.iter_mut().zip(bias.iter().cycle()) {
+                        d.write(*v);
+                    }
+                    // SAFETY: every element of oc was just written.
+                    let oc: &mut [E] = unsafe { std::slice::from_raw_parts_mut(oc.as_mut_ptr().cast::<E>(), oc.len()) };
+                    matmul_on(oc, a, w_op, true, all_threads);
+                }
+                None => matmul_uninit(oc, a, w_op, all_threads),
+            }
+        });
+    // SAFETY: each chunk wrote all its elements of cols (im2col) and out (the GEMM).
+    unsafe {
+        cols.set_len(n * kkc);
+        out.set_len(n * co);
+    }
     drop(xv);
-
-    // y = cols · W + b                                                  [N', C_out]
-    let cols_op = Operand { data: &cols, rows: n, cols: kkc, transposed: false };
-    let w_op = Operand { data: &wv, rows: kkc, cols: co, transposed: false };
-    let out = match &conv.bias {
-        Some(bias) => {
-            let mut out = host(bias).repeat(n);
-            matmul(&mut out, cols_op, w_op, true);
-            out
-        }
-        None => matmul_new(cols_op, w_op),
-    };
 
     let x_ghost = conv.input_grad.then(|| t.ghost());
     let w_ghost = conv.weight.ghost();
@@ -71,19 +99,26 @@ fn conv_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu
             }
         }
         let Some(xg) = &x_ghost else { return Ok(()) };
-        // dcols = dy · Wᵀ, then col2im adds each patch back to its pixels.  [N', k·k·C_in]
-        let dcols = matmul_new(Operand { data: dy, rows: n, cols: co, transposed: false }, Operand { data: &wv, rows: kkc, cols: co, transposed: true });
+        // Per chunk of images, as in forward: dcols = dy · Wᵀ  [rows, k·k·C_in], then col2im
+        // adds each patch back to its pixels.
         let dx = grads.get_or_alloc_mut(xg)?;
-        dx.par_chunks_mut(pad * ci).zip(dcols.par_chunks(np * kkc)).for_each(|(img, dimg)| {
-            for (row, patch) in dimg.chunks(kkc).zip(idx.chunks(kk)) {
-                for (src, &p) in row.chunks(ci).zip(patch) {
-                    if p != pad {
-                        for (d, s) in img[p * ci..(p + 1) * ci].iter_mut().zip(src) {
-                            *d += *s;
+        dx.par_chunks_mut(imgs * pad * ci).zip(dy.par_chunks(imgs * img_out)).for_each(|(dxc, dyc)| {
+            let rows = dyc.len() / co;
+            let mut dcols: Vec<E> = Vec::with_capacity(rows * kkc);
+            matmul_uninit(&mut dcols.spare_capacity_mut()[..rows * kkc], Operand { data: dyc, rows, cols: co, transposed: false }, Operand { data: &wv, rows: kkc, cols: co, transposed: true }, all_threads);
+            // SAFETY: the GEMM wrote all rows·k·k·C_in elements.
+            unsafe { dcols.set_len(rows * kkc) };
+            dxc.par_chunks_mut(pad * ci).zip(dcols.par_chunks(img_cols)).for_each(|(img, dimg)| {
+                for (row, patch) in dimg.chunks(kkc).zip(idx.chunks(kk)) {
+                    for (src, &p) in row.chunks(ci).zip(patch) {
+                        if p != pad {
+                            for (d, s) in img[p * ci..(p + 1) * ci].iter_mut().zip(src) {
+                                *d += *s;
+                            }
                         }
                     }
                 }
-            }
+            });
         });
         Ok(())
     };

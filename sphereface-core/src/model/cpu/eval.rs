@@ -15,7 +15,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use super::conv::im2col_image;
-use super::gemm::{matmul_here, Operand};
+use super::gemm::{matmul_on, Operand};
 use super::host;
 use crate::model::layers::{patch_indices, Act, BatchNorm, Conv2d};
 use crate::{dev_err, Error, Result};
@@ -65,7 +65,7 @@ fn run_chunk<E: Dtype>(blocks: &[Folded<E>], x: &[E]) -> Vec<E> {
         // SAFETY: im2col_image wrote every element of each image's rows.
         unsafe { cols.set_len(rows * kkc) };
         let mut out = bl.bias.repeat(rows);
-        matmul_here(&mut out, Operand { data: &cols, rows, cols: kkc, transposed: false }, Operand { data: &bl.w, rows: kkc, cols: bl.c_out, transposed: false }, true);
+        matmul_on(&mut out, Operand { data: &cols, rows, cols: kkc, transposed: false }, Operand { data: &bl.w, rows: kkc, cols: bl.c_out, transposed: false }, true, false);
         relu_in_place(&mut out);
         cur = out;
     }

@@ -16,27 +16,32 @@ pub(super) struct Operand<'a, E> {
 pub(super) fn matmul<E: Dtype>(dst: &mut [E], a: Operand<E>, b: Operand<E>, accumulate: bool) {
     assert!(dst.len() == a.out_rows() * b.out_cols(), "matmul sizes");
     // SAFETY: dst holds exactly the m·n elements written.
-    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate, gemm::Parallelism::Rayon(rayon::current_num_threads())) }
+    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate, parallelism(true)) }
 }
 
-/// As [`matmul`], on the calling thread only (for work that is already parallel outside).
-pub(super) fn matmul_here<E: Dtype>(dst: &mut [E], a: Operand<E>, b: Operand<E>, accumulate: bool) {
+/// As [`matmul`], on all threads or (`all_threads` false) on the calling thread only, for
+/// work that is already parallel outside.
+pub(super) fn matmul_on<E: Dtype>(dst: &mut [E], a: Operand<E>, b: Operand<E>, accumulate: bool, all_threads: bool) {
     assert!(dst.len() == a.out_rows() * b.out_cols(), "matmul sizes");
     // SAFETY: dst holds exactly the m·n elements written.
-    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate, gemm::Parallelism::None) }
+    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate, parallelism(all_threads)) }
 }
 
-/// A new `m × n` matrix a · b; its memory is written by the GEMM only (no zeroing pass).
-pub(super) fn matmul_new<E: Dtype>(a: Operand<E>, b: Operand<E>) -> Vec<E> {
-    let len = a.out_rows() * b.out_cols();
-    let mut out = Vec::with_capacity(len);
-    // SAFETY: the GEMM runs with `accumulate` false, so it writes every one of the `len`
-    // elements of the reserved buffer without reading them; only then is the length set.
-    unsafe {
-        matmul_raw(out.as_mut_ptr(), a, b, false, gemm::Parallelism::Rayon(rayon::current_num_threads()));
-        out.set_len(len);
+/// dst[m, n] = a · b into memory that need not be initialised (the GEMM writes every
+/// element without reading it), threads as for [`matmul_on`].
+pub(super) fn matmul_uninit<E: Dtype>(dst: &mut [std::mem::MaybeUninit<E>], a: Operand<E>, b: Operand<E>, all_threads: bool) {
+    assert!(dst.len() == a.out_rows() * b.out_cols(), "matmul sizes");
+    // SAFETY: with `accumulate` false the GEMM writes all m·n elements of dst without
+    // reading them.
+    unsafe { matmul_raw(dst.as_mut_ptr().cast::<E>(), a, b, false, parallelism(all_threads)) }
+}
+
+fn parallelism(all_threads: bool) -> gemm::Parallelism {
+    if all_threads {
+        gemm::Parallelism::Rayon(rayon::current_num_threads())
+    } else {
+        gemm::Parallelism::None
     }
-    out
 }
 
 impl<E> Operand<'_, E> {
