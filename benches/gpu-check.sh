@@ -20,6 +20,8 @@ for net in mnist4 sphere20; do
         "$B" bench --net "$net" --batch "$batch" --steps 4 --warmup 1 --device cpu
     done
 done
+"$B" bench --net mnist4 --eval --batch 500 --steps 10 --warmup 3 --device cuda
+"$B" bench --net mnist4 --eval --batch 500 --steps 10 --warmup 3 --device cpu
 out=$(mktemp -d)
 "$B" train --loss angular --dim 2 --protocol quick --device cuda --quiet --out "$out/quick" >&2
 cat "$out/quick/metrics.json" | tr -d '\n ' ; echo
