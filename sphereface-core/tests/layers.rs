@@ -87,7 +87,7 @@ fn scalar_case(dev: &Cpu, i: usize, b: usize, (h, w, ci, co, k, s, pad): (usize,
     let x = uniform(b * h * w * ci, -1.0, 1.0, i as u64);
     let wt = uniform(k * k * ci * co, -1.0, 1.0, 100 + i as u64);
     let bias = uniform(co, -1.0, 1.0, 200 + i as u64);
-    let conv = Conv2d { weight: vector(dev, wt.clone()), bias: Some(vector(dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad, input_grad: true };
+    let conv = Conv2d { weight: vector(dev, wt.clone()), bias: Some(vector(dev, bias.clone())), c_in: ci, c_out: co, k, stride: s, padding: pad, input_grad: true, indices: Default::default() };
     (x, wt, bias, conv)
 }
 
@@ -224,7 +224,7 @@ fn reused_activation_accumulates_gradient() {
     let dev = Cpu::default();
     let x = uniform(2 * 3 * 3 * 2, -1.0, 1.0, 31);
     let wt = uniform(9 * 2 * 2, -1.0, 1.0, 32);
-    let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: None, c_in: 2, c_out: 2, k: 3, stride: 1, padding: Padding::Same, input_grad: true };
+    let conv = Conv2d { weight: vector(&dev, wt.clone()), bias: None, c_in: 2, c_out: 2, k: 3, stride: 1, padding: Padding::Same, input_grad: true, indices: Default::default() };
     let xt = images(&dev, &x, 2);
     let a = Act::from_images(xt.leaky_trace(), 3, 3, 2).unwrap();
     let shortcut = a.t.retaped::<OwnedTape<f64, Cpu>>();
@@ -267,6 +267,7 @@ fn conv_fast_path_matches_portable_path() {
             stride: s,
             padding: pad,
             input_grad: true,
+            indices: Default::default(),
         };
         let fast = conv_route(&conv, &x, b, h, w, false);
         let portable = conv_route(&conv, &x, b, h, w, true);
@@ -284,6 +285,21 @@ fn conv_fast_path_matches_portable_path() {
     }
 }
 
+/// The portable route keeps its gather indices between calls: alternating batch sizes and
+/// image sizes through one convolution gives what a fresh copy (an empty cache) gives.
+#[test]
+fn portable_route_rebuilds_kept_indices_when_the_shape_changes() {
+    let conv = conv3x3(&Cpu::default(), (2, 3, 2, Padding::Same), true, true, 5);
+    for (b, h, w) in [(3, 8, 8), (3, 8, 8), (2, 8, 8), (2, 6, 10), (3, 8, 8)] {
+        let x = uniform(b * h * w * 2, -1.0, 1.0, (b * h * w) as u64);
+        let kept = conv_route(&conv, &x, b, h, w, true);
+        let fresh = conv_route(&conv.clone(), &x, b, h, w, true);
+        for (what, (k, f)) in ["y", "dx", "dW", "db"].iter().zip(kept.iter().zip(&fresh)) {
+            assert_eq!(k, f, "{what} for {b} images of {h}x{w}");
+        }
+    }
+}
+
 /// A 3×3 convolution `(C_in, C_out, stride, padding)` with weights in [−1, 1) from `seed`
 /// and, if `bias`, a bias in [−0.5, 0.5).
 fn conv3x3(dev: &Cpu, (ci, co, stride, padding): (usize, usize, usize, Padding), bias: bool, input_grad: bool, seed: u64) -> Conv2d<f64, Cpu> {
@@ -296,6 +312,7 @@ fn conv3x3(dev: &Cpu, (ci, co, stride, padding): (usize, usize, usize, Padding),
         stride,
         padding,
         input_grad,
+        indices: Default::default(),
     }
 }
 

@@ -23,7 +23,7 @@
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::margin::{arcface_fallback, chebyshev_coefficients, psi, psi_arcface, psi_branch, psi_cosface, LambdaSchedule, MAX_MARGIN};
+use super::margin::{arcface_fallback_threshold, chebyshev_coefficients, margin_thresholds, psi, psi_arcface, psi_cosface, LambdaSchedule, MAX_MARGIN};
 use super::params::{e, vector, xavier_uniform, Vector};
 use crate::{dev_err, Error, Result, Rng, NUM_CLASSES};
 
@@ -397,16 +397,16 @@ impl<E: Dtype, D: Device<E>> Head<E, D> {
                 // c_y = f_y / s                                                   [B]
                 let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(labels.to_vec(), (b,));
                 let c = f.retaped::<T>().try_select(idx).map_err(dev_err)? * e::<E>(1.0 / s);
-                // Which samples take the fallback (θ_y + m ≥ π), no gradient      [B]
-                let fallback: Vec<bool> = c.as_vec().iter().map(|v| arcface_fallback(m, v.to_f64().unwrap_or(0.0))).collect();
-                let mask = |want: bool| -> Tensor<(usize,), E, D> { dev.tensor_from_vec(fallback.iter().map(|&fb| if fb == want { E::ONE } else { E::default() }).collect(), (b,)) };
+                // Which samples take the fallback (θ_y + m ≥ π, as `arcface_fallback`):
+                // compared on the device, no gradient                              [B]
+                let fallback = c.retaped::<NoneTape>().try_le(e::<E>(arcface_fallback_threshold(m))).map_err(dev_err)?;
                 // cos(θ + m) = c cos m − sin θ sin m,  sin θ = sqrt((1 − c²) + ε): ε added
                 // after the difference, or f32 loses it and sqrt′(0) is infinite at c = ±1
                 let one_minus = c.retaped::<T>().try_square().map_err(dev_err)?.try_negate().map_err(dev_err)? + E::ONE;
                 let sin = (one_minus + e::<E>(NORM_EPS)).try_sqrt().map_err(dev_err)?;
                 let arc = (c.retaped::<T>() * e::<E>(m.cos())).try_sub(sin * e::<E>(m.sin())).map_err(dev_err)?;
                 let fall = c.retaped::<T>() - e::<E>(m * m.sin());
-                let target = arc.try_mul(mask(false)).map_err(dev_err)?.try_add(fall.try_mul(mask(true)).map_err(dev_err)?).map_err(dev_err)?;
+                let target = fallback.try_choose(fall, arc).map_err(dev_err)?;
                 // f_y − s c_y = s (target − c_y)                                   [B]
                 let delta = target.try_sub(c).map_err(dev_err)? * e::<E>(s);
                 let delta = delta.try_broadcast_like::<_, Axis<1>>(&(b, self.classes)).map_err(dev_err)?.try_mul(onehot.clone()).map_err(dev_err)?;
@@ -422,10 +422,8 @@ impl<E: Dtype, D: Device<E>> Head<E, D> {
                 let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(labels.to_vec(), (b,));
                 let fy = f.retaped::<T>().try_select(idx).map_err(dev_err)?;
                 let c = fy.try_div(xnorm.retaped::<T>()).map_err(dev_err)?.try_clamp(-1.0, 1.0).map_err(dev_err)?;
-                // (−1)^k and 2k from threshold comparisons, no gradient       [B]
-                let branches: Vec<(f64, f64)> = c.as_vec().iter().map(|&v| psi_branch(m, v.to_f64().unwrap_or(0.0))).collect();
-                let sign: Tensor<(usize,), E, D> = dev.tensor_from_vec(branches.iter().map(|&(s, _)| e::<E>(s)).collect(), (b,));
-                let two_k: Tensor<(usize,), E, D> = dev.tensor_from_vec(branches.iter().map(|&(_, k)| e::<E>(k)).collect(), (b,));
+                // (−1)^k and 2k (`psi_branch`), by comparisons on the device     [B]
+                let (sign, two_k) = psi_branch_on_device(m, &c.retaped::<NoneTape>())?;
                 // T_m(c) by Horner on the Chebyshev coefficients           [B]
                 let coef = chebyshev_coefficients(m);
                 let mut t = (c.retaped::<T>() * e::<E>(coef[m as usize])) + e::<E>(coef[m as usize - 1]);
@@ -448,6 +446,22 @@ impl<E: Dtype, D: Device<E>> Head<E, D> {
 
 crate::weight_bias_params!(Head);
 
+/// [`psi_branch`](super::margin::psi_branch) for a batch, without leaving the device: ((−1)^k, 2k) with
+/// k = #{j ∈ 1..m−1 : c ≤ cos(jπ/m)}, one comparison and two selections per threshold.
+fn psi_branch_on_device<E: Dtype, D: Device<E>>(m: u32, c: &Tensor<(usize,), E, D>) -> Result<(Tensor<(usize,), E, D>, Tensor<(usize,), E, D>)> {
+    let dev = c.device().clone();
+    let shape = *c.shape();
+    let mut sign: Tensor<(usize,), E, D> = dev.ones_like(&shape);
+    let mut two_k: Tensor<(usize,), E, D> = dev.zeros_like(&shape);
+    for threshold in margin_thresholds(m) {
+        let past = c.try_le(e::<E>(threshold)).map_err(dev_err)?;
+        // past the j-th threshold: k grows by one, the sign flips
+        two_k = past.clone().try_choose(two_k.clone() + e::<E>(2.0), two_k).map_err(dev_err)?;
+        sign = past.try_choose(sign.clone().try_negate().map_err(dev_err)?, sign).map_err(dev_err)?;
+    }
+    Ok((sign, two_k))
+}
+
 /// Number of rows whose argmax equals the label (first maximum wins).
 pub fn count_correct<E: Dtype + num_traits::ToPrimitive>(logits: &[E], classes: usize, labels: &[usize]) -> usize {
     logits
@@ -463,4 +477,25 @@ pub fn count_correct<E: Dtype + num_traits::ToPrimitive>(logits: &[E], classes: 
             best == y
         })
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::margin::psi_branch;
+
+    #[test]
+    fn branches_on_the_device_match_the_scalar_formula() {
+        let dev = Cpu::default();
+        for m in 1..=MAX_MARGIN {
+            // a grid over [−1, 1] plus every threshold itself (c ≤ t counts as past it)
+            let mut cs: Vec<f64> = (0..=400).map(|i| -1.0 + i as f64 / 200.0).collect();
+            cs.extend(margin_thresholds(m));
+            let t: Tensor<(usize,), f64, Cpu> = dev.tensor_from_vec(cs.clone(), (cs.len(),));
+            let (sign, two_k) = psi_branch_on_device(m, &t).unwrap();
+            for ((c, s), k) in cs.iter().zip(sign.as_vec()).zip(two_k.as_vec()) {
+                assert_eq!((s, k), psi_branch(m, *c), "m = {m}, c = {c}");
+            }
+        }
+    }
 }

@@ -178,12 +178,69 @@ pub fn patch_indices(h: usize, w: usize, k: usize, s: usize, padding: Padding) -
 /// Image patches `[B·OH·OW, k·k, C]`.
 type Patches<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
+/// The gather indices of one convolution's portable route, `[B, OH·OW·k·k]`, for the last
+/// `(B, H, W)` it saw: built and copied to the device once, not at every step. A clone
+/// starts empty.
+pub struct PatchIndexCache<D> {
+    slot: std::sync::Mutex<Option<CachedIndices>>,
+    device: std::marker::PhantomData<D>,
+}
+
+/// `(B, H, W)`, the index tensor (a `Tensor<(usize, usize), usize, D>`), OH, OW, padded.
+type CachedIndices = ((usize, usize, usize), Box<dyn std::any::Any>, usize, usize, bool);
+
+// SAFETY: the slot only ever holds a `Tensor<(usize, usize), usize, D, NoneTape>` (see `get`),
+// which is `Send` when `D` is (its data is an `Arc` of a `Send + Sync` storage vector); the
+// mutex makes shared access exclusive, so `Sync` needs only `Send` of the contents.
+unsafe impl<D: Send> Send for PatchIndexCache<D> {}
+// SAFETY: as above.
+unsafe impl<D: Send> Sync for PatchIndexCache<D> {}
+
+impl<D> Default for PatchIndexCache<D> {
+    fn default() -> Self {
+        PatchIndexCache { slot: std::sync::Mutex::new(None), device: std::marker::PhantomData }
+    }
+}
+
+impl<D> Clone for PatchIndexCache<D> {
+    fn clone(&self) -> Self {
+        PatchIndexCache::default()
+    }
+}
+
+impl<D> std::fmt::Debug for PatchIndexCache<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PatchIndexCache")
+    }
+}
+
+impl<D: TensorFromVec<usize>> PatchIndexCache<D> {
+    /// The index tensor for a batch of `b` images of `h × w`, with `(OH, OW, padded)`.
+    fn get(&self, dev: &D, (b, h, w): (usize, usize, usize), k: usize, s: usize, padding: Padding) -> Result<(Tensor<(usize, usize), usize, D>, usize, usize, bool)> {
+        let mut slot = self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((key, idx, oh, ow, padded)) = slot.as_ref() {
+            if let (true, Some(idx)) = (*key == (b, h, w), idx.downcast_ref::<Tensor<(usize, usize), usize, D>>()) {
+                return Ok((idx.clone(), *oh, *ow, *padded));
+            }
+        }
+        let (one, oh, ow, padded) = patch_indices(h, w, k, s, padding)?;
+        let z = one.len();
+        let mut all = Vec::with_capacity(b * z);
+        for _ in 0..b {
+            all.extend_from_slice(&one);
+        }
+        let idx: Tensor<(usize, usize), usize, D> = dev.tensor_from_vec(all, (b, z));
+        *slot = Some(((b, h, w), Box::new(idx.clone()), oh, ow, padded));
+        Ok((idx, oh, ow, padded))
+    }
+}
+
 /// Gathers the `k×k` patches: returns `[B·OH·OW, k·k, C]`, zeros outside the image.
-fn im2col<E: Dtype, D: Device<E>, T: Tape<E, D>>(x: Act<E, D, T>, k: usize, s: usize, padding: Padding) -> Result<(Patches<E, D, T>, usize, usize)> {
+fn im2col<E: Dtype, D: Device<E>, T: Tape<E, D>>(x: Act<E, D, T>, k: usize, s: usize, padding: Padding, cache: &PatchIndexCache<D>) -> Result<(Patches<E, D, T>, usize, usize)> {
     let Act { t, b, h, w } = x;
     let c = t.shape().1;
-    let (idx, oh, ow, padded) = patch_indices(h, w, k, s, padding)?;
     let dev = t.device().clone();
+    let (idx, oh, ow, padded) = cache.get(&dev, (b, h, w), k, s, padding)?;
     let x3 = t.try_reshape_like(&(b, h * w, c)).map_err(dev_err)?; // [B, HW, C]
     let src = if padded {
         let pad: Tensor<(usize, usize, usize), E, D> = dev.zeros_like(&(b, 1, c));
@@ -191,12 +248,6 @@ fn im2col<E: Dtype, D: Device<E>, T: Tape<E, D>>(x: Act<E, D, T>, k: usize, s: u
     } else {
         x3
     };
-    let z = idx.len();
-    let mut all = Vec::with_capacity(b * z);
-    for _ in 0..b {
-        all.extend_from_slice(&idx);
-    }
-    let idx: Tensor<(usize, usize), usize, D> = dev.tensor_from_vec(all, (b, z));
     let cols = src.try_gather(idx).map_err(dev_err)?; // [B, OH·OW·k·k, C]
     let cols = cols.try_reshape_like(&(b * oh * ow, k * k, c)).map_err(dev_err)?;
     Ok((cols, oh, ow))
@@ -223,6 +274,8 @@ pub struct Conv2d<E: Dtype, D: Storage<E>> {
     /// with images, where it would be thrown away (the CPU fast path then skips one GEMM and
     /// the col2im; the portable route computes it regardless).
     pub input_grad: bool,
+    /// The portable route's gather indices, kept between steps.
+    pub indices: PatchIndexCache<D>,
 }
 
 impl<E: Dtype, D: Device<E>> Conv2d<E, D> {
@@ -242,7 +295,7 @@ impl<E: Dtype, D: Device<E>> Conv2d<E, D> {
         let n = k * k * c_in * c_out;
         let weight = vector(dev, init(rng, n, k * k * c_in, k * k * c_out));
         let bias = bias.then(|| vector(dev, vec![0.0; c_out]));
-        Conv2d { weight, bias, c_in, c_out, k, stride, padding, input_grad: true }
+        Conv2d { weight, bias, c_in, c_out, k, stride, padding, input_grad: true, indices: PatchIndexCache::default() }
     }
 
     /// The convolution composed of dfdx ops (concat, gather, reshape, matmul), on any
@@ -253,7 +306,7 @@ impl<E: Dtype, D: Device<E>> Conv2d<E, D> {
     pub fn forward_portable<T: Tape<E, D>>(&self, x: Act<E, D, T>) -> Result<Act<E, D, T>> {
         let x = self.check_input(x)?;
         let b = x.b;
-        let (cols, oh, ow) = im2col(x, self.k, self.stride, self.padding)?;
+        let (cols, oh, ow) = im2col(x, self.k, self.stride, self.padding, &self.indices)?;
         let kkc = self.k * self.k * self.c_in;
         let cols = cols.try_reshape_like(&(b * oh * ow, kkc)).map_err(dev_err)?; // [N', k·k·C_in]
         let w = self.weight.retaped::<T>().try_reshape_like(&(kkc, self.c_out)).map_err(dev_err)?;

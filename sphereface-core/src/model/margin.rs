@@ -117,9 +117,14 @@ pub fn chebyshev_coefficients(m: u32) -> Vec<f64> {
     cur
 }
 
+/// The thresholds cos(jπ/m), j = 1..m−1, where ψ changes branch.
+pub fn margin_thresholds(m: u32) -> impl Iterator<Item = f64> {
+    (1..m).map(move |j| (j as f64 * std::f64::consts::PI / m as f64).cos())
+}
+
 /// k(c) = #{j ∈ 1..m−1 : c ≤ cos(jπ/m)}, the interval [kπ/m, (k+1)π/m] holding θ = acos c.
 pub fn margin_interval(m: u32, c: f64) -> u32 {
-    (1..m).filter(|&j| c <= (j as f64 * std::f64::consts::PI / m as f64).cos()).count() as u32
+    margin_thresholds(m).filter(|&t| c <= t).count() as u32
 }
 
 /// The piecewise part of ψ at c = cos θ: ((−1)^k, 2k) with k = [`margin_interval`]`(m, c)`,
@@ -141,7 +146,12 @@ pub fn psi(m: u32, c: f64) -> f64 {
 /// Whether ArcFace's target takes the fallback at c = cos θ: θ + m ≥ π, i.e. c ≤ cos(π − m),
 /// where cos(θ + m) would stop falling with θ; insightface then uses c − m sin m instead.
 pub fn arcface_fallback(m: f64, c: f64) -> bool {
-    c <= (std::f64::consts::PI - m).cos()
+    c <= arcface_fallback_threshold(m)
+}
+
+/// cos(π − m): ArcFace's target takes the fallback at and below it.
+pub fn arcface_fallback_threshold(m: f64) -> f64 {
+    (std::f64::consts::PI - m).cos()
 }
 
 /// The target logit of each margin head divided by its scale (‖x‖ for A-Softmax with λ = 0,
