@@ -144,11 +144,20 @@ pub fn embedding_panels(runs: &[SavedRun], projection: Projection, view: View) -
 
 /// Every `k`-th point of a curve (the last one kept), so that at most `max` are drawn.
 fn thin(xs: Vec<f64>, ys: Vec<f64>, max: usize) -> (Vec<f64>, Vec<f64>) {
-    let k = xs.len().div_ceil(max.max(1)).max(1);
-    let keep = |i: &usize| i % k == 0 || *i + 1 == xs.len();
-    let pick = |v: &[f64]| (0..v.len()).filter(keep).map(|i| v[i]).collect();
+    let keep = kept_indices(xs.len(), max);
+    let pick = |v: &[f64]| keep.iter().map(|&i| v[i]).collect();
     (pick(&xs), pick(&ys))
 }
+
+/// Of `n` points, every k-th (k as small as leaves at most `max`) and the last.
+fn kept_indices(n: usize, max: usize) -> Vec<usize> {
+    let k = n.div_ceil(max.max(1)).max(1);
+    (0..n).filter(|i| i % k == 0 || i + 1 == n).collect()
+}
+
+/// At most this many frames (plus the last snapshot) in an evolution GIF: a lecture run's 50
+/// snapshots give 26 frames, half the file that notebook 4 and its slides carry inline.
+pub const MAX_GIF_FRAMES: usize = 25;
 
 /// Training loss or accuracy of several runs on shared axes (moving average of
 /// [`CURVE_SMOOTHING`] steps, thinned to about one point per pixel), each legend entry with
@@ -206,8 +215,9 @@ pub fn angle_figure(runs: &[SavedRun]) -> Result<Figure> {
     lines(&series, &opts).map_err(plot_err)
 }
 
-/// The evolution GIF of a run from its snapshots (one frame per snapshot, 300 ms each),
-/// written to `path`. Returns `false` when the run has no snapshots.
+/// The evolution GIF of a run from its snapshots (at most [`MAX_GIF_FRAMES`] of them, evenly
+/// spaced, and the last; 300 ms each), written to `path`. Returns `false` when the run has no
+/// snapshots.
 ///
 /// # Errors
 /// Read or drawing errors.
@@ -216,7 +226,7 @@ pub fn evolution_gif(run: &SavedRun, path: &Path) -> Result<bool> {
     if data.is_empty() {
         return Ok(false);
     }
-    let frames: Vec<(Embeddings, String)> = data.iter().map(|(step, e)| (Embeddings { dim: e.dim, values: &e.values, labels: &e.labels, directions: &[] }, format!("step {step}"))).collect();
+    let frames: Vec<(Embeddings, String)> = kept_indices(data.len(), MAX_GIF_FRAMES).into_iter().map(|i| &data[i]).map(|(step, e)| (Embeddings { dim: e.dim, values: &e.values, labels: &e.labels, directions: &[] }, format!("step {step}"))).collect();
     let opts = ScatterOptions { title: format!("{}-D {}", run.config.dim, pretty(run.config.head.name())), ..ScatterOptions::default() };
     scatter_gif(&frames, &opts, 300, path).map_err(plot_err)?;
     Ok(true)
@@ -365,6 +375,10 @@ mod tests {
         assert_eq!((tx[0], *tx.last().unwrap()), (0.0, 51_199.0));
         assert_eq!(tx, ty);
         assert_eq!(thin(vec![1.0, 2.0], vec![3.0, 4.0], 1500), (vec![1.0, 2.0], vec![3.0, 4.0]));
+        // a lecture run's 50 snapshots: every other one and the last, 26 GIF frames
+        let frames = kept_indices(50, MAX_GIF_FRAMES);
+        assert_eq!((frames.len(), frames[1], frames[24], frames[25]), (26, 2, 48, 49));
+        assert_eq!(kept_indices(7, MAX_GIF_FRAMES), (0..7).collect::<Vec<_>>());
     }
 
     #[test]
