@@ -285,17 +285,20 @@ fn conv_fast_path_matches_portable_path() {
     }
 }
 
-/// The portable route keeps its gather indices between calls: alternating batch sizes and
-/// image sizes through one convolution gives what a fresh copy (an empty cache) gives.
+/// The portable route keeps its gather indices between calls: alternating batch sizes,
+/// image sizes, strides and paddings through one convolution gives what a fresh copy (an
+/// empty cache) gives.
 #[test]
 fn portable_route_rebuilds_kept_indices_when_the_shape_changes() {
-    let conv = conv3x3(&Cpu::default(), (2, 3, 2, Padding::Same), true, true, 5);
-    for (b, h, w) in [(3, 8, 8), (3, 8, 8), (2, 8, 8), (2, 6, 10), (3, 8, 8)] {
+    let mut conv = conv3x3(&Cpu::default(), (2, 3, 2, Padding::Same), true, true, 5);
+    let cases = [(3, 8, 8, 2, Padding::Same), (3, 8, 8, 2, Padding::Same), (2, 8, 8, 2, Padding::Same), (2, 6, 10, 2, Padding::Same), (3, 8, 8, 2, Padding::Same), (3, 8, 8, 1, Padding::Same), (3, 8, 8, 1, Padding::Valid), (3, 8, 8, 2, Padding::Valid)];
+    for (b, h, w, stride, padding) in cases {
+        (conv.stride, conv.padding) = (stride, padding);
         let x = uniform(b * h * w * 2, -1.0, 1.0, (b * h * w) as u64);
         let kept = conv_route(&conv, &x, b, h, w, true);
         let fresh = conv_route(&conv.clone(), &x, b, h, w, true);
         for (what, (k, f)) in ["y", "dx", "dW", "db"].iter().zip(kept.iter().zip(&fresh)) {
-            assert_eq!(k, f, "{what} for {b} images of {h}x{w}");
+            assert_eq!(k, f, "{what} for {b} images of {h}x{w}, stride {stride}, {padding:?}");
         }
     }
 }

@@ -179,15 +179,18 @@ pub fn patch_indices(h: usize, w: usize, k: usize, s: usize, padding: Padding) -
 type Patches<E, D, T> = Tensor<(usize, usize, usize), E, D, T>;
 
 /// The gather indices of one convolution's portable route, `[B, OH·OW·k·k]`, for the last
-/// `(B, H, W)` it saw: built and copied to the device once, not at every step. A clone
-/// starts empty.
+/// `(B, H, W)` and `(k, stride, padding)` it saw: built and copied to the device once, not
+/// at every step. A clone starts empty.
 pub struct PatchIndexCache<D> {
     slot: std::sync::Mutex<Option<CachedIndices>>,
     device: std::marker::PhantomData<D>,
 }
 
-/// `(B, H, W)`, the index tensor (a `Tensor<(usize, usize), usize, D>`), OH, OW, padded.
-type CachedIndices = ((usize, usize, usize), Box<dyn std::any::Any>, usize, usize, bool);
+/// What the indices depend on: `(B, H, W)` and `(k, stride, padding)`.
+type IndexKey = ((usize, usize, usize), (usize, usize, Padding));
+
+/// The key, the index tensor (a `Tensor<(usize, usize), usize, D>`), OH, OW, padded.
+type CachedIndices = (IndexKey, Box<dyn std::any::Any>, usize, usize, bool);
 
 // SAFETY: the slot only ever holds a `Tensor<(usize, usize), usize, D, NoneTape>` (see `get`),
 // which is `Send` when `D` is (its data is an `Arc` of a `Send + Sync` storage vector); the
@@ -219,7 +222,7 @@ impl<D: TensorFromVec<usize>> PatchIndexCache<D> {
     fn get(&self, dev: &D, (b, h, w): (usize, usize, usize), k: usize, s: usize, padding: Padding) -> Result<(Tensor<(usize, usize), usize, D>, usize, usize, bool)> {
         let mut slot = self.slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some((key, idx, oh, ow, padded)) = slot.as_ref() {
-            if let (true, Some(idx)) = (*key == (b, h, w), idx.downcast_ref::<Tensor<(usize, usize), usize, D>>()) {
+            if let (true, Some(idx)) = (*key == ((b, h, w), (k, s, padding)), idx.downcast_ref::<Tensor<(usize, usize), usize, D>>()) {
                 return Ok((idx.clone(), *oh, *ow, *padded));
             }
         }
@@ -230,7 +233,7 @@ impl<D: TensorFromVec<usize>> PatchIndexCache<D> {
             all.extend_from_slice(&one);
         }
         let idx: Tensor<(usize, usize), usize, D> = dev.tensor_from_vec(all, (b, z));
-        *slot = Some(((b, h, w), Box::new(idx.clone()), oh, ow, padded));
+        *slot = Some((((b, h, w), (k, s, padding)), Box::new(idx.clone()), oh, ow, padded));
         Ok((idx, oh, ow, padded))
     }
 }
