@@ -221,6 +221,16 @@ impl LossKind {
             LossKind::ArcFace { .. } => "arcface",
         }
     }
+    /// The head's settings in short, for tables: `bias` or `no bias` (original), empty
+    /// (modified), `m=4` (angular), `s=30 m=0.35` (CosFace, ArcFace).
+    pub fn params(&self) -> String {
+        match self {
+            LossKind::Original { bias } => if *bias { "bias" } else { "no bias" }.into(),
+            LossKind::Modified => String::new(),
+            LossKind::Angular { m, .. } => format!("m={m}"),
+            LossKind::CosFace { s, m } | LossKind::ArcFace { s, m } => format!("s={s} m={m}"),
+        }
+    }
     /// The target logit over its scale as a function of c = cos θ_y, at λ for A-Softmax:
     /// c (modified), (λ c + ψ(θ))/(1 + λ) (angular), c − m (CosFace), cos(θ + m) or its
     /// fallback (ArcFace); the other classes keep c. `None` for original softmax, whose

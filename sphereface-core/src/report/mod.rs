@@ -70,6 +70,10 @@ pub struct ResultRow {
     /// `inter_min_deg / intra_mean_deg`.
     #[serde(default)]
     pub separation: Option<f64>,
+    /// The head's settings ([`crate::model::LossKind::params`], e.g. `m=4`, `s=30 m=0.1`);
+    /// none in rows written before the column existed.
+    #[serde(default)]
+    pub params: Option<String>,
 }
 
 /// `v` rounded to `digits` decimals (tables show what was measured, not float noise).
@@ -94,23 +98,31 @@ impl ResultRow {
             intra_p95_deg: None,
             inter_min_deg: None,
             separation: None,
+            params: None,
         }
     }
 
     /// The row of a saved run: its metrics and the angular separation of its test
-    /// embeddings (angles to 0.01°, the ratio to 0.01).
+    /// embeddings ([`ResultRow::with_separation`]).
     ///
     /// # Errors
     /// Reading the embeddings, or [`Error::Shape`] when they cannot be measured.
     pub fn from_run(run: &SavedRun) -> Result<Self> {
         let sep = angular_separation(&run.files.read_embeddings()?)?;
-        Ok(ResultRow {
-            intra_mean_deg: Some(round(sep.intra_mean_deg, 2)),
-            intra_p95_deg: Some(round(sep.intra_p95_deg, 2)),
-            inter_min_deg: Some(round(sep.inter_min_deg, 2)),
-            separation: Some(round(sep.separation, 2)),
-            ..ResultRow::new(run.config.head.name(), run.config.dim, &run.metrics)
-        })
+        let row = ResultRow::new(run.config.head.name(), run.config.dim, &run.metrics).with_separation(&sep);
+        Ok(ResultRow { params: Some(run.config.head.params()), ..row })
+    }
+
+    /// The row with the angles of `sep`, kept to 10⁻⁶ (degrees, and the ratio): the tables
+    /// round them once, to 0.1, so a row reads the same in every table and figure.
+    pub fn with_separation(self, sep: &Separation) -> Self {
+        ResultRow {
+            intra_mean_deg: Some(round(sep.intra_mean_deg, 6)),
+            intra_p95_deg: Some(round(sep.intra_p95_deg, 6)),
+            inter_min_deg: Some(round(sep.inter_min_deg, 6)),
+            separation: Some(round(sep.separation, 6)),
+            ..self
+        }
     }
 }
 
@@ -131,7 +143,7 @@ pub fn results_csv(rows: &[ResultRow]) -> Result<Vec<u8>> {
     let csv_err = |e: csv::Error| Error::Config(format!("results CSV: {e}"));
     let mut w = csv::Writer::from_writer(Vec::new());
     if rows.is_empty() {
-        w.write_record(["loss", "dim", "test_acc", "test_acc_margin", "seed_acc", "train_seconds", "steps", "val_acc", "intra_mean_deg", "intra_p95_deg", "inter_min_deg", "separation"])
+        w.write_record(["loss", "dim", "test_acc", "test_acc_margin", "seed_acc", "train_seconds", "steps", "val_acc", "intra_mean_deg", "intra_p95_deg", "inter_min_deg", "separation", "params"])
             .map_err(csv_err)?;
     }
     for r in rows {
@@ -154,11 +166,11 @@ pub fn results_markdown(rows: &[ResultRow]) -> String {
         s.push_str("---:|");
     }
     s.push('\n');
-    for loss in losses_present(rows) {
+    for (label, loss, cells) in accuracy_lines(rows, &dims) {
         let seed = seed_number(loss).map_or("–".to_string(), |a| format!("{a:.4}"));
-        s.push_str(&format!("| {} | {seed} |", loss_title(loss)));
-        for d in &dims {
-            match rows.iter().find(|r| r.loss == loss && r.dim == *d) {
+        s.push_str(&format!("| {label} | {seed} |"));
+        for cell in cells {
+            match cell {
                 Some(r) => s.push_str(&format!(" {:.4} |", r.test_acc)),
                 None => s.push_str(" – |"),
             }
@@ -171,15 +183,53 @@ pub fn results_markdown(rows: &[ResultRow]) -> String {
     s
 }
 
+/// Whether `rows` hold `loss` more than once at one dimension (a margin sweep): then its
+/// rows are told apart by their settings.
+fn is_sweep(rows: &[&ResultRow], loss: &str) -> bool {
+    rows.iter().any(|r| r.loss == loss && rows.iter().filter(|o| o.loss == loss && o.dim == r.dim).count() > 1)
+}
+
+/// The name of a row's loss in tables, with its settings ([`ResultRow::params`]) in a
+/// margin sweep.
+pub fn row_label(r: &ResultRow, rows: &[&ResultRow]) -> String {
+    let title = loss_title(&r.loss);
+    match r.params.as_deref() {
+        Some(p) if !p.is_empty() && is_sweep(rows, &r.loss) => format!("{title} ({p})"),
+        _ => title.to_string(),
+    }
+}
+
+/// The lines of an accuracy table: per loss present ([`losses_present`]), and per setting
+/// in a margin sweep, the label, the loss and the row at each of `dims`.
+pub fn accuracy_lines<'a>(rows: &'a [ResultRow], dims: &[usize]) -> Vec<(String, &'a str, Vec<Option<&'a ResultRow>>)> {
+    let all: Vec<&ResultRow> = rows.iter().collect();
+    let mut out = Vec::new();
+    for loss in losses_present(rows) {
+        let mut settings: Vec<Option<&str>> = Vec::new();
+        for r in rows.iter().filter(|r| r.loss == loss) {
+            if !settings.contains(&r.params.as_deref()) {
+                settings.push(r.params.as_deref());
+            }
+        }
+        let sweep = is_sweep(&all, loss);
+        for v in if sweep { settings } else { vec![None] } {
+            let cells: Vec<Option<&ResultRow>> = dims.iter().map(|d| rows.iter().find(|r| r.loss == loss && r.dim == *d && (!sweep || r.params.as_deref() == v))).collect();
+            let label = if sweep { cells.iter().flatten().next().map_or_else(|| loss_title(loss).to_string(), |r| row_label(r, &all)) } else { loss_title(loss).to_string() };
+            out.push((label, loss, cells));
+        }
+    }
+    out
+}
+
 /// The angular separation of each run as a Markdown table (runs without angles skipped).
 pub fn angles_markdown(rows: &[ResultRow]) -> String {
     let mut s = String::from("\n| loss | dim | test acc | intra-class angle, mean | 95th percentile | closest centres | separation |\n|---|---:|---:|---:|---:|---:|---:|\n");
     let deg = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}°"));
     let mut sorted: Vec<&ResultRow> = rows.iter().filter(|r| r.intra_mean_deg.is_some()).collect();
     sorted.sort_by_key(|r| (r.dim, LossName::parse(&r.loss).map_or(usize::MAX, |l| l as usize)));
-    for r in sorted {
+    for r in &sorted {
         let sep = r.separation.map_or("–".to_string(), |v| format!("{v:.1}"));
-        s.push_str(&format!("| {} | {} | {:.4} | {} | {} | {} | {sep} |\n", loss_title(&r.loss), r.dim, r.test_acc, deg(r.intra_mean_deg), deg(r.intra_p95_deg), deg(r.inter_min_deg)));
+        s.push_str(&format!("| {} | {} | {:.4} | {} | {} | {} | {sep} |\n", row_label(r, &sorted), r.dim, r.test_acc, deg(r.intra_mean_deg), deg(r.intra_p95_deg), deg(r.inter_min_deg)));
     }
     s
 }
@@ -245,6 +295,7 @@ pub(crate) mod tests {
             intra_p95_deg: None,
             inter_min_deg: None,
             separation: None,
+            params: None,
         }
     }
 
@@ -300,10 +351,33 @@ pub(crate) mod tests {
         assert!(!md.contains("| original softmax | 2 |"), "runs without angles are not in the angles table:\n{md}");
     }
 
+    /// Rows of one loss and dimension (a margin sweep) are told apart by their settings.
+    #[test]
+    fn sweep_rows_carry_their_settings() {
+        let sep = Separation { intra_mean_deg: 5.0, intra_p95_deg: 9.0, inter_min_deg: 30.0, separation: 6.0 };
+        let at = |m: u32, acc| ResultRow { params: Some(format!("m={m}")), ..row("angular", 2, acc).with_separation(&sep) };
+        let md = results_markdown(&[at(1, 0.91), at(4, 0.93), ResultRow { params: Some("s=30 m=0.1".into()), ..row("cosface", 2, 0.9).with_separation(&sep) }]);
+        assert!(md.contains("| angular softmax (m=1) | 2 | 0.9100 |") && md.contains("| angular softmax (m=4) | 2 | 0.9300 |"), "{md}");
+        assert!(md.contains("| CosFace | 2 | 0.9000 |"), "a loss with one row per dimension keeps its plain name:\n{md}");
+        assert!(md.contains("| angular softmax (m=1) | 0.9902 | 0.9100 |\n| angular softmax (m=4) | 0.9902 | 0.9300 |\n| CosFace | – | 0.9000 |"), "{md}");
+        let back = parse_results_csv(std::str::from_utf8(&results_csv(&[at(4, 0.93)]).unwrap()).unwrap()).unwrap();
+        assert_eq!(back[0].params.as_deref(), Some("m=4"));
+    }
+
+    /// Angles are rounded once, by the tables: 11.0496° is 11.0°, not 11.05° and then 11.1°.
+    #[test]
+    fn angles_are_rounded_once() {
+        let sep = Separation { intra_mean_deg: 11.049_6, intra_p95_deg: 20.049_99, inter_min_deg: 30.26, separation: 30.26 / 11.049_6 };
+        let r = row("modified", 3, 0.96).with_separation(&sep);
+        assert_eq!(r.intra_mean_deg, Some(11.049_6));
+        let md = results_markdown(&[r]);
+        assert!(md.contains("| 0.9600 | 11.0° | 20.0° | 30.3° | 2.7 |"), "{md}");
+    }
+
     #[test]
     fn csv_rows() {
         let csv = String::from_utf8(results_csv(&[row("modified", 2, 0.5)]).unwrap()).unwrap();
-        assert_eq!(csv.lines().next(), Some("loss,dim,test_acc,test_acc_margin,seed_acc,train_seconds,steps,val_acc,intra_mean_deg,intra_p95_deg,inter_min_deg,separation"));
-        assert_eq!(csv.lines().nth(1), Some("modified,2,0.5,0.49,0.9837,1.0,10,0.501,,,,"));
+        assert_eq!(csv.lines().next(), Some("loss,dim,test_acc,test_acc_margin,seed_acc,train_seconds,steps,val_acc,intra_mean_deg,intra_p95_deg,inter_min_deg,separation,params"));
+        assert_eq!(csv.lines().nth(1), Some("modified,2,0.5,0.49,0.9837,1.0,10,0.501,,,,,"));
     }
 }

@@ -3,8 +3,7 @@
 
 use polars::prelude::*;
 
-use super::{losses_present, seed_number, ResultRow};
-use crate::model::loss_title;
+use super::{seed_number, ResultRow};
 
 /// A results table as a polars [`DataFrame`], with a caption; shown as an HTML table in
 /// an evcxr notebook (its `evcxr_display`), as text by `Display`.
@@ -112,18 +111,19 @@ pub fn accuracy_table(rows: &[ResultRow], caption: &str) -> crate::Result<Table>
     let mut dims: Vec<usize> = rows.iter().map(|r| r.dim).collect();
     dims.sort_unstable();
     dims.dedup();
-    let losses: Vec<(&str, Option<f64>)> = losses_present(rows).into_iter().map(|l| (l, seed_number(l))).collect();
+    let lines = super::accuracy_lines(rows, &dims);
+    let seeds: Vec<Option<f64>> = lines.iter().map(|(_, l, _)| seed_number(l)).collect();
     let mut columns = vec![
-        Column::new("loss".into(), losses.iter().map(|(l, _)| loss_title(l).to_string()).collect::<Vec<_>>()),
-        Column::new("seed README".into(), losses.iter().map(|(_, a)| *a).collect::<Vec<_>>()),
+        Column::new("loss".into(), lines.iter().map(|(label, _, _)| label.clone()).collect::<Vec<_>>()),
+        Column::new("seed README".into(), seeds.clone()),
     ];
-    for d in &dims {
-        let ours: Vec<Option<f64>> = losses.iter().map(|(l, _)| rows.iter().find(|r| r.loss == *l && r.dim == *d).map(|r| r.test_acc)).collect();
-        let diff: Vec<Option<f64>> = ours.iter().zip(&losses).map(|(o, (_, s))| Some(o.as_ref()? - s.as_ref()?)).collect();
+    for (k, d) in dims.iter().enumerate() {
+        let ours: Vec<Option<f64>> = lines.iter().map(|(_, _, cells)| cells[k].map(|r| r.test_acc)).collect();
+        let diff: Vec<Option<f64>> = ours.iter().zip(&seeds).map(|(o, s)| Some(o.as_ref()? - s.as_ref()?)).collect();
         columns.push(Column::new(format!("ours {d}-D").into(), ours));
         columns.push(Column::new(format!("{d}-D − seed").into(), diff));
     }
-    let frame = DataFrame::new(losses.len(), columns).map_err(|e| crate::Error::Config(format!("results table: {e}")))?;
+    let frame = DataFrame::new(lines.len(), columns).map_err(|e| crate::Error::Config(format!("results table: {e}")))?;
     Ok(Table {
         frame,
         caption: caption.to_string(),
@@ -144,7 +144,7 @@ pub fn angles_table(rows: &[ResultRow], caption: &str) -> crate::Result<Table> {
     rows.sort_by_key(|r| (r.dim, crate::model::LossName::parse(&r.loss).map_or(usize::MAX, |l| l as usize)));
     let deg = |f: fn(&ResultRow) -> Option<f64>| rows.iter().map(|r| f(r).map(|v| (v * 10.0).round() / 10.0)).collect::<Vec<_>>();
     let columns = vec![
-        Column::new("loss".into(), rows.iter().map(|r| loss_title(&r.loss).to_string()).collect::<Vec<_>>()),
+        Column::new("loss".into(), rows.iter().map(|r| super::row_label(r, &rows)).collect::<Vec<_>>()),
         Column::new("dim".into(), rows.iter().map(|r| r.dim as u32).collect::<Vec<_>>()),
         Column::new("test acc".into(), rows.iter().map(|r| r.test_acc).collect::<Vec<_>>()),
         Column::new("intra-class ° (mean)".into(), deg(|r| r.intra_mean_deg)),
