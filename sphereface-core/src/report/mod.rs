@@ -135,7 +135,8 @@ pub fn rows_of(root: &Path) -> Result<Vec<ResultRow>> {
     crate::train::saved_runs(root)?.iter().map(ResultRow::from_run).collect()
 }
 
-/// The rows as CSV: header `loss,dim,test_acc,test_acc_margin,seed_acc,train_seconds,steps`.
+/// The rows as CSV, one column per [`ResultRow`] field in order: `loss,dim,test_acc,…,
+/// separation,params` (angles in degrees).
 ///
 /// # Errors
 /// [`Error::Config`] if a row cannot be written (it should not).
