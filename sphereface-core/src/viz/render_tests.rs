@@ -56,11 +56,11 @@ fn pixels(png: &[u8]) -> image::RgbImage {
 #[test]
 fn fixed_inputs_draw_the_same_svg_and_png() {
     let expected: [(&str, &str, &str); 5] = [
-        ("scatter 2-D", "c9ad80746370d2d7", "ca4a69d814a57b34"),
-        ("scatter sphere", "b1a6e15d194eec5d", "1b6074373b314c44"),
-        ("panels", "da1d379a1087d541", "a0a7fe4831738512"),
-        ("lines", "2eafd44ee520dc25", "6af4a1cc16138b7c"),
-        ("regions", "29fa40c2c2582e30", "e45de74062c9784d"),
+        ("scatter 2-D", "c9ad80746370d2d7", "5e2a32a1dc55e35d"),
+        ("scatter sphere", "b1a6e15d194eec5d", "c0a6410ba122fa34"),
+        ("panels", "da1d379a1087d541", "29268cb52e70d0b3"),
+        ("lines", "2eafd44ee520dc25", "b9b3a79e9baecaf1"),
+        ("regions", "29fa40c2c2582e30", "cba33a3b2b600b3c"),
     ];
     let got: Vec<(&str, String, String)> = fixed_figures()
         .into_iter()
