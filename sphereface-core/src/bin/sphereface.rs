@@ -113,7 +113,7 @@ enum DeviceArg {
 /// Settings shared by `train` and `reproduce` (each overrides the protocol's value).
 #[derive(Args, Clone)]
 struct Common {
-    /// Training budget: quick (about a minute per run on 2 cores), lecture (1,500 steps of 32 at lr 5e-3, angular λ = 0, snapshots: notebook 2; about 70 s of training per run on 2 cores, 80 s with snapshots and test), seed (the seed's 1,600 steps of 256), strong (6,400 steps, learning rate 3e-3, ±2-pixel shifts) or long (51,200 steps of 64, lr 3e-3·0.9^(t/2000), shifts, ±10° rotations, ±10 % zoom, angular λ = 0; 40–65 minutes per run on one core).
+    /// Training budget: quick (about a minute per run on 2 cores), lecture (1,500 steps of 32 at lr 5e-3, angular λ = 0, snapshots: notebook 2; 43–70 s of training per run on 2 cores, 53–80 s with snapshots and test), seed (the seed's 1,600 steps of 256), strong (6,400 steps, learning rate 3e-3, ±2-pixel shifts) or long (51,200 steps of 64, lr 3e-3·0.9^(t/2000), shifts, ±10° rotations, ±10 % zoom, angular λ = 0; 40–65 minutes per run on one core).
     #[arg(long, value_enum, default_value = "quick")]
     protocol: Protocol,
     /// Network.

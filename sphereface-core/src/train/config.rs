@@ -36,8 +36,8 @@ pub enum Protocol {
     /// A budget for training live in a lecture (notebook 2): 1,500 steps of 32 on the quick
     /// protocol's 20,000-image subset, learning rate 5e-3·0.9^(t/500), no augmentation,
     /// λ = 0 for the angular loss, and the embeddings of 500 test images saved every 30
-    /// steps; about 70 s of training per run on 2 cores, 80 s with the snapshots and the
-    /// test. Chosen on the validation split so that the margin shows in the angles within
+    /// steps; 43–70 s of training per run on 2 cores (the sandbox's speed varied between
+    /// sittings), 53–80 s with the snapshots and the test. Chosen on the validation split so that the margin shows in the angles within
     /// two minutes (docs/EXPERIMENTS.md).
     Lecture,
 }
