@@ -170,8 +170,8 @@ fn with_suffix(stem: &Path, ext: &str) -> Result<PathBuf, PlotError> {
 /// A drawing of up to 256 colours is stored exactly. A larger one (anti-aliased edges and
 /// text blend colours: a scatter of 10,000 points has about 3,000) keeps its 256 most frequent
 /// colours exactly, which cover about 98 % of the pixels, and every other pixel takes the nearest
-/// of them ([`palettize`]). Against RGB at the default level this makes a figure 4 to 7
-/// times smaller (notebook 5's five 3-D panels: 716 kB to about 100 kB) with no visible change.
+/// of them ([`palettize`]). Against RGB at the default level this made the figures 3.5 to 7
+/// times smaller (notebook 5's five 3-D panels: 716 kB to 106 kB) with no visible change.
 ///
 /// # Errors
 /// [`PlotError::Encode`] if the buffer is not `width * height * 3` bytes or the encoder fails.
