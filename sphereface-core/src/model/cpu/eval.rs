@@ -5,7 +5,10 @@
 //! s = γ/√(running var + ε):   W' = W·s (per output channel),   b' = β − s·running mean + s·b
 //! ```
 //!
-//! so a block is im2col, one GEMM starting from b', and a ReLU. The batch is cut into chunks
+//! so a block is im2col, one GEMM starting from b', and a ReLU; a stride-1 3×3 block with
+//! at least [`WINOGRAD_MIN_C_IN`] input channels (`mnist4`'s third, 58 % of its
+//! multiply-adds) uses Winograd's F(2×2, 3×3) instead ([`super::winograd`]), 2.25× fewer
+//! multiplications. The batch is cut into chunks
 //! of [`CHUNK_IMAGES`] images, and one thread carries a chunk through every block with
 //! single-threaded GEMMs: the buffers stay small enough for the caches, and the result does
 //! not depend on the thread count.
@@ -17,11 +20,16 @@ use rayon::prelude::*;
 use super::conv::im2col_image;
 use super::gemm::{matmul_on, Operand};
 use super::host;
+use super::winograd::Winograd;
 use crate::model::layers::{patch_indices, Act, BatchNorm, Conv2d};
 use crate::{dev_err, Error, Result};
 
 /// Images per chunk (measured with `sphereface bench --eval`, docs/PERFORMANCE.md).
 pub(super) const CHUNK_IMAGES: usize = 2;
+
+/// Input channels from which a stride-1 3×3 block takes the Winograd route (with fewer, the
+/// transforms cost more than the GEMM they save: `mnist4`'s first layer has one).
+pub(super) const WINOGRAD_MIN_C_IN: usize = 8;
 
 /// One block with its batch norm folded in, and its geometry on this input size.
 struct Folded<E> {
@@ -34,6 +42,8 @@ struct Folded<E> {
     /// Input pixels H·W (the `pad` marker of `idx`) and output pixels OH·OW per image.
     in_pixels: usize,
     out_pixels: usize,
+    /// The Winograd form of a stride-1 3×3 block (used instead of `idx` and `w`).
+    winograd: Option<Winograd<E>>,
 }
 
 fn fold<E: Dtype + Float>(conv: &Conv2d<E, Cpu>, bn: &BatchNorm<E, Cpu>, h: usize, w: usize) -> Result<(Folded<E>, usize, usize)> {
@@ -48,14 +58,19 @@ fn fold<E: Dtype + Float>(conv: &Conv2d<E, Cpu>, bn: &BatchNorm<E, Cpu>, h: usiz
     let conv_bias = conv.bias.as_ref().map(host).unwrap_or_else(|| vec![E::default(); conv.c_out]);
     let bias = (0..conv.c_out).map(|j| to(f(&beta[j]) - scale[j] * f(&mean[j]) + scale[j] * f(&conv_bias[j]))).collect();
     let wv = host(&conv.weight);
-    let w_folded = wv.chunks(conv.c_out).flat_map(|row| row.iter().zip(&scale).map(|(v, s)| to(f(v) * s))).collect();
-    Ok((Folded { w: w_folded, bias, c_in: conv.c_in, c_out: conv.c_out, kk: conv.k * conv.k, idx, in_pixels: h * w, out_pixels: oh * ow }, oh, ow))
+    let w_folded: Vec<E> = wv.chunks(conv.c_out).flat_map(|row| row.iter().zip(&scale).map(|(v, s)| to(f(v) * s))).collect();
+    let winograd = if conv.k == 3 && conv.stride == 1 && conv.c_in >= WINOGRAD_MIN_C_IN { Some(Winograd::new(&w_folded, conv.c_in, conv.c_out, h, w, conv.padding)?) } else { None };
+    Ok((Folded { w: w_folded, bias, c_in: conv.c_in, c_out: conv.c_out, kk: conv.k * conv.k, idx, in_pixels: h * w, out_pixels: oh * ow, winograd }, oh, ow))
 }
 
 /// One chunk of images `x` `[n, H·W·C_in]` through every block; the last block's output.
 fn run_chunk<E: Dtype>(blocks: &[Folded<E>], x: &[E]) -> Vec<E> {
     let mut cur = x.to_vec();
     for bl in blocks {
+        if let Some(wg) = &bl.winograd {
+            cur = wg.forward_relu(&cur, &bl.bias);
+            continue;
+        }
         let n = cur.len() / (bl.in_pixels * bl.c_in);
         let (rows, kkc) = (n * bl.out_pixels, bl.kk * bl.c_in);
         let mut cols: Vec<E> = Vec::with_capacity(rows * kkc);

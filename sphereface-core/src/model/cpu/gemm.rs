@@ -36,6 +36,22 @@ pub(super) fn matmul_uninit<E: Dtype>(dst: &mut [std::mem::MaybeUninit<E>], a: O
     unsafe { matmul_raw(dst.as_mut_ptr().cast::<E>(), a, b, false, parallelism(all_threads)) }
 }
 
+/// dst = a · b on the calling thread for operands whose rows lie `a_rs` and `dst_rs` elements
+/// apart (row-major otherwise): `a` has m rows of k values, `b` is k × n (contiguous), dst
+/// has m rows of n values. The elements between rows are neither read nor written.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn matmul_rows<E: Dtype>(dst: &mut [E], dst_rs: usize, a: &[E], a_rs: usize, m: usize, k: usize, b: &[E], n: usize) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(a_rs >= k && dst_rs >= n && b.len() == k * n, "matmul_rows strides");
+    assert!(a.len() >= (m - 1) * a_rs + k && dst.len() >= (m - 1) * dst_rs + n, "matmul_rows sizes");
+    // SAFETY: the asserts above keep every row of a and dst inside its slice; b is k × n.
+    unsafe {
+        gemm::gemm(m, n, k, dst.as_mut_ptr(), 1, dst_rs as isize, false, a.as_ptr(), 1, a_rs as isize, b.as_ptr(), 1, n as isize, E::ONE, E::ONE, false, false, false, gemm::Parallelism::None);
+    }
+}
+
 fn parallelism(all_threads: bool) -> gemm::Parallelism {
     if all_threads {
         gemm::Parallelism::Rayon(rayon::current_num_threads())

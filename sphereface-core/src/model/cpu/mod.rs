@@ -15,6 +15,7 @@ mod batch_norm;
 mod conv;
 mod eval;
 mod gemm;
+mod winograd;
 
 macro_rules! cpu_fast_path {
     ($($e:ty),*) => {$(
