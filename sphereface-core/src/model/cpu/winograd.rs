@@ -81,6 +81,9 @@ impl<E: Dtype> Winograd<E> {
         assert_eq!(bias.len(), co, "one bias per output channel");
         let (th, tw) = (self.oh.div_ceil(2), self.ow.div_ceil(2));
         let tiles = n * th * tw;
+        if tiles == 0 {
+            return Vec::new();
+        }
         // V[tile][ξ][c_in]: the 16 transformed rows of a tile lie together.
         let mut v = vec![E::default(); tiles * 16 * ci];
         let zeros = vec![E::default(); ci];
@@ -235,7 +238,9 @@ mod tests {
             let w = uniform(9 * ci * co, 2);
             let bias = uniform(co, 3);
             let want = direct(&x, &w, &bias, n, h, wd, ci, padding);
-            let got = Winograd::new(&w, ci, co, h, wd, padding).unwrap().forward_relu(&x, &bias);
+            let wg = Winograd::new(&w, ci, co, h, wd, padding).unwrap();
+            let got = wg.forward_relu(&x, &bias);
+            assert!(wg.forward_relu(&[], &bias).is_empty(), "no images, no outputs");
             assert_eq!(got.len(), want.len());
             assert!(want.iter().filter(|v| **v > 0.0).count() > want.len() / 4, "the ReLU leaves values to compare");
             let scale = want.iter().fold(1.0f64, |a, v| a.max(v.abs()));
