@@ -1,7 +1,8 @@
 //! The CPU fast path: [`ConvDevice`] for dfdx's `Cpu`, with the convolution and the
 //! `mnist4` block conv → batch norm → ReLU as single ops on the tape whose intermediate
 //! values stay host vectors ([`conv`], [`batch_norm`]), our own GEMMs ([`gemm`]), and for
-//! evaluation the `mnist4` body with batch norm folded into the convolutions ([`eval`]).
+//! evaluation the `mnist4` body with batch norm folded into the convolutions ([`eval`]),
+//! its stride-1 layer by Winograd's F(2×2, 3×3) ([`winograd`]).
 //! Other devices use the portable composition of dfdx ops ([`Conv2d::forward_portable`],
 //! [`BatchNorm::forward_portable`]); the tests check that both routes agree in values and
 //! gradients.
