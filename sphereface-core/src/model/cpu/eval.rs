@@ -8,10 +8,9 @@
 //! so a block is im2col, one GEMM starting from b', and a ReLU; a stride-1 3×3 block with
 //! at least [`WINOGRAD_MIN_C_IN`] input channels (`mnist4`'s third, 58 % of its
 //! multiply-adds) uses Winograd's F(2×2, 3×3) instead ([`super::winograd`]), 2.25× fewer
-//! multiplications. The batch is cut into chunks
-//! of [`CHUNK_IMAGES`] images, and one thread carries a chunk through every block with
-//! single-threaded GEMMs: the buffers stay small enough for the caches, and the result does
-//! not depend on the thread count.
+//! multiplications. The batch is cut into chunks of [`CHUNK_IMAGES`] images, and one thread
+//! carries a chunk through every block with single-threaded GEMMs: the buffers stay small
+//! enough for the caches, and the result does not depend on the thread count.
 
 use dfdx::prelude::*;
 use num_traits::Float;
