@@ -186,7 +186,9 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
     /// # Errors
     /// [`Error::Config`] when `lr` is not a finite non-negative number or the model's
     /// parameters are not the ones this state was made for.
-    pub fn step(&mut self, model: &mut impl HasParams<E, D>, grads: &Gradients<E, D>, lr: f64) -> Result<()> {
+    /// `grads` is mutable only so that the CPU route can read each gradient in place
+    /// instead of copying it; its values are left as they are.
+    pub fn step(&mut self, model: &mut impl HasParams<E, D>, grads: &mut Gradients<E, D>, lr: f64) -> Result<()> {
         if !(lr.is_finite() && lr >= 0.0) {
             return Err(Error::Config(format!("learning rate must be finite and >= 0, got {lr}")));
         }
@@ -210,12 +212,11 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
                 return;
             }
             i += 1;
-            let g = grads.get(p);
             let decay = cfg.weight_decay > 0.0 && (name == "weight" || name.ends_with(".weight"));
             let decayed = if decay { p.clone() * keep } else { p.clone() };
             let res = match (cfg.optimizer, &mut s[..]) {
-                (Optimizer::Adam { beta1, beta2, eps }, [m, v]) => adam_update(m, v, g, decayed, t, lr, (beta1, beta2, eps)),
-                (Optimizer::Sgd { momentum }, [b]) => sgd_update(b, g, decayed, lr, momentum),
+                (Optimizer::Adam { beta1, beta2, eps }, [m, v]) => adam_update(m, v, grads, p, decayed, t, lr, (beta1, beta2, eps)),
+                (Optimizer::Sgd { momentum }, [b]) => sgd_update(b, grads.get(p), decayed, lr, momentum),
                 _ => Err(Error::Config(format!("optimizer state of {name} does not match {:?}", cfg.optimizer))),
             };
             match res {
@@ -231,13 +232,16 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
     }
 }
 
-/// Adam's moments updated in place; returns the new parameter (from the decayed one).
-/// On the CPU one pass over the host values ([`adam_host`]), elsewhere dfdx ops; both do
-/// the same floating-point operations in the same order, so they agree bit for bit.
-fn adam_update<E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D>, g: Vector<E, D>, p: Vector<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Result<Vector<E, D>> {
-    if let Some(new) = adam_on_cpu::<f32, E, D>(m, v, &g, &p, t, lr, hyper).or_else(|| adam_on_cpu::<f64, E, D>(m, v, &g, &p, t, lr, hyper)) {
+/// Adam's moments updated in place; returns the new parameter (from the decayed one `p`;
+/// the gradient is `param`'s in `grads`). On the CPU one pass over the host values
+/// ([`adam_host`]), elsewhere dfdx ops; both do the same floating-point operations in the
+/// same order, so they agree bit for bit.
+#[allow(clippy::too_many_arguments)]
+fn adam_update<E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D>, grads: &mut Gradients<E, D>, param: &Vector<E, D>, p: Vector<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Result<Vector<E, D>> {
+    if let Some(new) = adam_on_cpu::<f32, E, D>(m, v, grads, param, &p, t, lr, hyper).or_else(|| adam_on_cpu::<f64, E, D>(m, v, grads, param, &p, t, lr, hyper)) {
         return new;
     }
+    let g = grads.get(param);
     let (beta1, beta2, eps) = hyper;
     let (b1, b2) = (e::<E>(beta1), e::<E>(beta2));
     let step = e::<E>(lr / (1.0 - beta1.powi(t)));
@@ -251,40 +255,46 @@ fn adam_update<E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D
 
 /// [`adam_host`] when the tensors are CPU tensors of `F` (a downcast: the optimizer is
 /// generic over devices and element types); `None` otherwise.
-fn adam_on_cpu<F: Dtype + Float, E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D>, g: &Vector<E, D>, p: &Vector<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Option<Result<Vector<E, D>>> {
+#[allow(clippy::too_many_arguments)]
+fn adam_on_cpu<F: Dtype + Float, E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D>, grads: &mut Gradients<E, D>, param: &Vector<E, D>, p: &Vector<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Option<Result<Vector<E, D>>> {
     let m = (m as &mut dyn Any).downcast_mut::<Vector<F, Cpu>>()?;
     let v = (v as &mut dyn Any).downcast_mut::<Vector<F, Cpu>>()?;
-    let g = (g as &dyn Any).downcast_ref::<Vector<F, Cpu>>()?;
+    let grads = (grads as &mut dyn Any).downcast_mut::<Gradients<F, Cpu>>()?;
+    let param = (param as &dyn Any).downcast_ref::<Vector<F, Cpu>>()?;
     let p = (p as &dyn Any).downcast_ref::<Vector<F, Cpu>>()?;
-    let new = adam_host(m, v, g, p, t, lr, hyper).map(|new| Box::new(new) as Box<dyn Any>);
+    let new = grads.get_or_alloc_mut(param).map_err(dev_err).and_then(|g| adam_host(m, v, g, p, t, lr, hyper)).map(|new| Box::new(new) as Box<dyn Any>);
     Some(new.and_then(|b| b.downcast::<Vector<E, D>>().map(|b| *b).map_err(|_| Error::Device("Adam: tensor type mismatch".into()))))
 }
 
 /// [`adam_update`] on the CPU: m, v and the parameter in one pass over host values (in
 /// parallel chunks: elementwise, so the values do not depend on the split), with the
-/// operations of the dfdx route in the same order.
-fn adam_host<F: Dtype + Float>(m: &mut Vector<F, Cpu>, v: &mut Vector<F, Cpu>, g: &Vector<F, Cpu>, p: &Vector<F, Cpu>, t: i32, lr: f64, (beta1, beta2, eps): (f64, f64, f64)) -> Result<Vector<F, Cpu>> {
+/// operations of the dfdx route in the same order. The gradient `g` is read in place, and
+/// the new m, v and parameter become tensors without copying their buffers back.
+fn adam_host<F: Dtype + Float>(m: &mut Vector<F, Cpu>, v: &mut Vector<F, Cpu>, g: &[F], p: &Vector<F, Cpu>, t: i32, lr: f64, (beta1, beta2, eps): (f64, f64, f64)) -> Result<Vector<F, Cpu>> {
     let (b1, b2) = (e::<F>(beta1), e::<F>(beta2));
     let step = e::<F>(lr / (1.0 - beta1.powi(t)));
     let vscale = e::<F>(1.0 / (1.0 - beta2.powi(t)));
     let (one_b1, one_b2, eps) = (F::ONE - b1, F::ONE - b2, e::<F>(eps));
     let n = p.shape().0;
-    let (mut mv, mut vv, mut gv, mut pv) = (vec![F::default(); n], vec![F::default(); n], vec![F::default(); n], vec![F::default(); n]);
+    if g.len() != n {
+        return Err(Error::Shape(format!("Adam: gradient of {} values for a parameter of {n}", g.len())));
+    }
+    let (mut mv, mut vv, mut pv) = (vec![F::default(); n], vec![F::default(); n], vec![F::default(); n]);
     m.copy_into(&mut mv);
     v.copy_into(&mut vv);
-    g.copy_into(&mut gv);
     p.copy_into(&mut pv);
     const CHUNK: usize = 1 << 15;
-    mv.par_chunks_mut(CHUNK).zip(vv.par_chunks_mut(CHUNK)).zip(gv.par_chunks(CHUNK)).zip(pv.par_chunks_mut(CHUNK)).for_each(|(((m, v), g), p)| {
+    mv.par_chunks_mut(CHUNK).zip(vv.par_chunks_mut(CHUNK)).zip(g.par_chunks(CHUNK)).zip(pv.par_chunks_mut(CHUNK)).for_each(|(((m, v), g), p)| {
         for (((m, v), &g), p) in m.iter_mut().zip(v.iter_mut()).zip(g).zip(p.iter_mut()) {
             *m = *m * b1 + g * one_b1;
             *v = *v * b2 + g * g * one_b2;
             *p = *p - (*m * step) / ((*v * vscale).sqrt() + eps);
         }
     });
-    m.copy_from(&mv);
-    v.copy_from(&vv);
-    p.device().try_tensor_from_vec(pv, (n,)).map_err(dev_err)
+    let dev = p.device();
+    *m = dev.try_tensor_from_vec(mv, (n,)).map_err(dev_err)?;
+    *v = dev.try_tensor_from_vec(vv, (n,)).map_err(dev_err)?;
+    dev.try_tensor_from_vec(pv, (n,)).map_err(dev_err)
 }
 
 /// SGD's velocity updated in place; returns the new parameter (from the decayed one).

@@ -18,9 +18,9 @@ fn one_step<D: ConvDevice<f32>>(net: NetKind, kind: LossKind, dev: D, pixels: &[
     let x: Tensor<(usize, usize), f32, D> = dev.tensor_from_vec(pixels.to_vec(), (labels.len(), 784));
     let out = head.forward(network.forward(x.leaky_traced(), Mode::Train).unwrap(), labels, 0).unwrap();
     let loss = out.loss.as_vec()[0];
-    let grads = out.loss.backward();
+    let mut grads = out.loss.backward();
     let mut model = Model::new(&mut network, &mut head);
-    opt.step(&mut model, &grads, 1e-3).unwrap();
+    opt.step(&mut model, &mut grads, 1e-3).unwrap();
     let mut params = Vec::new();
     model.visit("", &mut |_, _, t| params.extend(t.as_vec()));
     (loss, params)

@@ -66,9 +66,9 @@ pub fn bench<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usiz
         let out = head.forward(emb, &labels, i as u64)?;
         let _ = out.loss.as_vec(); // wait for the device
         let t1 = Instant::now();
-        let grads = out.loss.backward();
+        let mut grads = out.loss.backward();
         let t2 = Instant::now();
-        opt.step(&mut Model::new(&mut network, &mut head), &grads, 1e-3)?;
+        opt.step(&mut Model::new(&mut network, &mut head), &mut grads, 1e-3)?;
         let _ = head.weight.as_vec(); // wait for the device
         let t3 = Instant::now();
         if i >= warmup {

@@ -103,10 +103,10 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         let acc = count_correct(&out.logits.as_vec(), NUM_CLASSES, labels) as f64 / b as f64;
         let margin_acc = count_correct(&out.margin_logits.as_vec(), NUM_CLASSES, labels) as f64 / b as f64;
         let lambda = out.lambda;
-        let grads = out.loss.backward();
+        let mut grads = out.loss.backward();
         let lr = self.cfg.lr_at(self.step);
         let mut model = Model::new(&mut self.net, &mut self.head);
-        self.opt.step(&mut model, &grads, lr)?;
+        self.opt.step(&mut model, &mut grads, lr)?;
         let rec = StepRecord::new(self.step, loss, acc, margin_acc, lambda, lr);
         self.step += 1;
         self.history.push(rec.clone());
