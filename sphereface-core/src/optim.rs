@@ -186,8 +186,9 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
     /// # Errors
     /// [`Error::Config`] when `lr` is not a finite non-negative number or the model's
     /// parameters are not the ones this state was made for.
-    /// `grads` is mutable only so that the CPU route can read each gradient in place
-    /// instead of copying it; its values are left as they are.
+    /// `grads` is mutable so that the CPU route can read each gradient in place instead of
+    /// copying it; the gradients it holds are left as they are. A trainable tensor that the
+    /// loss did not reach counts as a zero gradient (dfdx's convention), on every route.
     pub fn step(&mut self, model: &mut impl HasParams<E, D>, grads: &mut Gradients<E, D>, lr: f64) -> Result<()> {
         if !(lr.is_finite() && lr >= 0.0) {
             return Err(Error::Config(format!("learning rate must be finite and >= 0, got {lr}")));
@@ -212,6 +213,10 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
                 return;
             }
             i += 1;
+            if let Err(err) = grads.try_alloc_for(p) {
+                failure = Some(dev_err(err));
+                return;
+            }
             let decay = cfg.weight_decay > 0.0 && (name == "weight" || name.ends_with(".weight"));
             let decayed = if decay { p.clone() * keep } else { p.clone() };
             let res = match (cfg.optimizer, &mut s[..]) {

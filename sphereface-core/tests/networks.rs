@@ -133,7 +133,7 @@ fn whole_network_gradients_match_finite_differences() {
     }
 }
 
-/// Adam's first two steps against the formula computed by hand.
+/// Adam's first two steps against the formula computed by hand, and a third without gradients.
 #[test]
 fn adam_matches_hand_computation() {
     let dev = Cpu::default();
@@ -157,6 +157,15 @@ fn adam_matches_hand_computation() {
         assert_all_close(&format!("adam step {t}"), &head.weight.as_vec(), &w, 1e-15, 1e-12);
     }
     assert!(opt.step(&mut head, &mut Gradients::leaky(), f64::NAN).unwrap_err().to_string().contains("NaN"));
+    // No gradients at all (a loss that did not reach the head): zero gradients, so Adam
+    // moves the weights by its first moment alone, as the formula says.
+    opt.step(&mut head, &mut Gradients::leaky(), lr).unwrap();
+    for i in 0..2 {
+        m[i] *= b1;
+        v[i] *= b2;
+        w[i] -= lr * (m[i] / (1.0 - b1.powi(3))) / ((v[i] / (1.0 - b2.powi(3))).sqrt() + eps);
+    }
+    assert_all_close("adam step without gradients", &head.weight.as_vec(), &w, 1e-15, 1e-12);
     let bad = OptimConfig { optimizer: Optimizer::Adam { beta1: 1.0, beta2: 0.999, eps: 1e-8 }, weight_decay: 0.0 };
     assert!(OptimizerState::<f64, Cpu>::new(&head, bad).is_err());
 }
@@ -221,6 +230,16 @@ fn sgd_momentum_matches_hand_computation() {
         let got: Vec<f64> = head.weight.as_vec().into_iter().chain(head.bias.as_ref().unwrap().as_vec()).collect();
         assert_all_close(&format!("sgd step {t}"), &got, &p, 1e-15, 1e-12);
     }
+    // No gradients at all: zero gradients, so the velocity and the decay alone move p.
+    let lr = 0.02;
+    opt.step(&mut head, &mut Gradients::leaky(), lr).unwrap();
+    for i in 0..4 {
+        b[i] *= mu;
+        let keep = if i < 2 { 1.0 - lr * wd } else { 1.0 };
+        p[i] = p[i] * keep - lr * b[i];
+    }
+    let got: Vec<f64> = head.weight.as_vec().into_iter().chain(head.bias.as_ref().unwrap().as_vec()).collect();
+    assert_all_close("sgd step without gradients", &got, &p, 1e-15, 1e-12);
     for bad in [1.0, -0.1, f64::NAN] {
         let err = OptimizerState::<f64, Cpu>::new(&head, OptimConfig { optimizer: Optimizer::Sgd { momentum: bad }, weight_decay: 0.0 }).unwrap_err().to_string();
         assert!(err.contains("momentum must be in [0, 1)"), "{err}");
