@@ -30,6 +30,9 @@ pub enum Error {
         /// Steps completed and saved.
         step: u64,
     },
+    /// An open-set setting or file is unusable (the known digits, a pairs file, a run
+    /// with nothing unknown).
+    OpenSet(OpenSetError),
     /// Reading or writing a file failed.
     Io {
         /// The file involved.
@@ -53,6 +56,7 @@ impl fmt::Display for Error {
                  (try a lower learning rate, or the caffe lambda schedule for the angular loss)"
             ),
             Error::Interrupted { step } => write!(f, "interrupted after step {step}; the checkpoint is saved: rerun the same command with --resume to continue"),
+            Error::OpenSet(e) => write!(f, "{e}"),
             Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
         }
     }
@@ -62,6 +66,7 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Data(e) => Some(e),
+            Error::OpenSet(e) => Some(e),
             Error::Io { source, .. } => Some(source),
             _ => None,
         }
@@ -72,6 +77,86 @@ impl From<DataError> for Error {
     fn from(e: DataError) -> Self {
         Error::Data(e)
     }
+}
+
+impl From<OpenSetError> for Error {
+    fn from(e: OpenSetError) -> Self {
+        Error::OpenSet(e)
+    }
+}
+
+/// What is wrong with an open-set setting or file: each case its own variant, its message
+/// naming the value, file and line involved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpenSetError {
+    /// `--known` is not a comma-separated list of digits.
+    #[error("known digits: {text:?} is not a comma-separated list of digits (e.g. 2,4,5,9,8,3)")]
+    KnownNotDigits {
+        /// The text given.
+        text: String,
+    },
+    /// A known digit outside 0–9.
+    #[error("known digits: {digit} is not a digit (0-9)")]
+    KnownOutOfRange {
+        /// The value given.
+        digit: i64,
+    },
+    /// A digit listed twice.
+    #[error("known digits: {digit} is listed twice")]
+    KnownRepeated {
+        /// The repeated digit.
+        digit: u8,
+    },
+    /// Fewer than two known digits: nothing to classify.
+    #[error("known digits: at least 2 are needed to train a classifier, got {count}")]
+    KnownTooFew {
+        /// How many were given.
+        count: usize,
+    },
+    /// All ten digits known: nothing would be unknown.
+    #[error("known digits: all ten digits are listed, so nothing would be unknown; leave out --known to train on all ten")]
+    KnownAll,
+    /// Open-set evaluation of a run that was trained on all ten digits.
+    #[error("{run}: trained on all ten digits (its config.json has no \"known\" digits), so no test digit is unknown to it; train with --known to evaluate open-set recognition")]
+    NothingUnknown {
+        /// The run directory.
+        run: String,
+    },
+    /// A pairs file ends before the pairs its first line announces.
+    #[error("{path}: truncated pairs file: its first line announces {expected} pairs ({folds} folds of {per_fold}), found {found}")]
+    PairsTruncated {
+        /// The file.
+        path: String,
+        /// Pairs announced.
+        expected: usize,
+        /// Folds announced.
+        folds: usize,
+        /// Pairs per fold announced.
+        per_fold: usize,
+        /// Pairs found.
+        found: usize,
+    },
+    /// A line of a pairs file cannot be read.
+    #[error("{path}: line {line}: {reason}")]
+    PairsMalformed {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A pairs file that does not fit the data or the run: an index whose test image has
+    /// another digit, a digit the run knows, more pairs than announced.
+    #[error("{path}: line {line}: {reason}")]
+    PairsMismatch {
+        /// The file.
+        path: String,
+        /// 1-based line number (0: the file as a whole).
+        line: usize,
+        /// What does not match.
+        reason: String,
+    },
 }
 
 /// Result with this crate's [`Error`].

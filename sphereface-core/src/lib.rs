@@ -34,6 +34,7 @@ pub mod data;
 mod error;
 pub mod io;
 pub mod model;
+pub mod openset;
 pub mod optim;
 pub mod report;
 pub mod rng;
@@ -45,7 +46,7 @@ pub mod figures;
 pub mod viz;
 
 pub use dfdx;
-pub use error::{Error, Result};
+pub use error::{Error, OpenSetError, Result};
 pub(crate) use error::dev_err;
 /// polars, re-exported for notebooks that work with [`report::Table`]s.
 #[cfg(feature = "table")]

@@ -263,3 +263,53 @@ fn bench_prints_training_and_evaluation_timings() {
         assert_eq!(backward == 0.0, mode == "eval", "{mode}: backward {backward}");
     }
 }
+
+/// Open set from the command: `--known` refuses every bad list by name; a run trained on
+/// known digits is evaluated (`openset evaluate`, then `openset table`); a closed-set run, a
+/// truncated pairs file or a probe without pseudo-unknown digits are named errors that write
+/// nothing.
+#[test]
+fn open_set_from_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let x = dir.path().join("x");
+    let x = x.to_str().unwrap();
+    fails_with(&["train", "--loss", "modified", "--known", "2,4,2", "--out", x], "known digits: 2 is listed twice");
+    fails_with(&["train", "--loss", "modified", "--known", "0,1,2,3,4,5,6,7,8,9", "--out", x], "nothing would be unknown");
+    fails_with(&["train", "--loss", "modified", "--known", "3,12", "--out", x], "12 is not a digit (0-9)");
+    fails_with(&["train", "--loss", "modified", "--known", "5", "--out", x], "at least 2 are needed");
+    fails_with(&["train", "--loss", "modified", "--known", "five", "--out", x], "not a comma-separated list of digits");
+    fails_with(&["openset", "run", "--known", "1,2", "--out", x], "--known is for `train`");
+    fails_with(&["openset", "pairs", "--split", "9"], "no split \"9\"");
+    assert!(!dir.path().join("x").exists(), "nothing written");
+
+    let root = dir.path().join("exp");
+    let run = root.join("split1").join("angular-d3");
+    let r = run.to_str().unwrap();
+    let tiny = ["--steps", "2", "--train-subset", "64", "--quiet"];
+    let mut a = vec!["train", "--loss", "angular", "--dim", "3", "--known", "2,4,5,9,8,3", "--out", r];
+    a.extend_from_slice(&tiny);
+    let (code, _, err) = sphereface(&a);
+    assert_eq!(code, 0, "{err}");
+    let cut: String = std::fs::read_to_string(sphereface_core::openset::Splits::default_dir().join("pairs-split1.txt")).unwrap().lines().take(100).map(|l| format!("{l}\n")).collect();
+    let bad = dir.path().join("cut.txt");
+    std::fs::write(&bad, cut).unwrap();
+    fails_with(&["openset", "evaluate", "--run", r, "--pairs", bad.to_str().unwrap()], "truncated pairs file: its first line announces 6000 pairs (10 folds of 300), found 99");
+    fails_with(&["openset", "evaluate", "--run", r, "--among", "2,4,5,9,8,3"], "must hold the run's known digits 2,4,5,9,8,3 and at least two more");
+    assert!(!run.join("openset.json").exists() && !run.join("openset-validation.json").exists(), "nothing written on an error");
+    let (code, stdout, err) = sphereface(&["openset", "evaluate", "--run", r]);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((report["known_images"].as_u64(), report["verification"]["count"].as_u64()), (Some(5_899), Some(6_000)), "{stdout}");
+    assert!(run.join("openset.json").exists() && run.join("pair-scores.csv").exists());
+    let (code, stdout, err) = sphereface(&["openset", "table", "--from", root.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("| angular softmax | 3 | 1 |") && root.join("openset.csv").exists(), "{stdout}");
+
+    let closed = dir.path().join("closed");
+    let c = closed.to_str().unwrap();
+    let mut a = vec!["train", "--loss", "modified", "--dim", "2", "--test-subset", "50", "--out", c];
+    a.extend_from_slice(&tiny);
+    assert_eq!(sphereface(&a).0, 0);
+    fails_with(&["openset", "evaluate", "--run", c], "trained on all ten digits");
+    fails_with(&["openset", "table", "--from", dir.path().join("closed").to_str().unwrap()], "holds no evaluated open-set runs");
+}

@@ -1,6 +1,8 @@
 //! Training: configuration checks, learning on a small subset, exact resume, NaN stop,
 //! determinism and the run directory rules. Small budgets on the committed MNIST copy.
 
+mod common;
+
 use std::sync::OnceLock;
 
 use sphereface_core::data::Mnist;
@@ -111,12 +113,20 @@ fn protocols_and_schedule() {
     for p in [Protocol::Quick, Protocol::Seed, Protocol::Strong] {
         assert_eq!(p.default_lambda(), LambdaSchedule::caffe());
     }
-    assert!("longer".parse::<Protocol>().unwrap_err().to_string().contains("expected quick, seed, strong, long or lecture"));
+    assert!("longer".parse::<Protocol>().unwrap_err().to_string().contains("expected quick, seed, strong, long, lecture or openset"));
     // lecture: the quick protocol's subset and rate stretched, λ = 0, snapshots for the angle curve.
     let lec = TrainConfig::new(Protocol::Lecture, LossKind::Modified, 3);
     assert_eq!("lecture".parse::<Protocol>().unwrap(), Protocol::Lecture);
     assert_eq!(Protocol::Lecture.default_lambda(), LambdaSchedule::none());
     assert!(lec.snapshot_every.is_some() && lec.steps > q.steps, "{lec:?}");
+    // openset: long's batch, rate, augmentation and λ in 2,000 steps, the decay quickened
+    // (2000/80 = 25 factors of 0.9 against long's 25.6), checkpoints every 500.
+    let o = TrainConfig::new(Protocol::OpenSet, LossKind::Modified, 16);
+    assert_eq!(TrainConfig { steps: 51_200, lr_decay_steps: 2000.0, checkpoint_every: 200, protocol: Protocol::Long, ..o.clone() }, TrainConfig { dim: 16, ..l });
+    assert!((o.lr_at(2000) - 3e-3 * 0.9f64.powf(25.0)).abs() < 1e-15);
+    assert_eq!(("openset".parse::<Protocol>().unwrap(), Protocol::OpenSet.name()), (Protocol::OpenSet, "openset"));
+    assert_eq!(Protocol::OpenSet.default_lambda(), LambdaSchedule::none());
+    assert_eq!(o.known, None, "the known digits come with --known or the benchmark's splits");
 }
 
 /// A short run on a subset learns: test accuracy far above chance (0.1) for every head.
@@ -159,12 +169,7 @@ fn resume_gives_the_same_result() {
 
     let dir = tempfile::tempdir().unwrap();
     let files = RunFiles::new(dir.path());
-    let mut first = Trainer::<f32, Cpu>::new(TrainConfig { steps: 3, ..cfg.clone() }, Cpu::default()).unwrap();
-    first.fit(&train_split, Some(&files), &mut Silent).unwrap();
-    drop(first);
-    let mut resumed = Trainer::<f32, Cpu>::resume(&files, cfg.clone(), Cpu::default()).unwrap();
-    assert_eq!(resumed.step, 3);
-    resumed.fit(&train_split, Some(&files), &mut Silent).unwrap();
+    let mut resumed = common::interrupted_and_resumed(&cfg, &train_split, &files);
     assert_eq!(resumed.history, straight.history);
     assert_eq!(params(&mut resumed), params(&mut straight));
     assert_eq!(resumed.opt.t, 6);

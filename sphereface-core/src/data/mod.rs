@@ -1,6 +1,6 @@
 //! MNIST: loading (IDX, plain or gzip, checksummed), splits and batches ([`Split`],
-//! [`Mnist`]), the resumable batch order ([`Sampler`]) and the augmentation of training
-//! images ([`augment`]).
+//! [`Mnist`]), the digits an open-set run knows ([`KnownDigits`]), the resumable batch
+//! order ([`Sampler`]) and the augmentation of training images ([`augment`]).
 //!
 //! The four original IDX files are read from a directory, each either gzip-compressed
 //! (`<name>.gz`) or plain (`<name>`). Every malformed input becomes a [`DataError`] whose
@@ -13,6 +13,7 @@ mod augment;
 mod checksum;
 mod error;
 mod idx;
+mod known;
 mod sampler;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ pub use augment::{augment, Augment, ELASTIC_SIGMA};
 pub use checksum::{verify_checksums, DEFAULT_SHA256};
 pub use error::DataError;
 pub use idx::{parse_images, parse_labels, split_from_bytes, MAX_FILE_BYTES, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
+pub use known::KnownDigits;
 pub use sampler::Sampler;
 pub use crate::{IMAGE_PIXELS, IMAGE_SIDE, NUM_CLASSES};
 

@@ -13,6 +13,7 @@ pub use crate::train::{saved_runs, SavedRun};
 use crate::{Error, Result};
 
 mod formulas;
+pub mod openset;
 pub use formulas::{decision_figure, lambda_figure, margin_family_figure, psi_figure, target_figure, winning_class};
 
 /// Steps averaged in the training curves (per-batch values are noisy).
@@ -22,7 +23,7 @@ pub const CURVE_SMOOTHING: usize = 20;
 /// broken up by the line drawing, and weigh more).
 const CURVE_POINTS: usize = 1500;
 
-fn plot_err(e: crate::viz::PlotError) -> Error {
+pub(crate) fn plot_err(e: crate::viz::PlotError) -> Error {
     Error::Plot(e.to_string())
 }
 
@@ -75,7 +76,7 @@ pub fn smooth(ys: &[f64], k: usize) -> Vec<f64> {
     out
 }
 
-fn pretty(loss: &str) -> String {
+pub(crate) fn pretty(loss: &str) -> String {
     crate::model::loss_title(loss).to_string()
 }
 
@@ -90,12 +91,17 @@ fn embedding_title(run: &SavedRun, projection: Projection) -> String {
 
 /// The class directions to draw on a 2-D run: its saved class weights (`head.json`) or,
 /// for runs made before heads were saved, the centres of its test embeddings' classes.
-fn class_directions(run: &SavedRun, emb: &crate::train::EmbeddingSet) -> Result<Vec<[f64; 2]>> {
+pub(crate) fn class_directions(run: &SavedRun, emb: &crate::train::EmbeddingSet) -> Result<Vec<[f64; 2]>> {
     if emb.dim != 2 {
         return Ok(Vec::new());
     }
     if let Some(head) = run.files.read_head()? {
-        return Ok(head.weights.iter().map(|w| [w[0], w[1]]).collect());
+        let dirs: Vec<[f64; 2]> = head.weights.iter().map(|w| [w[0], w[1]]).collect();
+        // An open-set run's class j is digit known[j]: directions are indexed by digit.
+        return Ok(match &run.config.known {
+            Some(known) => (0..10u8).map(|d| known.class_of(d).map_or([0.0, 0.0], |j| dirs[j])).collect(),
+            None => dirs,
+        });
     }
     let mut sums = vec![[0.0f64; 2]; 10];
     for (p, &l) in emb.values.chunks(2).zip(&emb.labels) {
@@ -150,7 +156,7 @@ fn thin(xs: Vec<f64>, ys: Vec<f64>, max: usize) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// Of `n` points, every k-th (k as small as leaves at most `max`) and the last.
-fn kept_indices(n: usize, max: usize) -> Vec<usize> {
+pub(crate) fn kept_indices(n: usize, max: usize) -> Vec<usize> {
     let k = n.div_ceil(max.max(1)).max(1);
     (0..n).filter(|i| i % k == 0 || i + 1 == n).collect()
 }

@@ -16,7 +16,7 @@ mod table;
 
 pub use angles::{angle_history, angular_separation, Separation};
 #[cfg(feature = "table")]
-pub use table::{accuracy_table, angles_table, Table};
+pub use table::{accuracy_table, angles_table, openset_table, Table};
 
 /// The seed README's test accuracies (YunYang1994/SphereFace, produced by a buggy loop
 /// that trained the plain softmax graph three times; see the README).
@@ -103,12 +103,17 @@ impl ResultRow {
     }
 
     /// The row of a saved run: its metrics and the angular separation of its test
-    /// embeddings ([`ResultRow::with_separation`]).
+    /// embeddings ([`ResultRow::with_separation`]; an open-set run's known digits only).
     ///
     /// # Errors
     /// Reading the embeddings, or [`Error::Shape`] when they cannot be measured.
     pub fn from_run(run: &SavedRun) -> Result<Self> {
-        let sep = angular_separation(&run.files.read_embeddings()?)?;
+        let mut emb = run.files.read_embeddings()?;
+        if let Some(known) = &run.config.known {
+            // An open-set run's classes are its known digits; the others have no class.
+            emb = emb.only(|d| known.contains(d));
+        }
+        let sep = angular_separation(&emb)?;
         let row = ResultRow::new(run.config.head.name(), run.config.dim, &run.metrics).with_separation(&sep);
         Ok(ResultRow { params: Some(run.config.head.params()), ..row })
     }

@@ -156,6 +156,31 @@ pub fn angles_table(rows: &[ResultRow], caption: &str) -> crate::Result<Table> {
     Ok(Table { frame, caption: caption.to_string() })
 }
 
+/// The open-set summary: one row per loss and embedding size, each number in percent as
+/// mean ± standard deviation over the splits ([`crate::openset::summarise`]).
+///
+/// # Errors
+/// [`crate::Error::Config`] for no rows.
+pub fn openset_table(rows: &[crate::openset::SummaryRow], caption: &str) -> crate::Result<Table> {
+    if rows.is_empty() {
+        return Err(crate::Error::Config(format!("{caption}: no open-set runs")));
+    }
+    let pct = |f: fn(&crate::openset::SummaryRow) -> crate::openset::MeanStd, digits: usize| -> Vec<String> { rows.iter().map(|r| f(r).percent(digits, r.splits > 1)).collect() };
+    let columns = vec![
+        Column::new("loss".into(), rows.iter().map(|r| crate::model::loss_title(&r.loss).to_string()).collect::<Vec<_>>()),
+        Column::new("dim".into(), rows.iter().map(|r| r.dim as u32).collect::<Vec<_>>()),
+        Column::new("splits".into(), rows.iter().map(|r| r.splits as u32).collect::<Vec<_>>()),
+        Column::new("known acc %".into(), pct(|r| r.closed_set_acc, 2)),
+        Column::new("AUROC %".into(), pct(|r| r.auroc, 2)),
+        Column::new("score".into(), rows.iter().map(|r| r.score.title().to_string()).collect::<Vec<_>>()),
+        Column::new("pairs verified %".into(), pct(|r| r.verification, 2)),
+        Column::new("EER %".into(), pct(|r| r.eer, 2)),
+        Column::new("TAR@FAR 1e-3 %".into(), pct(|r| r.tar_at_far, 1)),
+    ];
+    let frame = DataFrame::new(rows.len(), columns).map_err(|e| crate::Error::Config(format!("open-set table: {e}")))?;
+    Ok(Table { frame, caption: caption.to_string() })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,7 @@
 //! | `config.json` | the [`TrainConfig`], written first |
 //! | `history.csv` | one [`StepRecord`] per step (`step,loss,acc,margin_acc,lambda,lr`) |
 //! | `metrics.json` | the [`Metrics`] of the finished run |
-//! | `embeddings.csv` | test embeddings and labels (`x1,..,xd,label`) |
+//! | `embeddings.csv` | test embeddings and labels (`x1,..,xd,label`; an open-set run: every test image, known or not) |
 //! | `head.json` | the trained class weights ([`HeadWeights`]) |
 //! | `snapshots/step-NNNNNN.csv` | embeddings of the first test images during training |
 //! | `checkpoint.bin` | parameters and optimizer state ([`super::checkpoint`]), not committed |
@@ -135,30 +135,30 @@ pub struct RunFiles {
     dir: PathBuf,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io { path: path.to_path_buf(), source }
 }
 
-fn bad(path: &Path, m: impl std::fmt::Display) -> Error {
+pub(crate) fn bad(path: &Path, m: impl std::fmt::Display) -> Error {
     Error::Config(format!("{}: {m}", path.display()))
 }
 
-fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::io::write_atomic(path, bytes).map_err(io_err(path))
 }
 
-fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+pub(crate) fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
     let text = serde_json::to_string_pretty(value).map_err(|e| bad(path, e))?;
     write(path, text.as_bytes())
 }
 
-fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
+pub(crate) fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(io_err(path))?;
     serde_json::from_str(&text).map_err(|e| bad(path, e))
 }
 
 /// The text of `path`, or of `path.gz` (decompressed) when only that exists.
-fn read_text(path: &Path) -> Result<(PathBuf, String)> {
+pub(crate) fn read_text(path: &Path) -> Result<(PathBuf, String)> {
     if path.exists() {
         return Ok((path.to_path_buf(), std::fs::read_to_string(path).map_err(io_err(path))?));
     }
@@ -176,6 +176,20 @@ fn read_text(path: &Path) -> Result<(PathBuf, String)> {
 }
 
 impl EmbeddingSet {
+    /// The points whose label passes `keep`, in their order.
+    pub fn only(&self, keep: impl Fn(u8) -> bool) -> EmbeddingSet {
+        self.rows(&(0..self.labels.len()).filter(|&i| keep(self.labels[i])).collect::<Vec<_>>())
+    }
+
+    /// The points `rows` (indices, in that order).
+    ///
+    /// # Panics
+    /// If an index is past the points (a programmer error).
+    pub fn rows(&self, rows: &[usize]) -> EmbeddingSet {
+        let d = self.dim;
+        EmbeddingSet { dim: d, values: rows.iter().flat_map(|&i| self.values[i * d..(i + 1) * d].iter().copied()).collect(), labels: rows.iter().map(|&i| self.labels[i]).collect() }
+    }
+
     /// The CSV text: header `x1,..,xd,label`, then one row per point (values as Rust's
     /// shortest `f32` display, which reads back exactly).
     fn to_csv(&self) -> Result<Vec<u8>> {

@@ -25,12 +25,18 @@ pub fn load_data(dir: Option<&Path>) -> Result<Mnist> {
 }
 
 /// Splits per configuration: (validation = the first `cfg.validation` training images, which
-/// is empty for 0; train = the rest, cut to `cfg.train_subset`).
+/// is empty for 0; train = the rest, cut to `cfg.train_subset`). An open-set run
+/// (`cfg.known`) keeps only the known digits' images in both, labelled by class, before the
+/// cut.
 ///
 /// # Errors
 /// [`Error::Data`] when the training file is too small.
 pub fn splits(data: &Mnist, cfg: &TrainConfig) -> Result<(Split, Split)> {
     let (val, train) = data.train_validation_sized(cfg.validation)?;
+    let (val, train) = match &cfg.known {
+        Some(k) => (val.known_only(k), train.known_only(k)),
+        None => (val, train),
+    };
     let train = match cfg.train_subset {
         Some(n) if n < train.len() => train.split_at(n)?.0,
         _ => train,
@@ -66,7 +72,9 @@ fn keep_finished(cfg: &TrainConfig, files: &RunFiles, progress: &mut dyn Progres
 
 /// Trains one configuration end to end into `dir` and returns its metrics: writes
 /// `config.json` first, then checkpoints and `history.csv` during training, then
-/// `metrics.json`, `embeddings.csv` and `head.json` ([`super::records`]). Refuses a directory that holds another run
+/// `metrics.json`, `embeddings.csv` and `head.json` ([`super::records`]). An open-set run
+/// (`cfg.known`) trains and validates on the known digits only, reports the test accuracy
+/// of the known digits' test images and saves the embeddings of all test images. Refuses a directory that holds another run
 /// unless `force` (start over) or `resume` (continue it).
 ///
 /// # Errors
@@ -97,9 +105,14 @@ pub fn run<E: Dtype, D: ConvDevice<E>>(cfg: TrainConfig, data: &Mnist, dir: &Run
     }
     trainer.fit(&train, Some(&files), progress)?;
     progress.message("evaluating on the test set");
-    let test = match cfg.test_subset {
+    let all_test = match cfg.test_subset {
         Some(n) if n < data.test.len() => data.test.split_at(n)?.0,
         _ => data.test.clone(),
+    };
+    // An open-set run's closed-set test: the known digits' images, labelled by class.
+    let test = match &cfg.known {
+        Some(k) => all_test.known_only(k),
+        None => all_test.clone(),
     };
     let ev = trainer.evaluate(&test)?;
     // The validation split is capped like the test set (small runs stay small).
@@ -123,7 +136,10 @@ pub fn run<E: Dtype, D: ConvDevice<E>>(cfg: TrainConfig, data: &Mnist, dir: &Run
         device: device_name::<E, D>(),
         threads: rayon::current_num_threads(),
     };
-    files.write_embeddings(&ev.embeddings)?;
+    // An open-set run saves every test image's embedding, known and unknown, with its digit:
+    // what open-set evaluation reads.
+    let embeddings = if cfg.known.is_some() { trainer.embed(&all_test)? } else { ev.embeddings };
+    files.write_embeddings(&embeddings)?;
     files.write_head(&head_weights(&trainer.head))?;
     files.write_metrics(&metrics)?;
     Ok(metrics)

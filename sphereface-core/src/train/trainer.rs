@@ -16,7 +16,7 @@ use crate::model::params::e;
 use crate::model::{count_correct, ConvDevice, Head, Mode, Model, Network};
 use crate::optim::OptimizerState;
 use crate::rng::{stream, Stream};
-use crate::{Error, Result, IMAGE_PIXELS, NUM_CLASSES};
+use crate::{Error, Result, IMAGE_PIXELS};
 
 /// The position of a run, saved in its checkpoint beside the tensors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         cfg.validate()?;
         let mut rng = stream(cfg.seed, Stream::Init, 0);
         let mut net = Network::with_width(cfg.net, cfg.dim, cfg.width, &dev, &mut rng)?;
-        let mut head = Head::new(cfg.head, cfg.dim, &dev, &mut rng)?;
+        let mut head = Head::with_classes(cfg.head, cfg.dim, cfg.classes(), &dev, &mut rng)?;
         let opt = OptimizerState::new(&Model::new(&mut net, &mut head), cfg.optim)?;
         Ok(Trainer { cfg, net, head, opt, step: 0, history: Vec::new(), train_seconds: 0.0, snapshots: None, dev })
     }
@@ -100,8 +100,9 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         if !loss.is_finite() {
             return Err(Error::Diverged { step: self.step, loss });
         }
-        let acc = count_correct(&out.logits.as_vec(), NUM_CLASSES, labels) as f64 / b as f64;
-        let margin_acc = count_correct(&out.margin_logits.as_vec(), NUM_CLASSES, labels) as f64 / b as f64;
+        let classes = self.head.classes;
+        let acc = count_correct(&out.logits.as_vec(), classes, labels) as f64 / b as f64;
+        let margin_acc = count_correct(&out.margin_logits.as_vec(), classes, labels) as f64 / b as f64;
         let lambda = out.lambda;
         let mut grads = out.loss.backward();
         let lr = self.cfg.lr_at(self.step);
@@ -159,8 +160,36 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         if self.cfg.snapshot_every.is_none() {
             return Ok(());
         }
-        let ev = self.evaluate(&split)?;
-        files.write_snapshot(self.step, &ev.embeddings)
+        let emb = self.embed(&split)?;
+        files.write_snapshot(self.step, &emb)
+    }
+
+    /// The embeddings of `split`'s images with frozen weights (batch norm on its running
+    /// statistics), labelled with the split's labels as they are: no head, so any label goes
+    /// (an open-set run embeds the digits it never saw).
+    ///
+    /// # Errors
+    /// Device or shape errors.
+    pub fn embed(&mut self, split: &Split) -> Result<EmbeddingSet> {
+        let values = self.embed_batches(split, Mode::Eval, |_, _, _| Ok(()))?;
+        Ok(EmbeddingSet { dim: self.cfg.dim, values, labels: split.labels.clone() })
+    }
+
+    /// Runs `split` through the network without a tape, `eval_batch` images at a time, and
+    /// hands each batch's embeddings (`[b, d]`) and labels to `f` with the head; returns all
+    /// embeddings, row-major.
+    fn embed_batches(&mut self, split: &Split, mode: Mode, mut f: impl FnMut(&Head<E, D>, Tensor<(usize, usize), E, D>, &[usize]) -> Result<()>) -> Result<Vec<f32>> {
+        let n = split.len();
+        let mut values = Vec::with_capacity(n * self.cfg.dim);
+        for start in (0..n).step_by(self.cfg.eval_batch) {
+            let idx: Vec<usize> = (start..(start + self.cfg.eval_batch).min(n)).collect();
+            let (pixels, labels) = split.batch(&idx);
+            let x: Tensor<(usize, usize), E, D> = self.dev.tensor_from_vec(pixels.iter().map(|&p| e::<E>(p as f64)).collect(), (idx.len(), IMAGE_PIXELS));
+            let emb = self.net.forward(x, mode)?; // [b, d]
+            values.extend(emb.as_vec().iter().map(|v| v.to_f32().unwrap_or(f32::NAN)));
+            f(&self.head, emb, &labels)?;
+        }
+        Ok(values)
     }
 
     /// Evaluates on `split` with frozen weights: accuracy without and with the margin,
@@ -178,27 +207,22 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
     /// trainer that is not saved afterwards).
     ///
     /// # Errors
-    /// Device or shape errors.
+    /// Device or shape errors; [`Error::Config`] for a label outside the head's classes.
     pub fn evaluate_with(&mut self, split: &Split, mode: Mode) -> Result<Evaluation> {
         let n = split.len();
         if n == 0 {
             return Err(Error::Shape("cannot evaluate on an empty split".into()));
         }
         let (mut correct, mut margin_correct, mut loss_sum) = (0usize, 0usize, 0.0f64);
-        let mut embeddings = Vec::with_capacity(n * self.cfg.dim);
         let step = self.step.saturating_sub(1);
-        for start in (0..n).step_by(self.cfg.eval_batch) {
-            let idx: Vec<usize> = (start..(start + self.cfg.eval_batch).min(n)).collect();
-            let (pixels, labels) = split.batch(&idx);
-            let x: Tensor<(usize, usize), E, D> = self.dev.tensor_from_vec(pixels.iter().map(|&p| e::<E>(p as f64)).collect(), (idx.len(), IMAGE_PIXELS));
-            let emb = self.net.forward(x, mode)?;
-            embeddings.extend(emb.as_vec().iter().map(|v| v.to_f32().unwrap_or(f32::NAN)));
-            let out = self.head.forward(emb, &labels, step)?;
-            correct += count_correct(&out.logits.as_vec(), NUM_CLASSES, &labels);
-            margin_correct += count_correct(&out.margin_logits.as_vec(), NUM_CLASSES, &labels);
-            loss_sum += out.loss.as_vec().first().and_then(|v| v.to_f64()).unwrap_or(f64::NAN) * idx.len() as f64;
-        }
-        let embeddings = EmbeddingSet { dim: self.cfg.dim, values: embeddings, labels: split.labels.clone() };
+        let values = self.embed_batches(split, mode, |head, emb, labels| {
+            let out = head.forward(emb, labels, step)?;
+            correct += count_correct(&out.logits.as_vec(), head.classes, labels);
+            margin_correct += count_correct(&out.margin_logits.as_vec(), head.classes, labels);
+            loss_sum += out.loss.as_vec().first().and_then(|v| v.to_f64()).unwrap_or(f64::NAN) * labels.len() as f64;
+            Ok(())
+        })?;
+        let embeddings = EmbeddingSet { dim: self.cfg.dim, values, labels: split.labels.clone() };
         Ok(Evaluation { acc: correct as f64 / n as f64, margin_acc: margin_correct as f64 / n as f64, loss: loss_sum / n as f64, embeddings })
     }
 

@@ -96,6 +96,7 @@ fn render_frames(
             yaw: opts.yaw,
             pitch: opts.pitch,
             lims,
+            other_label: opts.other_label.clone(),
         };
         let mut rgb = vec![0u8; w as usize * h as usize * 3];
         {

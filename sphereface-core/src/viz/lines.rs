@@ -371,6 +371,53 @@ pub fn lines(series: &[Series], opts: &LineOptions) -> Result<Figure, PlotError>
     render(&plan, opts.width, opts.height)
 }
 
+/// Several line charts in one figure, `cols` per row (row-major).
+struct LinePanels<'o> {
+    plans: Vec<LinePlan<'o>>,
+    cols: usize,
+}
+
+impl Paint for LinePanels<'_> {
+    fn paint<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, s: Scale) -> Result<(), PlotError> {
+        root.fill(&WHITE).map_err(draw_err)?;
+        let rows = self.plans.len().div_ceil(self.cols);
+        for (plan, area) in self.plans.iter().zip(root.split_evenly((rows, self.cols))) {
+            plan.paint(&area, s)?;
+        }
+        Ok(())
+    }
+}
+
+/// Several charts as by [`lines`] in one figure, `cols` per row, each panel the size of the
+/// first panel's options (one figure keeps a notebook cell to one output). Each panel has
+/// its own axes and legend.
+///
+/// # Errors
+/// As [`lines`] for any panel (naming it); [`PlotError::Empty`] for no panels,
+/// [`PlotError::Shape`] for 0 columns or a figure over [`super::MAX_SIDE`].
+pub fn line_panels(panels: &[(Vec<Series>, LineOptions)], cols: usize) -> Result<Figure, PlotError> {
+    let Some((_, first)) = panels.first() else { return Err(PlotError::Empty("no panels".into())) };
+    if cols == 0 {
+        return Err(PlotError::Shape("line panels need at least one column".into()));
+    }
+    let cols = cols.min(panels.len());
+    let rows = panels.len().div_ceil(cols);
+    let (w, h) = (first.width.saturating_mul(cols as u32), first.height.saturating_mul(rows as u32));
+    check_size(w, h)?;
+    let plans = panels
+        .iter()
+        .enumerate()
+        .map(|(i, (series, opts))| {
+            LinePlan::new(series, opts).map_err(|e| match e {
+                PlotError::Empty(m) => PlotError::Empty(format!("panel {i}: {m}")),
+                PlotError::Shape(m) => PlotError::Shape(format!("panel {i}: {m}")),
+                other => other,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    render(&LinePanels { plans, cols }, w, h)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_util::png_size;

@@ -41,7 +41,7 @@ use plotters::prelude::*;
 
 pub use animation::scatter_gif;
 pub use figure::{Animation, Figure};
-pub use lines::{lines, LineOptions, Series};
+pub use lines::{line_panels, lines, LineOptions, Series};
 pub use points::NORMALIZED_LIMIT;
 pub use regions::{decision_regions, RegionPanel};
 pub use panels::scatter_panels;

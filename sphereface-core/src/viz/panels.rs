@@ -96,6 +96,7 @@ pub fn scatter_panels(
             yaw: opts.yaw,
             pitch: opts.pitch,
             lims,
+            other_label: opts.other_label.clone(),
         })
         .collect();
     render(&PanelPlan { plans, cols }, width, height)

@@ -46,6 +46,9 @@ pub struct ScatterOptions {
     pub height: u32,
     /// Above this many points every k-th point is drawn (deterministic); 0 means no limit.
     pub max_points: usize,
+    /// The legend's name for labels above 9 (light grey): `other`, or `unknown` for the
+    /// digits an open-set run never saw.
+    pub other_label: String,
 }
 
 impl Default for ScatterOptions {
@@ -58,6 +61,7 @@ impl Default for ScatterOptions {
             width: 640,
             height: 520,
             max_points: 5000,
+            other_label: "other".into(),
         }
     }
 }
@@ -81,22 +85,39 @@ pub(super) struct ScatterPlan<'c> {
     pub(super) pitch: f64,
     /// Axis ranges `(lo, hi)` of x, y, z.
     pub(super) lims: [(f64, f64); 3],
+    /// The legend's name for labels above 9.
+    pub(super) other_label: String,
 }
 
-/// Draws the digit legend into its own panel, at pixel scale `s`.
-fn draw_digit_legend<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    labels: &[u8],
-    s: Scale,
-) -> Result<(), PlotError> {
+/// Which of the digits 0..=9 (and, at index 10, any label above 9) occur in `labels`.
+fn present_labels(labels: &[u8]) -> [bool; 11] {
     let mut present = [false; 11];
     for &l in labels {
         present[usize::from(l.min(10))] = true;
     }
+    present
+}
+
+/// Width of the legend panel: [`LEGEND_W`], widened for an `other_label` longer than five
+/// characters when labels above 9 are drawn.
+fn legend_width(labels: &[u8], other_label: &str) -> u32 {
+    let extra = other_label.chars().count().saturating_sub(5) as u32;
+    if present_labels(labels)[10] { LEGEND_W + 9 * extra } else { LEGEND_W }
+}
+
+/// Draws the legend of the digits drawn (and of labels above 9, named `other_label`) into
+/// its own panel, at pixel scale `s`.
+fn draw_digit_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    labels: &[u8],
+    other_label: &str,
+    s: Scale,
+) -> Result<(), PlotError> {
+    let present = present_labels(labels);
     let mut entries: Vec<(String, RGBColor)> =
-        (0u8..10).map(|d| (d.to_string(), digit_color(d))).collect();
+        (0u8..10).filter(|&d| present[usize::from(d)]).map(|d| (d.to_string(), digit_color(d))).collect();
     if present[10] {
-        entries.push(("other".into(), digit_color(10)));
+        entries.push((other_label.to_string(), digit_color(10)));
     }
     let (w, h) = area.dim_in_pixel();
     let (w, h) = (w as i32, h as i32);
@@ -132,6 +153,7 @@ type AreaPair<DB> = (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>);
 fn layout_with_legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
+    legend_w: u32,
     s: Scale,
 ) -> Result<AreaPair<DB>, PlotError> {
     root.fill(&WHITE).map_err(draw_err)?;
@@ -141,7 +163,7 @@ fn layout_with_legend<DB: DrawingBackend>(
         titled(root, title, s.f(24.0), s)?
     };
     let (w, _) = body.dim_in_pixel();
-    let split = w.saturating_sub(s.u(LEGEND_W)).max(1);
+    let split = w.saturating_sub(s.u(legend_w)).max(1);
     Ok(body.split_horizontally(split))
 }
 
@@ -174,13 +196,13 @@ impl Paint for ScatterPlan<'_> {
         root: &DrawingArea<DB, Shift>,
         s: Scale,
     ) -> Result<(), PlotError> {
-        let (main, legend) = layout_with_legend(root, &self.title, s)?;
+        let (main, legend) = layout_with_legend(root, &self.title, legend_width(&self.cloud.labels, &self.other_label), s)?;
         if self.dim == 2 {
             self.paint_2d(&main, s)?;
         } else {
             self.paint_3d(&main, s)?;
         }
-        draw_digit_legend(&legend, &self.cloud.labels, s)
+        draw_digit_legend(&legend, &self.cloud.labels, &self.other_label, s)
     }
 }
 
@@ -307,6 +329,7 @@ pub fn scatter(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Figure, Pl
         yaw: opts.yaw,
         pitch: opts.pitch,
         lims: limits(&[&cloud], emb.dim, opts.normalize),
+        other_label: opts.other_label.clone(),
     };
     render(&plan, opts.width, opts.height)
 }

@@ -79,3 +79,16 @@ pub fn uniform(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
 pub fn flat<const R: usize, const C: usize>(a: &[[f64; C]; R]) -> Vec<f64> {
     a.iter().flat_map(|r| r.iter().copied()).collect()
 }
+
+/// A run of `cfg` stopped after 3 steps (its checkpoint in `files`), then resumed from the
+/// checkpoint by a new trainer and trained to the end: to compare with a straight run.
+pub fn interrupted_and_resumed(cfg: &sphereface_core::train::TrainConfig, split: &sphereface_core::data::Split, files: &sphereface_core::train::RunFiles) -> sphereface_core::train::Trainer<f32, dfdx::prelude::Cpu> {
+    use sphereface_core::train::{Silent, TrainConfig, Trainer};
+    let mut first = Trainer::<f32, _>::new(TrainConfig { steps: 3, ..cfg.clone() }, dfdx::prelude::Cpu::default()).unwrap();
+    first.fit(split, Some(files), &mut Silent).unwrap();
+    drop(first);
+    let mut resumed = Trainer::resume(files, cfg.clone(), dfdx::prelude::Cpu::default()).unwrap();
+    assert_eq!(resumed.step, 3);
+    resumed.fit(split, Some(files), &mut Silent).unwrap();
+    resumed
+}

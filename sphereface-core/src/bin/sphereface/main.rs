@@ -5,13 +5,16 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use sphereface_core::data::KnownDigits;
 use sphereface_core::model::heads::{ARCFACE_MARGIN, COSFACE_MARGIN, DEFAULT_SCALE};
 use sphereface_core::model::{LambdaPreset, LossKind, LossName, Mode, NetKind};
 use sphereface_core::optim::Optimizer;
 use sphereface_core::report::{results_markdown, rows_of, write_results, ResultRow};
 use sphereface_core::train::{self, Metrics, Progress, Protocol, RunDir, SavedRun, StepRecord, TrainConfig};
 use sphereface_core::Error;
+
+mod openset;
 
 #[derive(Parser)]
 #[command(name = "sphereface", version, about = "SphereFace (A-Softmax) on MNIST: train and compare original, modified and angular softmax (and CosFace, ArcFace)")]
@@ -34,6 +37,9 @@ enum Cmd {
     Bench(BenchArgs),
     /// Evaluate a saved run (its checkpoint) on the test, validation or training images: accuracies and the angular separation of the embeddings, as one JSON line.
     Evaluate(EvaluateArgs),
+    /// Open-set recognition: train on some digits, detect the others and verify pairs of them (`openset run` makes results/openset).
+    #[command(subcommand)]
+    Openset(openset::OpenSetCmd),
 }
 
 #[derive(Args)]
@@ -98,24 +104,24 @@ struct BenchArgs {
 }
 
 #[derive(Args)]
-struct FiguresArgs {
+pub(crate) struct FiguresArgs {
     /// A directory written by `reproduce` (or holding run directories), e.g. results/long.
     #[arg(long)]
-    from: PathBuf,
+    pub(crate) from: PathBuf,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq)]
-enum DeviceArg {
+pub(crate) enum DeviceArg {
     Cpu,
     Cuda,
 }
 
-/// Settings shared by `train` and `reproduce` (each overrides the protocol's value).
+/// Settings shared by `train`, `reproduce` and `openset run` (each overrides the protocol's value).
 #[derive(Args, Clone)]
-struct Common {
-    /// Training budget: quick (about a minute per run on 2 cores), lecture (1,500 steps of 32 at lr 5e-3, angular λ = 0, snapshots: notebook 2; 43–70 s of training per run on 2 cores, 53–80 s with snapshots and test), seed (the seed's 1,600 steps of 256), strong (6,400 steps, learning rate 3e-3, ±2-pixel shifts) or long (51,200 steps of 64, lr 3e-3·0.9^(t/2000), shifts, ±10° rotations, ±10 % zoom, angular λ = 0; 40–65 minutes per run on one core).
-    #[arg(long, value_enum, default_value = "quick")]
-    protocol: Protocol,
+pub(crate) struct Common {
+    /// Training budget [default: quick; openset for `openset run`]: quick (300 steps of 64 on 20,000 images), lecture (1,500 steps of 32 at lr 5e-3, angular λ = 0, snapshots: notebook 2), seed (the seed's 1,600 steps of 256), strong (6,400 steps, learning rate 3e-3, ±2-pixel shifts), long (51,200 steps of 64, lr 3e-3·0.9^(t/2000), shifts, ±10° rotations, ±10 % zoom, angular λ = 0) or openset (long's settings in 2,000 steps, lr 3e-3·0.9^(t/80)).
+    #[arg(long, value_enum)]
+    protocol: Option<Protocol>,
     /// Network.
     #[arg(long, value_enum, default_value = "mnist4")]
     net: NetKind,
@@ -182,6 +188,9 @@ struct Common {
     /// Evaluate on only the first N test images.
     #[arg(long)]
     test_subset: Option<usize>,
+    /// Open set: train on these digits only (2 to 9 distinct digits, e.g. 2,4,5,9,8,3): the head gets one class per known digit, training and validation keep only their images, the test accuracy is that of their test images, and every test image's embedding is saved for `sphereface openset`.
+    #[arg(long, value_name = "DIGITS")]
+    known: Option<KnownDigits>,
     /// Directory with the four MNIST IDX files (gz or not); default: the copy in data/mnist.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -235,7 +244,14 @@ struct ReproduceArgs {
     common: Common,
 }
 
-fn loss_kind(loss: LossName, bias: bool, c: &Common) -> Result<LossKind, Error> {
+impl Common {
+    /// The protocol asked for, else `quick`.
+    fn protocol(&self) -> Protocol {
+        self.protocol.unwrap_or(Protocol::Quick)
+    }
+}
+
+pub(crate) fn loss_kind(loss: LossName, bias: bool, c: &Common) -> Result<LossKind, Error> {
     if !matches!(loss, LossName::CosFace | LossName::ArcFace)
         && (c.scale.is_some() || c.margin.is_some()) {
             return Err(Error::Config("--scale and --margin set CosFace and ArcFace (--loss cosface|arcface); A-Softmax's margin is --m, the augmentation's scaling is --zoom".into()));
@@ -244,14 +260,14 @@ fn loss_kind(loss: LossName, bias: bool, c: &Common) -> Result<LossKind, Error> 
     Ok(match loss {
         LossName::Original => LossKind::Original { bias },
         LossName::Modified => LossKind::Modified,
-        LossName::Angular => LossKind::angular(c.m, c.lambda.map_or_else(|| c.protocol.default_lambda(), LambdaPreset::schedule))?,
+        LossName::Angular => LossKind::angular(c.m, c.lambda.map_or_else(|| c.protocol().default_lambda(), LambdaPreset::schedule))?,
         LossName::CosFace => LossKind::cosface(s, c.margin.unwrap_or(COSFACE_MARGIN))?,
         LossName::ArcFace => LossKind::arcface(s, c.margin.unwrap_or(ARCFACE_MARGIN))?,
     })
 }
 
-fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> {
-    let mut cfg = TrainConfig::new(c.protocol, loss, dim);
+pub(crate) fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> {
+    let mut cfg = TrainConfig::new(c.protocol(), loss, dim);
     cfg.net = c.net;
     cfg.seed = c.seed;
     if let Some(v) = c.steps {
@@ -302,32 +318,38 @@ fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConfig, Error> 
     if let Some(v) = c.validation {
         cfg.validation = v;
     }
+    cfg.known = c.known.clone();
     cfg.validate()?;
     Ok(cfg)
 }
 
 /// A progress bar with loss, accuracies and λ.
-struct Bar {
+pub(crate) struct Bar {
     bar: Option<ProgressBar>,
     label: String,
 }
 
 impl Bar {
-    fn new(label: &str, quiet: bool) -> Self {
-        Bar { bar: None, label: label.into() }.with_quiet(quiet)
+    pub(crate) fn new(label: &str, quiet: bool) -> Self {
+        Bar::in_group(label, quiet, None)
     }
-    fn with_quiet(mut self, quiet: bool) -> Self {
+    /// A bar among others (`openset run` trains two runs at once), or log lines when `quiet`.
+    pub(crate) fn in_group(label: &str, quiet: bool, group: Option<&MultiProgress>) -> Self {
+        let mut me = Bar { bar: None, label: label.into() };
         if !quiet {
             let style = ProgressStyle::with_template("{prefix:>16} [{elapsed_precise}] {bar:30} {pos}/{len} eta {eta} {msg}").unwrap_or_else(|_| ProgressStyle::default_bar());
-            let bar = ProgressBar::new(0).with_style(style).with_prefix(self.label.clone());
-            self.bar = Some(bar);
+            let bar = ProgressBar::new(0).with_style(style).with_prefix(me.label.clone());
+            me.bar = Some(match group {
+                Some(g) => g.add(bar),
+                None => bar,
+            });
         }
-        self
+        me
     }
 }
 
 /// Set by the first Ctrl-C: the run saves a checkpoint after the current step and stops.
-static STOP: AtomicBool = AtomicBool::new(false);
+pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigint(_: libc::c_int) {
     STOP.store(true, Ordering::SeqCst);
@@ -381,12 +403,17 @@ impl Drop for Bar {
 fn run_one(cfg: TrainConfig, data: &sphereface_core::data::Mnist, out: PathBuf, c: &Common) -> Result<Metrics, Error> {
     let dir = RunDir { path: out, force: c.force, resume: c.resume };
     let mut bar = Bar::new(&cfg.label(), c.quiet);
-    match c.device {
-        DeviceArg::Cpu => train::run::<f32, _>(cfg, data, &dir, dfdx::tensor::Cpu::default(), &mut bar),
+    run_in(cfg, data, &dir, c.device, &mut bar)
+}
+
+/// Trains `cfg` into `dir` on `device`.
+pub(crate) fn run_in(cfg: TrainConfig, data: &sphereface_core::data::Mnist, dir: &RunDir, device: DeviceArg, bar: &mut Bar) -> Result<Metrics, Error> {
+    match device {
+        DeviceArg::Cpu => train::run::<f32, _>(cfg, data, dir, dfdx::tensor::Cpu::default(), bar),
         #[cfg(feature = "cuda")]
         DeviceArg::Cuda => {
             let dev = dfdx::tensor::Cuda::try_build(0, cfg.seed).map_err(|e| Error::Device(format!("cannot open CUDA device 0: {e:?}")))?;
-            train::run::<f32, _>(cfg, data, &dir, dev, &mut bar)
+            train::run::<f32, _>(cfg, data, dir, dev, bar)
         }
         #[cfg(not(feature = "cuda"))]
         DeviceArg::Cuda => Err(Error::Config("this binary was built without the cuda feature; rebuild with `--features cuda`".into())),
@@ -397,8 +424,13 @@ fn run_one(cfg: TrainConfig, data: &sphereface_core::data::Mnist, out: PathBuf, 
 fn evaluate<D: sphereface_core::model::ConvDevice<f32>>(a: &EvaluateArgs, data: &sphereface_core::data::Mnist, dev: D) -> Result<(), Error> {
     let mut trainer = train::load_run::<f32, _>(&a.run, dev)?;
     let (val, tr) = data.train_validation_sized(trainer.cfg.validation)?;
+    // An open-set run is evaluated on its known digits, as it was trained.
+    let (test, val, tr) = match &trainer.cfg.known {
+        Some(k) => (data.test.known_only(k), val.known_only(k), tr.known_only(k)),
+        None => (data.test.clone(), val, tr),
+    };
     let (name, split) = match a.split {
-        SplitArg::Test => ("test", data.test.clone()),
+        SplitArg::Test => ("test", test),
         SplitArg::Validation if val.is_empty() => {
             return Err(Error::Config(format!("{} was trained with no validation split (validation 0: all training images were trained on); evaluate it on --split test or train", a.run.display())));
         }
@@ -422,7 +454,7 @@ fn evaluate<D: sphereface_core::model::ConvDevice<f32>>(a: &EvaluateArgs, data: 
     Ok(())
 }
 
-fn set_threads(threads: Option<usize>) -> Result<(), Error> {
+pub(crate) fn set_threads(threads: Option<usize>) -> Result<(), Error> {
     if let Some(t) = threads {
         if t == 0 {
             return Err(Error::Config("threads must be >= 1, got 0".into()));
@@ -437,7 +469,7 @@ fn setup(c: &Common) -> Result<sphereface_core::data::Mnist, Error> {
     train::load_data(c.data_dir.as_deref())
 }
 
-fn print_metrics(m: &Metrics) {
+pub(crate) fn print_metrics(m: &Metrics) {
     println!(
         "{}: test accuracy {:.4} (margin {:.4}), {} steps in {:.0} s, {:.0} images/s",
         m.label, m.test_acc, m.test_acc_margin, m.steps, m.train_seconds, m.images_per_second
@@ -458,7 +490,7 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             if a.dims.is_empty() || a.dims.contains(&0) {
                 return Err(Error::Config(format!("dims must be a list of dimensions >= 1, got {:?}", a.dims)));
             }
-            let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(a.common.protocol.name()));
+            let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(a.common.protocol().name()));
             let mut cfgs = Vec::new();
             for &dim in &a.dims {
                 for &loss in &a.losses {
@@ -526,6 +558,7 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             write_results(&a.from, &rows)?;
             println!("{}", results_markdown(&rows));
         }
+        Cmd::Openset(cmd) => openset::main(cmd)?,
         Cmd::Figures(a) => {
             let files = sphereface_core::figures::draw_all(&a.from)?;
             for f in &files {
