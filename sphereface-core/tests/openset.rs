@@ -198,3 +198,35 @@ fn open_set_evaluation_end_to_end() {
     let err = openset::evaluate_saved(&SavedRun::open(&part).unwrap(), None, &data().test.labels).unwrap_err();
     assert!(err.to_string().contains("--test-subset"), "{err}");
 }
+
+/// The committed experiment (`results/openset`) recomputes: its tables from the runs'
+/// reports, and split 1's numbers at the benchmark size from the committed per-image and
+/// per-pair scores.
+#[test]
+fn committed_open_set_results_recompute() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/openset");
+    let runs = openset::evaluated_runs(&root).unwrap();
+    assert_eq!(runs.len(), 35, "5 losses on 5 splits at the benchmark size, 2-D and 3-D on split 1");
+    assert_eq!(openset::summary_markdown(&openset::summarise(&runs)), std::fs::read_to_string(root.join("openset.md")).unwrap());
+    assert_eq!(openset::runs_csv(&runs).unwrap(), std::fs::read(root.join("openset.csv")).unwrap());
+    let split1: Vec<_> = runs.iter().filter(|r| r.split == "split1" && r.report.dim == 16).collect();
+    assert_eq!(split1.len(), 5);
+    for r in split1 {
+        let files = OpenSetFiles::new(&r.dir);
+        let images = files.read_image_scores().unwrap();
+        let known: Vec<bool> = images.iter().map(|s| r.report.known.contains(s.digit)).collect();
+        for score in openset::Score::ALL {
+            let values: Vec<f64> = images.iter().map(|s| s.get(score)).collect();
+            assert_eq!(roc_auc(&values, &known).unwrap(), r.report.auroc.get(score), "{} {score:?}", r.dir.display());
+        }
+        let correct = images.iter().filter(|s| r.report.known.contains(s.digit) && s.predicted == s.digit).count();
+        assert_eq!(correct as f64 / r.report.known_images as f64, r.report.closed_set_acc);
+        let pairs = files.read_pair_scores().unwrap();
+        let (cos, same, fold): (Vec<f64>, Vec<bool>, Vec<usize>) = (pairs.iter().map(|p| p.cosine).collect(), pairs.iter().map(|p| p.same).collect(), pairs.iter().map(|p| p.fold).collect());
+        let v = &r.report.verification;
+        let folds = openset::fold_accuracies_of_scores(&cos, &same, &fold, 10).unwrap();
+        assert_eq!((folds.accuracies, folds.thresholds), (v.accuracy.accuracies.clone(), v.accuracy.thresholds.clone()));
+        let roc = roc_curve(&cos, &same).unwrap();
+        assert_eq!((roc_auc(&cos, &same).unwrap(), eer(&roc), tar_at_far(&roc, openset::FAR)), (v.auc, v.eer, v.tar_at_far));
+    }
+}

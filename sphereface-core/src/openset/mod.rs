@@ -29,4 +29,4 @@ pub use summary::{evaluated_runs, runs_csv, summarise, summary_markdown, write_t
 pub use detect::{image_scores, ImageScore, Score};
 pub use metrics::{eer, roc_auc, roc_curve, tar_at_far, Roc};
 pub use pairs::{Pair, Pairs};
-pub use verify::{best_threshold, fold_accuracies, Centring, FoldResult, PairFeatures};
+pub use verify::{best_threshold, fold_accuracies, fold_accuracies_of_scores, Centring, FoldResult, PairFeatures};

@@ -142,6 +142,38 @@ impl PairFeatures {
     }
 }
 
+/// Fold `f`'s threshold (the [`best_threshold`] of the other folds' scores) and its accuracy
+/// on fold `f`.
+fn one_fold(scores: &[f64], same: &[bool], fold: &[usize], f: usize, folds: usize) -> Result<(f64, f64)> {
+    let pick = |test: bool| -> (Vec<f64>, Vec<bool>) { (0..scores.len()).filter(|&k| (fold[k] == f) == test).map(|k| (scores[k], same[k])).unzip() };
+    let (train_s, train_y) = pick(false);
+    let (test_s, test_y) = pick(true);
+    if test_s.is_empty() || train_s.is_empty() {
+        return Err(Error::Shape(format!("fold {f} of {folds} has {} pairs and the others {}: each needs some", test_s.len(), train_s.len())));
+    }
+    let t = best_threshold(&train_s, &train_y)?;
+    Ok((t, accuracy_at(&test_s, &test_y, t)))
+}
+
+/// Verification in `folds` folds of given pair scores: for each fold, the
+/// [`best_threshold`] of the other folds applied to it (what [`fold_accuracies`] does with
+/// [`Centring::None`], from the scores alone).
+///
+/// # Errors
+/// [`Error::Shape`] for fewer than two folds, lengths that differ, a fold without pairs.
+pub fn fold_accuracies_of_scores(scores: &[f64], same: &[bool], fold: &[usize], folds: usize) -> Result<FoldResult> {
+    if folds < 2 || same.len() != scores.len() || fold.len() != scores.len() {
+        return Err(Error::Shape(format!("verification needs two or more folds and one label and fold per score; got {folds} folds, {} scores, {} labels, {} folds", scores.len(), same.len(), fold.len())));
+    }
+    let mut result = FoldResult { accuracies: Vec::with_capacity(folds), thresholds: Vec::with_capacity(folds) };
+    for f in 0..folds {
+        let (t, acc) = one_fold(scores, same, fold, f, folds)?;
+        result.thresholds.push(t);
+        result.accuracies.push(acc);
+    }
+    Ok(result)
+}
+
 /// Verification in `folds` folds: for each fold, the [`best_threshold`] of the other folds'
 /// scores applied to it (the scores centred on the other folds' mean feature first when
 /// `centring` is [`Centring::NineFolds`]).
@@ -158,22 +190,15 @@ pub fn fold_accuracies(pairs: &PairFeatures, folds: usize, centring: Centring) -
     if pairs.left.iter().chain(&pairs.right).any(|v| v.len() != d) {
         return Err(Error::Shape("pair features of different lengths".into()));
     }
+    if centring == Centring::None {
+        return fold_accuracies_of_scores(&pairs.scores(None), &pairs.same, &pairs.fold, folds);
+    }
     let mut result = FoldResult { accuracies: Vec::with_capacity(folds), thresholds: Vec::with_capacity(folds) };
     for f in 0..folds {
-        let centre = match centring {
-            Centring::None => None,
-            Centring::NineFolds => Some(pairs.mean_except(f)),
-        };
-        let scores = pairs.scores(centre.as_deref());
-        let pick = |test: bool| -> (Vec<f64>, Vec<bool>) { (0..n).filter(|&k| (pairs.fold[k] == f) == test).map(|k| (scores[k], pairs.same[k])).unzip() };
-        let (train_s, train_y) = pick(false);
-        let (test_s, test_y) = pick(true);
-        if test_s.is_empty() || train_s.is_empty() {
-            return Err(Error::Shape(format!("fold {f} of {folds} has {} pairs and the others {}: each needs some", test_s.len(), train_s.len())));
-        }
-        let t = best_threshold(&train_s, &train_y)?;
+        let scores = pairs.scores(Some(&pairs.mean_except(f)));
+        let (t, acc) = one_fold(&scores, &pairs.same, &pairs.fold, f, folds)?;
         result.thresholds.push(t);
-        result.accuracies.push(accuracy_at(&test_s, &test_y, t));
+        result.accuracies.push(acc);
     }
     Ok(result)
 }

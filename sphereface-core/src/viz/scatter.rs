@@ -98,11 +98,10 @@ fn present_labels(labels: &[u8]) -> [bool; 11] {
     present
 }
 
-/// Width of the legend panel: [`LEGEND_W`], widened for an `other_label` longer than five
-/// characters when labels above 9 are drawn.
+/// Width of the legend panel: [`LEGEND_W`], widened when labels above 9 are drawn to fit
+/// `other_label` (about 10 pixels a character at the largest legend font, after the marker).
 fn legend_width(labels: &[u8], other_label: &str) -> u32 {
-    let extra = other_label.chars().count().saturating_sub(5) as u32;
-    if present_labels(labels)[10] { LEGEND_W + 9 * extra } else { LEGEND_W }
+    if present_labels(labels)[10] { LEGEND_W.max(40 + 10 * other_label.chars().count() as u32) } else { LEGEND_W }
 }
 
 /// Draws the legend of the digits drawn (and of labels above 9, named `other_label`) into

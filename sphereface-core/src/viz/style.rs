@@ -65,9 +65,10 @@ fn blend(c: RGBColor, target: u8, t: f64) -> RGBColor {
 }
 
 /// The outline of a marker filled with `c`: 40 % of the way towards black, so that light
-/// colours (yellow, sky blue) keep an edge on white.
+/// colours (yellow, sky blue) keep an edge on white; 20 % for the light grey of "other"
+/// labels, so that a dense cloud of them stays light and does not pass for the grey digit.
 pub(super) fn outline_color(c: RGBColor) -> RGBColor {
-    blend(c, 0, 0.4)
+    blend(c, 0, if c == OTHER_COLOR { 0.2 } else { 0.4 })
 }
 
 /// `c` faded 65 % of the way towards white, for points on the far side of the sphere.

@@ -24,11 +24,13 @@ const DIM: usize = 16;
 #[derive(Subcommand)]
 pub(crate) enum OpenSetCmd {
     /// Train the losses on the benchmark's splits of known digits (and 2-D and 3-D runs on the first split for the pictures), evaluate each run on the unknown digits, write the tables (openset.csv, openset.md) and draw the figures. Finished runs are kept, interrupted ones resumed.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Evaluate one open-set run on the test set from its files (embeddings, head, the pairs file): writes openset.json, openset-scores.csv and pair-scores.csv into it and prints the report; with --among, on the validation split from its checkpoint instead.
     Evaluate(EvalArgs),
     /// Write the tables of an experiment directory (openset.csv, openset.md) from its runs' openset.json.
     Table(FiguresArgs),
+    /// Draw the figures of an experiment directory into DIR/figures (unseen digits in grey, ROC curves, pair cosines), without training.
+    Figures(FiguresArgs),
     /// Draw a benchmark split's pairs file (10 folds of 300 same-digit and 300 different-digit pairs of its unknown digits) from its seed, as committed in data/openset.
     Pairs(PairsArgs),
 }
@@ -97,11 +99,17 @@ struct Job {
 
 pub(crate) fn main(cmd: OpenSetCmd) -> Result<(), Error> {
     match cmd {
-        OpenSetCmd::Run(a) => run(a),
+        OpenSetCmd::Run(a) => run(*a),
         OpenSetCmd::Evaluate(a) => evaluate(a),
         OpenSetCmd::Table(a) => {
             let rows = openset::write_tables(&a.from)?;
             println!("{}", openset::summary_markdown(&rows));
+            Ok(())
+        }
+        OpenSetCmd::Figures(a) => {
+            for f in sphereface_core::figures::openset::draw_all(&a.from)? {
+                println!("{}", f.display());
+            }
             Ok(())
         }
         OpenSetCmd::Pairs(a) => {
