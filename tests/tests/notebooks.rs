@@ -15,12 +15,13 @@ use serde_json::Value;
 use sphereface_tests::workspace_root;
 
 /// The notebooks, in teaching order, with the crate features each asks for.
-const NOTEBOOKS: [(&str, &str); 5] = [
+const NOTEBOOKS: [(&str, &str); 6] = [
     ("01-softmax-formulas.ipynb", r#"["plot"]"#),
     ("02-training.ipynb", r#"["plot", "table"]"#),
     ("03-accuracy-table.ipynb", r#"["table"]"#),
     ("04-embeddings.ipynb", r#"["plot"]"#),
     ("05-margin-family.ipynb", r#"["plot", "table"]"#),
+    ("06-open-set.ipynb", r#"["plot", "table"]"#),
 ];
 
 /// Longest code cell, in lines: a cell must fit on a slide.
@@ -157,6 +158,7 @@ fn check_outputs(name: &str, nb: &Value) {
             assert!(text.contains("data:image/gif;base64,"), "{name}: the evolution animation, as an HTML image");
         }
         "05" => assert!(pngs >= 4 && tables >= 2 && text.contains("ArcFace"), "{name}: curves, regions, embeddings and the five-loss tables"),
+        "06" => assert!(pngs >= 4 && tables >= 1 && text.contains("AUROC 0.6111, by hand 0.6111") && text.contains("±"), "{name}: the worked AUROC, unseen digits in grey, ROC, pair cosines and the open-set table"),
         _ => unreachable!(),
     }
     assert_no_machine_paths(name, "an output", &text);

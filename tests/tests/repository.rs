@@ -110,3 +110,19 @@ fn readme_numbers_come_from_committed_runs() {
     }
     assert!(checked >= 30, "only {checked} numbers found in the README's tables");
 }
+
+/// Every row of the README's open-set table is a row of the committed
+/// `results/openset/openset.md`, which `sphereface openset table` writes from the runs.
+#[test]
+fn readme_open_set_table_comes_from_the_committed_runs() {
+    let root = workspace_root();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let table = std::fs::read_to_string(root.join("results/openset/openset.md")).expect("results/openset/openset.md");
+    // The README's table with the header of openset.md, up to the first line that is not a row.
+    let header = table.lines().next().unwrap();
+    let rows: Vec<&str> = readme.lines().skip_while(|l| *l != header).skip(2).take_while(|l| l.starts_with('|')).collect();
+    assert!(rows.len() >= 5, "the README's open-set table has a row per loss: {rows:?}");
+    for row in rows {
+        assert!(table.lines().any(|l| l == row), "README row is not in results/openset/openset.md: {row}");
+    }
+}
