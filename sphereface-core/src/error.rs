@@ -14,6 +14,32 @@ pub enum Error {
     Config(String),
     /// Tensors or inputs of the wrong size; the message gives the dimensions.
     Shape(String),
+    /// A batch given to a head that it cannot take: empty, labels that do not match it,
+    /// embeddings that are not finite.
+    Input(InputError),
+    /// A loss that is NaN or infinite although its inputs were finite (values too large
+    /// for the dtype, usually after a learning rate that was too high).
+    NonFiniteLoss {
+        /// The training step the loss was computed for.
+        step: u64,
+        /// The loss value.
+        loss: f64,
+    },
+    /// Trainable tensors that the loss did not reach: the optimizer would leave them as they
+    /// are. Names as the model's parameter names (`head.weight`, `1.weight`, …).
+    MissingGradient {
+        /// The tensors without a gradient.
+        names: Vec<String>,
+        /// How the gradients were probably lost, and what to do.
+        hint: &'static str,
+    },
+    /// A checkpoint that cannot be read back: not one, truncated, or another model's.
+    Checkpoint {
+        /// The file, when known.
+        path: Option<std::path::PathBuf>,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The device failed (out of memory, CUDA error).
     Device(String),
     /// A figure could not be drawn or written.
@@ -48,6 +74,11 @@ impl fmt::Display for Error {
             Error::Data(e) => write!(f, "{e}"),
             Error::Config(m) => write!(f, "invalid configuration: {m}"),
             Error::Shape(m) => write!(f, "shape mismatch: {m}"),
+            Error::Input(e) => write!(f, "{e}"),
+            Error::NonFiniteLoss { step, loss } => write!(f, "the loss at step {step} is {loss} although the embeddings are finite: values too large for the dtype (try a lower learning rate)"),
+            Error::MissingGradient { names, hint } => write!(f, "no gradient for {}: the optimizer would leave {} unchanged; {hint}", names.join(", "), if names.len() == 1 { "it" } else { "them" }),
+            Error::Checkpoint { path: Some(p), reason } => write!(f, "{}: not a usable checkpoint: {reason}", p.display()),
+            Error::Checkpoint { path: None, reason } => write!(f, "not a usable checkpoint: {reason}"),
             Error::Device(m) => write!(f, "device error: {m}"),
             Error::Plot(m) => write!(f, "drawing failed: {m}"),
             Error::Diverged { step, loss } => write!(
@@ -67,6 +98,7 @@ impl std::error::Error for Error {
         match self {
             Error::Data(e) => Some(e),
             Error::OpenSet(e) => Some(e),
+            Error::Input(e) => Some(e),
             Error::Io { source, .. } => Some(source),
             _ => None,
         }
@@ -79,10 +111,53 @@ impl From<DataError> for Error {
     }
 }
 
+impl From<InputError> for Error {
+    fn from(e: InputError) -> Self {
+        Error::Input(e)
+    }
+}
+
 impl From<OpenSetError> for Error {
     fn from(e: OpenSetError) -> Self {
         Error::OpenSet(e)
     }
+}
+
+/// What is wrong with a batch given to a head: each case its own variant, its message
+/// naming the value and where it is.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InputError {
+    /// No embeddings at all.
+    #[error("empty batch: a head needs at least one embedding and its label")]
+    EmptyBatch,
+    /// A label count that is not the batch size.
+    #[error("{labels} labels for a batch of {batch} embeddings: give one label per row")]
+    LabelCount {
+        /// Labels given.
+        labels: usize,
+        /// Rows of the embeddings.
+        batch: usize,
+    },
+    /// A label that is not a class of the head.
+    #[error("label {label} (row {row}) is out of range: the head has {classes} classes, labels 0..{classes}")]
+    LabelOutOfRange {
+        /// The row of the batch.
+        row: usize,
+        /// The label given.
+        label: usize,
+        /// The head's class count.
+        classes: usize,
+    },
+    /// An embedding value that is NaN or infinite.
+    #[error("embedding row {row}, column {col} is {value}: the network before the head produced a non-finite value")]
+    NonFiniteEmbedding {
+        /// Row of the batch.
+        row: usize,
+        /// Component.
+        col: usize,
+        /// The value.
+        value: f64,
+    },
 }
 
 /// What is wrong with an open-set setting or file: each case its own variant, its message

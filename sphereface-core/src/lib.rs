@@ -20,7 +20,7 @@
 //! let dev = Cpu::default();
 //! let mut rng = Rng::seed_from_u64(0);
 //! let mut net = Network::<f32, Cpu>::new(NetKind::Mnist4, 2, &dev, &mut rng)?;
-//! let head = Head::<f32, Cpu>::new(LossKind::angular(4, LambdaSchedule::caffe())?, 2, &dev, &mut rng)?;
+//! let head = Head::<f32, Cpu>::new(LossKind::angular(4, LambdaSchedule::caffe())?, 2, 10, &dev, &mut rng)?;
 //! let images: Tensor<(usize, usize), f32, Cpu> = dev.zeros_like(&(3, 784));
 //! let x = net.forward(images.leaky_traced(), Mode::Train)?; // [3, 2]
 //! let out = head.forward(x, &[1, 7, 3], 0)?;
@@ -46,7 +46,7 @@ pub mod figures;
 pub mod viz;
 
 pub use dfdx;
-pub use error::{Error, OpenSetError, Result};
+pub use error::{Error, InputError, OpenSetError, Result};
 pub(crate) use error::dev_err;
 /// polars, re-exported for notebooks that work with [`report::Table`]s.
 #[cfg(feature = "table")]
@@ -85,11 +85,13 @@ pub fn tune_allocator() {
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
-/// Everything a user of the crate usually needs, plus dfdx's prelude.
+/// Everything a user of the crate usually needs, plus dfdx's prelude (no name here is one of
+/// dfdx's: the optimizer choice is [`OptimizerKind`](crate::optim::OptimizerKind), not
+/// dfdx's `Optimizer` trait).
 pub mod prelude {
     pub use crate::data::{Mnist, Sampler, Split};
-    pub use crate::model::{psi, Act, ConvDevice, HasParams, Head, HeadOutput, LambdaSchedule, LossKind, Mode, NetKind, Network, Padding, ParamKind};
-    pub use crate::optim::{Optimizer, OptimizerState};
+    pub use crate::model::{psi, Act, ConvDevice, HasParams, Head, HeadModule, HeadOutput, LambdaSchedule, LossKind, Mode, NetKind, Network, Padding, ParamKind};
+    pub use crate::optim::{OptimConfig, OptimizerKind, OptimizerState};
     pub use crate::train::{Metrics, Protocol, RunDir, StepRecord, TrainConfig, Trainer};
     pub use crate::{Error, Rng};
     pub use dfdx::prelude::*;

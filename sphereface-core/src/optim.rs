@@ -22,6 +22,9 @@ use num_traits::Float;
 use rayon::prelude::*;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use dfdx::nn::tensor_collection::{RecursiveWalker, TensorOptions, TensorVisitor, ViewTensorName, ViewTensorRef};
+use dfdx::optim::OptimizerUpdateError;
+
 use crate::model::{HasParams, ParamKind, Vector};
 use crate::{dev_err, Error, Result};
 use crate::model::params::e;
@@ -29,7 +32,7 @@ use crate::model::params::e;
 /// Which optimizer, with its constants.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Optimizer {
+pub enum OptimizerKind {
     /// Adam with decay rates β₁, β₂ of its two moments and ε added to the root.
     Adam {
         /// β₁, decay of the first moment.
@@ -46,21 +49,21 @@ pub enum Optimizer {
     },
 }
 
-impl Default for Optimizer {
+impl Default for OptimizerKind {
     /// Adam, β 0.9/0.999, ε 1e-8 (the protocol's and TF's defaults).
     fn default() -> Self {
-        Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
+        OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 }
     }
 }
 
-impl Optimizer {
+impl OptimizerKind {
     /// Checks 0 ≤ β < 1 and ε > 0 (Adam), 0 ≤ μ < 1 (SGD).
     ///
     /// # Errors
     /// [`Error::Config`] with the bad value.
     pub fn validate(&self) -> Result<()> {
         match *self {
-            Optimizer::Adam { beta1, beta2, eps } => {
+            OptimizerKind::Adam { beta1, beta2, eps } => {
                 for (name, b) in [("beta1", beta1), ("beta2", beta2)] {
                     if !(0.0..1.0).contains(&b) {
                         return Err(Error::Config(format!("adam {name} must be in [0, 1), got {b}")));
@@ -70,7 +73,7 @@ impl Optimizer {
                     return Err(Error::Config(format!("adam eps must be > 0, got {eps}")));
                 }
             }
-            Optimizer::Sgd { momentum } => {
+            OptimizerKind::Sgd { momentum } => {
                 if !(momentum.is_finite() && (0.0..1.0).contains(&momentum)) {
                     return Err(Error::Config(format!("momentum must be in [0, 1), got {momentum}")));
                 }
@@ -82,8 +85,8 @@ impl Optimizer {
     /// Names of the state tensors kept per parameter: `m`, `v` (Adam) or `velocity` (SGD).
     pub fn slot_names(&self) -> &'static [&'static str] {
         match self {
-            Optimizer::Adam { .. } => &["m", "v"],
-            Optimizer::Sgd { .. } => &["velocity"],
+            OptimizerKind::Adam { .. } => &["m", "v"],
+            OptimizerKind::Sgd { .. } => &["velocity"],
         }
     }
 }
@@ -95,7 +98,7 @@ impl Optimizer {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct OptimConfig {
     /// The optimizer.
-    pub optimizer: Optimizer,
+    pub optimizer: OptimizerKind,
     /// Decoupled weight decay λ_wd (0: none).
     pub weight_decay: f64,
 }
@@ -116,7 +119,7 @@ impl OptimConfig {
 
 impl<'de> Deserialize<'de> for OptimConfig {
     fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        /// The `adam` block of configurations written before [`Optimizer`] existed.
+        /// The `adam` block of configurations written before [`OptimizerKind`] existed.
         #[derive(Deserialize)]
         struct Legacy {
             beta1: f64,
@@ -129,7 +132,7 @@ impl<'de> Deserialize<'de> for OptimConfig {
         }
         #[derive(Deserialize)]
         struct Raw {
-            optimizer: Option<Optimizer>,
+            optimizer: Option<OptimizerKind>,
             weight_decay: Option<f64>,
             adam: Option<Legacy>,
         }
@@ -138,8 +141,8 @@ impl<'de> Deserialize<'de> for OptimConfig {
             (Some(optimizer), _) => Ok(OptimConfig { optimizer, weight_decay: raw.weight_decay.unwrap_or(0.0) }),
             (None, Some(a)) => Ok(OptimConfig {
                 optimizer: match a.momentum {
-                    Some(momentum) => Optimizer::Sgd { momentum },
-                    None => Optimizer::Adam { beta1: a.beta1, beta2: a.beta2, eps: a.eps },
+                    Some(momentum) => OptimizerKind::Sgd { momentum },
+                    None => OptimizerKind::Adam { beta1: a.beta1, beta2: a.beta2, eps: a.eps },
                 },
                 weight_decay: a.weight_decay,
             }),
@@ -148,11 +151,40 @@ impl<'de> Deserialize<'de> for OptimConfig {
     }
 }
 
-/// A parameter's name with its state tensors (in the order of [`Optimizer::slot_names`]).
+/// A parameter's name with its state tensors (in the order of [`OptimizerKind::slot_names`]).
 pub type Slots<E, D> = (String, Vec<Vector<E, D>>);
 
 /// The optimizer's state: its settings, the number of updates made and the state tensors
-/// of every trainable parameter.
+/// of every trainable parameter of a [`HasParams`] model (the crate's networks, [`Head`]
+/// (crate::model::Head), [`Model`](crate::model::Model)). For dfdx modules (your own, and
+/// [`HeadModule`](crate::model::HeadModule)) use dfdx's optimizers, through [`update`].
+///
+/// # Examples
+///
+/// Two steps of SGD with momentum on a head, the second with its weight frozen:
+///
+/// ```
+/// use sphereface_core::prelude::*;
+///
+/// # fn main() -> Result<(), sphereface_core::Error> {
+/// let dev = Cpu::default();
+/// let mut head = Head::<f64, Cpu>::from_weights(LossKind::Original { bias: true }, 1, 2, vec![0.5, -0.5], Some(vec![0.0, 0.0]), &dev)?;
+/// let cfg = OptimConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, weight_decay: 0.0 };
+/// let mut opt = OptimizerState::new(&head, cfg)?;
+/// let step = |head: &mut Head<f64, Cpu>, opt: &mut OptimizerState<f64, Cpu>| -> Result<(), sphereface_core::Error> {
+///     let x = dev.tensor_from_vec(vec![1.0, -1.0], (2, 1));
+///     let mut grads = head.forward(x.leaky_traced(), &[0, 1], 0)?.loss.backward();
+///     opt.step(head, &mut grads, 0.1)
+/// };
+/// step(&mut head, &mut opt)?;
+/// let w = head.weight.as_vec();
+/// assert!(w[0] > 0.5 && w[1] < -0.5, "the classes moved apart: {w:?}");
+/// opt.freeze("weight")?;
+/// step(&mut head, &mut opt)?;
+/// assert_eq!(head.weight.as_vec(), w, "frozen");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct OptimizerState<E: Dtype, D: Storage<E>> {
     /// Settings.
@@ -161,6 +193,9 @@ pub struct OptimizerState<E: Dtype, D: Storage<E>> {
     pub t: u64,
     /// (name, state tensors) in the model's visiting order.
     pub slots: Vec<Slots<E, D>>,
+    /// Trainable tensors that [`OptimizerState::step`] leaves as they are
+    /// ([`OptimizerState::freeze`]).
+    pub frozen: Vec<String>,
 }
 
 impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
@@ -178,7 +213,23 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
                 slots.push((name.to_string(), vec![z; n]));
             }
         });
-        Ok(OptimizerState { cfg, t: 0, slots })
+        Ok(OptimizerState { cfg, t: 0, slots, frozen: Vec::new() })
+    }
+
+    /// Leaves the trainable tensor `name` (as [`HasParams::param_names`] gives it, e.g.
+    /// `head.weight`) as it is from now on: no update, no weight decay, its state kept.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when no trainable tensor has that name.
+    pub fn freeze(&mut self, name: &str) -> Result<()> {
+        if !self.slots.iter().any(|(n, _)| n == name) {
+            let known: Vec<&str> = self.slots.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(Error::Config(format!("cannot freeze {name}: no trainable tensor has that name (there are: {})", known.join(", "))));
+        }
+        if !self.frozen.iter().any(|n| n == name) {
+            self.frozen.push(name.to_string());
+        }
+        Ok(())
     }
 
     /// One update with learning rate `lr`, from `grads` of a backward pass through `model`.
@@ -187,8 +238,11 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
     /// [`Error::Config`] when `lr` is not a finite non-negative number or the model's
     /// parameters are not the ones this state was made for.
     /// `grads` is mutable so that the CPU route can read each gradient in place instead of
-    /// copying it; the gradients it holds are left as they are. A trainable tensor that the
-    /// loss did not reach counts as a zero gradient (dfdx's convention), on every route.
+    /// copying it; the gradients it holds are left as they are. Frozen tensors
+    /// ([`OptimizerState::freeze`]) are skipped. A trainable tensor without a gradient in
+    /// `grads` counts as a zero gradient (dfdx 0.13 cannot tell "absent" from "zero"
+    /// through its public API); the crate's own [`Head`](crate::model::Head) makes sure its
+    /// gradients reach `grads` (its `forward` refuses a tape that would drop them).
     pub fn step(&mut self, model: &mut impl HasParams<E, D>, grads: &mut Gradients<E, D>, lr: f64) -> Result<()> {
         if !(lr.is_finite() && lr >= 0.0) {
             return Err(Error::Config(format!("learning rate must be finite and >= 0, got {lr}")));
@@ -200,6 +254,7 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
         let mut i = 0;
         let mut failure: Option<Error> = None;
         let slots = &mut self.slots;
+        let frozen = &self.frozen;
         model.visit_mut("", &mut |name, kind, p| {
             if kind != ParamKind::Trainable || failure.is_some() {
                 return;
@@ -213,6 +268,9 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
                 return;
             }
             i += 1;
+            if frozen.iter().any(|f| f == name) {
+                return;
+            }
             if let Err(err) = grads.try_alloc_for(p) {
                 failure = Some(dev_err(err));
                 return;
@@ -220,8 +278,8 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
             let decay = cfg.weight_decay > 0.0 && (name == "weight" || name.ends_with(".weight"));
             let decayed = if decay { p.clone() * keep } else { p.clone() };
             let res = match (cfg.optimizer, &mut s[..]) {
-                (Optimizer::Adam { beta1, beta2, eps }, [m, v]) => adam_update(m, v, grads, p, decayed, t, lr, (beta1, beta2, eps)),
-                (Optimizer::Sgd { momentum }, [b]) => sgd_update(b, grads.get(p), decayed, lr, momentum),
+                (OptimizerKind::Adam { beta1, beta2, eps }, [m, v]) => adam_update(m, v, grads, p, decayed, t, lr, (beta1, beta2, eps)),
+                (OptimizerKind::Sgd { momentum }, [b]) => sgd_update(b, grads.get(p), decayed, lr, momentum),
                 _ => Err(Error::Config(format!("optimizer state of {name} does not match {:?}", cfg.optimizer))),
             };
             match res {
@@ -234,6 +292,75 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
             None if i != slots.len() => Err(Error::Config(format!("the model has {i} trainable tensors, the optimizer {}", slots.len()))),
             None => Ok(()),
         }
+    }
+}
+
+/// One update of a dfdx optimizer (`Adam`, `Sgd`, `RMSprop`) on a dfdx module, as
+/// `opt.update(module, grads)`, with dfdx's `UnusedParams` (tensor ids) turned into
+/// [`Error::MissingGradient`] with the tensors' names (`1.weight`, `0.2.bias`, …; a tuple's
+/// fields are numbered). dfdx has then already updated the tensors that had gradients.
+///
+/// # Errors
+/// [`Error::MissingGradient`] when trainable tensors of `module` have no gradient in
+/// `grads`; [`Error::Device`] for a device error.
+///
+/// # Examples
+///
+/// ```
+/// use sphereface_core::dfdx::optim::Sgd;
+/// use sphereface_core::prelude::*;
+///
+/// let dev = Cpu::default();
+/// let mut model = dev.build_module::<(Linear<2, 3>, Linear<3, 2>), f32>();
+/// let mut opt = Sgd::new(&model, Default::default());
+/// let x: Tensor<Rank1<2>, f32, Cpu> = dev.sample_normal();
+/// // gradients allocated for the first layer only: the second's are dropped by backward()
+/// let grads = model.forward(x.traced(model.0.alloc_grads())).square().sum().backward();
+/// let err = sphereface_core::optim::update(&mut opt, &mut model, &grads).unwrap_err();
+/// assert!(err.to_string().contains("1.weight, 1.bias"), "{err}");
+/// ```
+pub fn update<M, O, E, D>(opt: &mut O, module: &mut M, grads: &Gradients<E, D>) -> Result<()>
+where
+    E: Dtype,
+    D: Device<E>,
+    M: TensorCollection<E, D>,
+    O: dfdx::optim::Optimizer<M, D, E>,
+{
+    match opt.update(module, grads) {
+        Ok(()) => Ok(()),
+        Err(OptimizerUpdateError::DeviceError(err)) => Err(dev_err(err)),
+        Err(OptimizerUpdateError::UnusedParams(unused)) => {
+            let mut names = Names { wanted: unused.ids, found: Vec::new() };
+            M::iter_tensors(&mut RecursiveWalker { m: (&*module, String::new()), f: &mut names }).map_err(dev_err)?;
+            Err(Error::MissingGradient { names: names.found, hint: UPDATE_HINT })
+        }
+    }
+}
+
+/// What to do when dfdx's optimizer finds tensors without gradients.
+const UPDATE_HINT: &str = "either the loss does not depend on them, or the input's tape was made by traced(grads) with gradients \
+    allocated for part of the module only (backward() drops the others): allocate for everything the optimizer updates \
+    (let both = (model, head); ... x.traced(both.alloc_grads())), or give the optimizer only what the loss reaches";
+
+/// Collects the names of the tensors whose ids are `wanted`, in visiting order.
+struct Names {
+    wanted: Vec<UniqueId>,
+    found: Vec<String>,
+}
+
+impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for Names {
+    type Viewer = (ViewTensorRef, ViewTensorName);
+    type Err = D::Err;
+    type E2 = E;
+    type D2 = D;
+
+    fn visit<S: Shape>(&mut self, _: TensorOptions<S, E, D>, (t, name): (&Tensor<S, E, D>, String)) -> std::result::Result<Option<Tensor<S, E, D>>, Self::Err> {
+        let mut id = UnusedTensors::default();
+        id.add(t);
+        if id.ids.iter().any(|i| self.wanted.contains(i)) {
+            self.found.push(name);
+        }
+        Ok(None)
     }
 }
 

@@ -13,7 +13,7 @@ use sphereface_core::rng::{stream, Stream};
 fn one_step<D: ConvDevice<f32>>(net: NetKind, kind: LossKind, dev: D, pixels: &[f32], labels: &[usize]) -> (f32, Vec<f32>) {
     let mut rng = stream(0, Stream::Init, 0);
     let mut network = Network::<f32, D>::new(net, 2, &dev, &mut rng).unwrap();
-    let mut head = Head::<f32, D>::new(kind, 2, &dev, &mut rng).unwrap();
+    let mut head = Head::<f32, D>::new(kind, 2, 10, &dev, &mut rng).unwrap();
     let mut opt = OptimizerState::new(&Model::new(&mut network, &mut head), OptimConfig::default()).unwrap();
     let x: Tensor<(usize, usize), f32, D> = dev.tensor_from_vec(pixels.to_vec(), (labels.len(), 784));
     let out = head.forward(network.forward(x.leaky_traced(), Mode::Train).unwrap(), labels, 0).unwrap();

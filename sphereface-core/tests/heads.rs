@@ -295,8 +295,8 @@ fn head_rejects_bad_input() {
     let dev = Cpu::default();
     let mut rng = sphereface_core::Rng::seed_from_u64(0);
     assert!(LossKind::angular(0, LambdaSchedule::caffe()).unwrap_err().to_string().contains("got 0"));
-    assert!(Head::<f64, Cpu>::new(LossKind::Modified, 0, &dev, &mut rng).is_err());
-    let head = Head::<f64, Cpu>::new(LossKind::Modified, 2, &dev, &mut rng).unwrap();
+    assert!(Head::<f64, Cpu>::new(LossKind::Modified, 0, 10, &dev, &mut rng).is_err());
+    let head = Head::<f64, Cpu>::new(LossKind::Modified, 2, 10, &dev, &mut rng).unwrap();
     let x: Tensor<(usize, usize), f64, Cpu> = dev.zeros_like(&(2, 3));
     assert!(head.forward(x, &[0, 1], 0).unwrap_err().to_string().contains("2-dimensional"));
     let x: Tensor<(usize, usize), f64, Cpu> = dev.zeros_like(&(2, 2));

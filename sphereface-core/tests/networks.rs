@@ -113,7 +113,7 @@ fn whole_network_gradients_match_finite_differences() {
     let x = uniform(2 * 784, 0.0, 1.0, 40);
     for (kind, per_tensor, only) in [(NetKind::Mnist4, 4, None), (NetKind::Sphere20, 2, Some(["stage1.down.conv", "stage3.unit4.2.conv.weight", "stage4.unit1.1.prelu", "fc.weight", "head"]))] {
         let mut n = net(kind, 3, 41);
-        let head = Head::<f64, Cpu>::new(LossKind::angular(4, LambdaSchedule::caffe()).unwrap(), 3, &dev, &mut sphereface_core::Rng::seed_from_u64(42)).unwrap();
+        let head = Head::<f64, Cpu>::new(LossKind::angular(4, LambdaSchedule::caffe()).unwrap(), 3, 10, &dev, &mut sphereface_core::Rng::seed_from_u64(42)).unwrap();
         let xt: M = dev.tensor_from_vec(x.clone(), (2, 784));
         let emb = n.forward(xt.leaky_trace(), Mode::Train).unwrap();
         let grads = head.forward(emb, &labels, 3).unwrap().loss.backward();
@@ -166,7 +166,7 @@ fn adam_matches_hand_computation() {
         w[i] -= lr * (m[i] / (1.0 - b1.powi(3))) / ((v[i] / (1.0 - b2.powi(3))).sqrt() + eps);
     }
     assert_all_close("adam step without gradients", &head.weight.as_vec(), &w, 1e-15, 1e-12);
-    let bad = OptimConfig { optimizer: Optimizer::Adam { beta1: 1.0, beta2: 0.999, eps: 1e-8 }, weight_decay: 0.0 };
+    let bad = OptimConfig { optimizer: OptimizerKind::Adam { beta1: 1.0, beta2: 0.999, eps: 1e-8 }, weight_decay: 0.0 };
     assert!(OptimizerState::<f64, Cpu>::new(&head, bad).is_err());
 }
 
@@ -214,7 +214,7 @@ fn adamw_decays_weights_not_biases() {
 fn sgd_momentum_matches_hand_computation() {
     let dev = Cpu::default();
     let mut head = Head::<f64, Cpu>::from_weights(LossKind::Original { bias: true }, 1, 2, vec![0.5, -0.5], Some(vec![0.25, -0.25]), &dev).unwrap();
-    let cfg = OptimConfig { optimizer: Optimizer::Sgd { momentum: 0.9 }, weight_decay: 0.1 };
+    let cfg = OptimConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, weight_decay: 0.1 };
     let mut opt = OptimizerState::new(&head, cfg).unwrap();
     assert!(opt.slots.iter().all(|(_, s)| s.len() == 1), "one velocity per parameter");
     let (mu, wd) = (0.9f64, 0.1);
@@ -241,7 +241,7 @@ fn sgd_momentum_matches_hand_computation() {
     let got: Vec<f64> = head.weight.as_vec().into_iter().chain(head.bias.as_ref().unwrap().as_vec()).collect();
     assert_all_close("sgd step without gradients", &got, &p, 1e-15, 1e-12);
     for bad in [1.0, -0.1, f64::NAN] {
-        let err = OptimizerState::<f64, Cpu>::new(&head, OptimConfig { optimizer: Optimizer::Sgd { momentum: bad }, weight_decay: 0.0 }).unwrap_err().to_string();
+        let err = OptimizerState::<f64, Cpu>::new(&head, OptimConfig { optimizer: OptimizerKind::Sgd { momentum: bad }, weight_decay: 0.0 }).unwrap_err().to_string();
         assert!(err.contains("momentum must be in [0, 1)"), "{err}");
     }
 }

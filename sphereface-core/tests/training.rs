@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use sphereface_core::data::Mnist;
 use sphereface_core::data::Augment;
 use sphereface_core::model::{HasParams, LambdaSchedule, LossKind};
-use sphereface_core::optim::{OptimConfig, Optimizer};
+use sphereface_core::optim::{OptimConfig, OptimizerKind};
 use sphereface_core::train::{self, Protocol, RunDir, RunFiles, Silent, TrainConfig, Trainer};
 use sphereface_core::Error;
 use dfdx::prelude::*;
@@ -51,12 +51,12 @@ fn config_validation_names_field_and_value() {
         (TrainConfig { test_subset: Some(0), ..ok.clone() }, "test_subset must be >= 1"),
         (TrainConfig { head: LossKind::Angular { m: 0, lambda: LambdaSchedule::caffe() }, ..ok.clone() }, "m must be an integer >= 1, got 0"),
         (TrainConfig { head: LossKind::Angular { m: 4, lambda: LambdaSchedule { min: -1.0, ..LambdaSchedule::caffe() } }, ..ok.clone() }, "lambda min must be finite and >= 0, got -1"),
-        (optimizer(Optimizer::Adam { beta1: 0.9, beta2: 1.0, eps: 1e-8 }, 0.0), "adam beta2 must be in [0, 1), got 1"),
-        (optimizer(Optimizer::Adam { beta1: -0.1, beta2: 0.999, eps: 1e-8 }, 0.0), "adam beta1 must be in [0, 1), got -0.1"),
-        (optimizer(Optimizer::Adam { beta1: 0.9, beta2: 0.999, eps: 0.0 }, 0.0), "adam eps must be > 0, got 0"),
-        (optimizer(Optimizer::Sgd { momentum: 1.5 }, 0.0), "momentum must be in [0, 1), got 1.5"),
-        (optimizer(Optimizer::default(), 1.0), "weight decay must be in [0, 1), got 1"),
-        (optimizer(Optimizer::default(), f64::NAN), "weight decay must be in [0, 1), got NaN"),
+        (optimizer(OptimizerKind::Adam { beta1: 0.9, beta2: 1.0, eps: 1e-8 }, 0.0), "adam beta2 must be in [0, 1), got 1"),
+        (optimizer(OptimizerKind::Adam { beta1: -0.1, beta2: 0.999, eps: 1e-8 }, 0.0), "adam beta1 must be in [0, 1), got -0.1"),
+        (optimizer(OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 0.0 }, 0.0), "adam eps must be > 0, got 0"),
+        (optimizer(OptimizerKind::Sgd { momentum: 1.5 }, 0.0), "momentum must be in [0, 1), got 1.5"),
+        (optimizer(OptimizerKind::default(), 1.0), "weight decay must be in [0, 1), got 1"),
+        (optimizer(OptimizerKind::default(), f64::NAN), "weight decay must be in [0, 1), got NaN"),
         (TrainConfig { snapshot_every: Some(0), ..ok.clone() }, "snapshot_every must be >= 1 when given, got 0"),
         (augmented(Augment { shift: 14, ..Augment::default() }), "shift must be at most 13 pixels (half the 28-pixel image), got 14"),
         (augmented(Augment { rotate: 46.0, ..Augment::default() }), "rotate must be between 0 and 45 degrees, got 46"),
@@ -174,9 +174,18 @@ fn resume_gives_the_same_result() {
     assert_eq!(params(&mut resumed), params(&mut straight));
     assert_eq!(resumed.opt.t, 6);
 
-    // Another configuration cannot resume this checkpoint.
-    let other = TrainConfig { dim: 3, ..cfg };
-    assert!(Trainer::<f32, Cpu>::resume(&files, other, Cpu::default()).is_err());
+    // Another configuration cannot resume this checkpoint: a checkpoint error naming the file.
+    let other = TrainConfig { dim: 3, ..cfg.clone() };
+    let Err(err) = Trainer::<f32, Cpu>::resume(&files, other, Cpu::default()) else { panic!("resumed with another model") };
+    assert!(matches!(&err, Error::Checkpoint { path: Some(p), .. } if p.ends_with("checkpoint.bin")), "{err}");
+    assert!(err.to_string().contains("belongs to another model"), "{err}");
+    // A damaged checkpoint is a file error that names the file, not a configuration error.
+    let ck = dir.path().join("checkpoint.bin");
+    let bytes = std::fs::read(&ck).unwrap();
+    std::fs::write(&ck, &bytes[..bytes.len() / 2]).unwrap();
+    let Err(err) = Trainer::<f32, Cpu>::resume(&files, cfg, Cpu::default()) else { panic!("resumed a truncated checkpoint") };
+    assert!(matches!(&err, Error::Checkpoint { path: Some(_), .. }), "{err}");
+    assert!(err.to_string().contains("checkpoint.bin") && err.to_string().contains("truncated"), "{err}");
 }
 
 /// Same seed, same device: identical histories; another seed: a different one.
@@ -308,7 +317,7 @@ fn committed_configs_read_back() {
     let head = LossKind::angular(4, LambdaSchedule::caffe()).unwrap();
     assert_eq!(quick, TrainConfig::new(Protocol::Quick, head, 2), "Adam, 5,000 validation images");
     let sgd = RunFiles::new(results.join("long/probes/angular-d2-sgd0.9-lr0.05-wd5e-4-lambda-caffe")).read_config().unwrap();
-    assert_eq!(sgd.optim, OptimConfig { optimizer: Optimizer::Sgd { momentum: 0.9 }, weight_decay: 5e-4 });
+    assert_eq!(sgd.optim, OptimConfig { optimizer: OptimizerKind::Sgd { momentum: 0.9 }, weight_decay: 5e-4 });
     assert_eq!(TrainConfig { optim: OptimConfig::default(), lr: 3e-3, ..sgd }, TrainConfig::new(Protocol::Long, head, 2));
     let json = serde_json::to_value(&quick).unwrap();
     assert_eq!(json["optimizer"], serde_json::json!({ "kind": "adam", "beta1": 0.9, "beta2": 0.999, "eps": 1e-8 }));

@@ -24,8 +24,8 @@ use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::margin::{arcface_fallback_threshold, chebyshev_coefficients, margin_thresholds, psi, psi_arcface, psi_cosface, LambdaSchedule, MAX_MARGIN};
-use super::params::{e, vector, xavier_uniform, Vector};
-use crate::{dev_err, Error, Result, Rng, NUM_CLASSES};
+use super::params::{e, vector, xavier_uniform, HasParams, Vector};
+use crate::{dev_err, Error, InputError, Result, Rng};
 
 /// Added to squared norms before the square root: ||v|| = sqrt(Σv² + ε), finite gradient at 0.
 pub const NORM_EPS: f64 = 1e-12;
@@ -91,6 +91,26 @@ pub fn loss_title(name: &str) -> &str {
 }
 
 /// Which head, with its settings.
+///
+/// # Examples
+///
+/// The settings are checked where they are made, and [`LossKind::target`] gives the target
+/// logit over its scale as a number (what the heads compute on the tape):
+///
+/// ```
+/// use sphereface_core::prelude::*;
+///
+/// let a_softmax = LossKind::angular(4, LambdaSchedule::none()).unwrap();
+/// let arcface = LossKind::arcface(30.0, 0.5).unwrap();
+/// assert!(LossKind::angular(0, LambdaSchedule::none()).is_err()); // m ≥ 1
+/// assert!(LossKind::cosface(30.0, 2.5).is_err());               // m in [0, 2)
+/// let c = 60f64.to_radians().cos(); // θ_y = 60°
+/// // ψ(θ) = −cos(4θ) − 2 at 60° (k = 1): −cos 240° − 2 = −1.5
+/// assert!((a_softmax.target(0.0, c).unwrap() + 1.5).abs() < 1e-12);
+/// // ArcFace: cos(θ + m)
+/// assert!((arcface.target(0.0, c).unwrap() - (60f64.to_radians() + 0.5).cos()).abs() < 1e-12);
+/// assert_eq!(LossKind::Original { bias: true }.target(0.0, c), None); // logits are not angles
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "loss", rename_all = "lowercase")]
 pub enum LossKind {
@@ -256,6 +276,28 @@ impl LossKind {
 }
 
 /// What a head computes for one batch.
+///
+/// # Examples
+///
+/// ```
+/// use sphereface_core::prelude::*;
+///
+/// # fn main() -> Result<(), sphereface_core::Error> {
+/// let dev = Cpu::default();
+/// // two classes at 0° and 90°, one embedding at 30° from class 0
+/// let head = Head::<f64, Cpu>::from_weights(LossKind::angular(2, LambdaSchedule::none())?, 2, 2, vec![1.0, 0.0, 0.0, 1.0], None, &dev)?;
+/// let x = dev.tensor([[3f64.sqrt(), 1.0]]); // ||x|| = 2, θ₀ = 30°, θ₁ = 60°
+/// let out: HeadOutput<f64, Cpu, _> = head.forward(x.clone().leaky_traced(), &[0], 0)?;
+/// let (f, fm) = (out.logits.as_vec(), out.margin_logits.as_vec());
+/// assert!((f[0] - 2.0 * 30f64.to_radians().cos()).abs() < 1e-10); // ||x|| cos θ₀: no margin
+/// assert!((fm[0] - 2.0 * 60f64.to_radians().cos()).abs() < 1e-10, "{fm:?}"); // ||x|| ψ(θ₀) = ||x|| cos 2θ₀
+/// assert_eq!(fm[1], f[1]); // the other class keeps ||x|| cos θ₁
+/// assert!(out.loss.array() > 0.0);
+/// let grads = out.loss.backward(); // the embedding's gradient flows back through the margin
+/// assert!(grads.get(&x).array()[0].iter().all(|g| g.is_finite()));
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct HeadOutput<E: Dtype, D: Storage<E>, T> {
     /// Mean cross-entropy over the batch, on the margin logits; carries the tape.
@@ -269,7 +311,43 @@ pub struct HeadOutput<E: Dtype, D: Storage<E>, T> {
     pub lambda: f64,
 }
 
-/// A classification head: weights W `[d, C]` (and bias b `[C]` for the original softmax).
+/// A classification head with sizes chosen at run time: weights W `[d, C]` (and bias b `[C]`
+/// for the original softmax), kept as flat tensors so that the crate's optimizer
+/// ([`OptimizerState`](crate::optim::OptimizerState)) and checkpoints cover it with the
+/// network (through [`HasParams`](super::HasParams)). For a head inside your own dfdx model,
+/// trained by dfdx's optimizers, see [`HeadModule`](super::HeadModule): the same maths.
+///
+/// # The tape
+/// [`Head::forward`] puts the head's weights on the tape that comes with the embeddings.
+/// The gradient of W survives `backward()` only if that tape keeps it: `leaky_traced()`
+/// keeps every gradient; `traced(grads)` keeps only the tensors `grads` was allocated for,
+/// and dfdx cannot allocate for this head's run-time-sized tensors. So with
+/// `x.traced(model.alloc_grads())` (dfdx's usual pattern) `forward` fails with
+/// [`Error::MissingGradient`] naming the head's tensors, instead of training nothing in
+/// silence: trace with `leaky_traced()`, or use [`HeadModule`](super::HeadModule), which dfdx
+/// allocates for with your model.
+///
+/// # Examples
+///
+/// Your own embeddings (here a fixed `[4, 3]` batch) into an ArcFace head, one step of Adam:
+///
+/// ```
+/// use sphereface_core::prelude::*;
+///
+/// # fn main() -> Result<(), sphereface_core::Error> {
+/// let dev = Cpu::default();
+/// let mut rng = Rng::seed_from_u64(0);
+/// let mut head = Head::<f32, Cpu>::new(LossKind::arcface(30.0, 0.5)?, 3, 4, &dev, &mut rng)?;
+/// let mut opt = OptimizerState::new(&head, OptimConfig::default())?;
+/// let x: Tensor<(Const<4>, Const<3>), f32, Cpu> = dev.sample_normal();
+/// let before = head.weight.as_vec();
+/// let out = head.forward(x.leaky_traced(), &[0, 1, 2, 3], 0)?;
+/// let mut grads = out.loss.backward();
+/// opt.step(&mut head, &mut grads, 1e-3)?;
+/// assert_ne!(head.weight.as_vec(), before);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Head<E: Dtype, D: Storage<E>> {
     /// The loss this head computes.
@@ -284,22 +362,15 @@ pub struct Head<E: Dtype, D: Storage<E>> {
     pub classes: usize,
 }
 
-type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
+pub(crate) type Mat<E, D, T> = Tensor<(usize, usize), E, D, T>;
 
 impl<E: Dtype, D: Device<E>> Head<E, D> {
-    /// A head for `dim`-dimensional embeddings and 10 classes; W Glorot-uniform, b = 0.
-    ///
-    /// # Errors
-    /// [`Error::Config`] when `dim` is 0 or the loss settings are invalid.
-    pub fn new(kind: LossKind, dim: usize, dev: &D, rng: &mut Rng) -> Result<Self> {
-        Self::with_classes(kind, dim, NUM_CLASSES, dev, rng)
-    }
-
-    /// As [`Head::new`] with `classes` classes.
+    /// A head for `dim`-dimensional embeddings and `classes` classes; W Glorot-uniform
+    /// (as TF's `glorot_uniform`), b = 0.
     ///
     /// # Errors
     /// [`Error::Config`] when `dim` or `classes` is 0 or the loss settings are invalid.
-    pub fn with_classes(kind: LossKind, dim: usize, classes: usize, dev: &D, rng: &mut Rng) -> Result<Self> {
+    pub fn new(kind: LossKind, dim: usize, classes: usize, dev: &D, rng: &mut Rng) -> Result<Self> {
         kind.validate()?;
         if dim == 0 || classes == 0 {
             return Err(Error::Config(format!("embedding dimension and class count must be >= 1, got {dim} and {classes}")));
@@ -325,133 +396,223 @@ impl<E: Dtype, D: Device<E>> Head<E, D> {
         Ok(Head { kind, weight: vector(dev, weight), bias: bias.map(|b| vector(dev, b)), dim, classes })
     }
 
-    fn check_input<T>(&self, x: &Mat<E, D, T>) -> Result<(usize, usize)> {
-        let (b, d) = *x.shape();
-        if d != self.dim {
-            return Err(Error::Shape(format!("head expects {}-dimensional embeddings, got {d}", self.dim)));
+    /// Fails when `x`'s tape would drop the head's gradients at `backward()`: a tape made by
+    /// `traced(grads)` keeps only the tensors `grads` was allocated for (dfdx's leaf set),
+    /// and nothing can allocate for this head's run-time-sized tensors. dfdx 0.13 shows a
+    /// tape's leaf set only through `Debug`, so it is read from there: cheap for the tapes
+    /// that keep everything (`leaky_traced`, whose gradients are still empty here).
+    fn check_tape<T: Tape<E, D> + std::fmt::Debug>(&self, x: Mat<E, D, T>) -> Result<Mat<E, D, T>> {
+        if !T::OWNS_TAPE {
+            return Ok(x);
         }
-        Ok((b, d))
+        let (x, tape) = x.split_tape();
+        let text = format!("{tape:?}");
+        let x = x.put_tape(tape);
+        let Some(leaves) = text.rsplit_once("leaf_ids: ").map(|(_, l)| l) else {
+            return Err(Error::Device("cannot read the tape's leaf set (dfdx's Debug output changed)".into()));
+        };
+        if leaves.starts_with("None") {
+            return Ok(x);
+        }
+        let mut names = Vec::new();
+        self.visit("", &mut |name, _, t| {
+            let mut ids = UnusedTensors::default();
+            ids.add(t);
+            if !ids.ids.iter().all(|id| leaves.contains(&format!("{id:?}"))) {
+                names.push(name.to_string());
+            }
+        });
+        if names.is_empty() {
+            return Ok(x);
+        }
+        Err(Error::MissingGradient { names, hint: TRACED_HINT })
     }
 
-    /// `[d, C]` weights, normalised per column for the modified and angular heads.
-    fn weights<T: Tape<E, D>>(&self) -> Result<Mat<E, D, T>> {
-        let w = self.weight.retaped::<T>().try_reshape_like(&(self.dim, self.classes)).map_err(dev_err)?; // [d, C]
-        if matches!(self.kind, LossKind::Original { .. }) {
-            return Ok(w);
-        }
-        // ŵ_j = w_j / sqrt(Σ_k w_kj² + ε)
-        let norms = (w.retaped::<T>().try_square().map_err(dev_err)?.try_sum::<(usize,), Axis<0>>().map_err(dev_err)? + e::<E>(NORM_EPS))
-            .try_sqrt()
-            .map_err(dev_err)?; // [C]
-        w.try_div(norms.try_broadcast_like::<_, Axis<0>>(&(self.dim, self.classes)).map_err(dev_err)?).map_err(dev_err)
+    /// W `[d, C]` and b on the tape `T`.
+    fn parts<T: Tape<E, D>>(&self) -> Result<(Mat<E, D, T>, Option<Tensor<(usize,), E, D, T>>)> {
+        let w = self.weight.retaped::<T>().try_reshape_like(&(self.dim, self.classes)).map_err(dev_err)?;
+        Ok((w, self.bias.as_ref().map(|b| b.retaped::<T>())))
     }
 
     /// Prediction logits `[B, C]` (no margin): x·W + b; x·ŵ_j = ||x|| cos θ_j; or s cos θ_j
-    /// for the heads that normalise x too (CosFace, ArcFace).
+    /// for the heads that normalise x too (CosFace, ArcFace). `x` may have any rank-2
+    /// shape, `(usize, usize)` or a dfdx layer's `(usize, Const<d>)`.
     ///
     /// # Errors
-    /// [`Error::Shape`] when x is not `[B, d]`.
-    pub fn logits<T: Tape<E, D>>(&self, x: Mat<E, D, T>) -> Result<Mat<E, D, T>> {
-        let (b, d) = self.check_input(&x)?;
-        if let Some(s) = self.kind.feature_scale() {
-            // x̂ = x / sqrt(Σ x² + ε);  s cos θ_j = s clamp(x̂·ŵ_j, −1, 1)      [B, C]
-            let xnorm = (x.retaped::<T>().try_square().map_err(dev_err)?.try_sum::<(usize,), Axis<1>>().map_err(dev_err)? + e::<E>(NORM_EPS))
+    /// [`Error::Shape`] when x is not `[B, d]`; [`Error::MissingGradient`] when x's tape
+    /// would drop the head's gradients (see [the tape](Head#the-tape)).
+    pub fn logits<B: Dim, F: Dim, T: Tape<E, D> + std::fmt::Debug>(&self, x: Tensor<(B, F), E, D, T>) -> Result<Mat<E, D, T>> {
+        let x = self.check_tape(to_matrix(x)?)?;
+        check_input(&x, self.dim)?;
+        let (w, b) = self.parts::<T>()?;
+        head_logits(&self.kind, x, w, b)
+    }
+
+    /// Loss, prediction logits and margin logits for embeddings x `[B, d]` (any rank-2
+    /// shape), labels y and training step `step` (which sets λ for the angular head). See
+    /// [the tape](Head#the-tape) for what `x` must carry.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] when x is not `[B, d]`; [`Error::MissingGradient`] when x's tape
+    /// would drop the head's gradients (see [the tape](Head#the-tape)); [`Error::Input`] for
+    /// an empty batch, a label count other than B, a label ≥ C or a non-finite embedding;
+    /// [`Error::NonFiniteLoss`] when the loss overflows although the embeddings are finite.
+    pub fn forward<B: Dim, F: Dim, T: Tape<E, D> + std::fmt::Debug>(&self, x: Tensor<(B, F), E, D, T>, labels: &[usize], step: u64) -> Result<HeadOutput<E, D, T>> {
+        let x = self.check_tape(to_matrix(x)?)?;
+        check_input(&x, self.dim)?;
+        let (w, b) = self.parts::<T>()?;
+        head_forward(&self.kind, self.classes, x, w, b, labels, step)
+    }
+}
+
+/// Any rank-2 tensor as `(usize, usize)` (the same data and tape, the sizes checked at run
+/// time).
+pub(crate) fn to_matrix<B: Dim, F: Dim, E: Dtype, D: Storage<E>, T: Tape<E, D>>(x: Tensor<(B, F), E, D, T>) -> Result<Mat<E, D, T>> {
+    x.try_realize::<(usize, usize)>().map_err(|x| Error::Shape(format!("embeddings of shape {:?} are not a matrix", x.shape().concrete())))
+}
+
+pub(crate) fn check_input<E: Dtype, D: Storage<E>, T>(x: &Mat<E, D, T>, dim: usize) -> Result<()> {
+    let (_, d) = *x.shape();
+    if d != dim {
+        return Err(Error::Shape(format!("head expects {dim}-dimensional embeddings, got {d}")));
+    }
+    Ok(())
+}
+
+/// Labels against the batch and the class count; embeddings finite.
+fn check_batch<E: Dtype, D: Device<E>, T>(x: &Mat<E, D, T>, classes: usize, labels: &[usize]) -> Result<()> {
+    let (b, d) = *x.shape();
+    if b == 0 {
+        return Err(InputError::EmptyBatch.into());
+    }
+    if labels.len() != b {
+        return Err(InputError::LabelCount { labels: labels.len(), batch: b }.into());
+    }
+    if let Some((row, &label)) = labels.iter().enumerate().find(|(_, &l)| l >= classes) {
+        return Err(InputError::LabelOutOfRange { row, label, classes }.into());
+    }
+    if let Some((i, v)) = x.as_vec().iter().enumerate().find(|(_, v)| !v.to_f64().is_some_and(f64::is_finite)) {
+        return Err(InputError::NonFiniteEmbedding { row: i / d, col: i % d, value: v.to_f64().unwrap_or(f64::NAN) }.into());
+    }
+    Ok(())
+}
+
+/// `[d, C]` weights, normalised per column for every head but the original softmax.
+fn class_weights<E: Dtype, D: Device<E>, T: Tape<E, D>>(kind: &LossKind, w: Mat<E, D, T>) -> Result<Mat<E, D, T>> {
+    if matches!(kind, LossKind::Original { .. }) {
+        return Ok(w);
+    }
+    let shape = *w.shape();
+    // ŵ_j = w_j / sqrt(Σ_k w_kj² + ε)
+    let norms = (w.retaped::<T>().try_square().map_err(dev_err)?.try_sum::<(usize,), Axis<0>>().map_err(dev_err)? + e::<E>(NORM_EPS))
+        .try_sqrt()
+        .map_err(dev_err)?; // [C]
+    w.try_div(norms.try_broadcast_like::<_, Axis<0>>(&shape).map_err(dev_err)?).map_err(dev_err)
+}
+
+/// The prediction logits of [`Head::logits`] from raw weights `w` `[d, C]` and bias `b`.
+pub(crate) fn head_logits<E: Dtype, D: Device<E>, T: Tape<E, D>>(kind: &LossKind, x: Mat<E, D, T>, w: Mat<E, D, T>, bias: Option<Tensor<(usize,), E, D, T>>) -> Result<Mat<E, D, T>> {
+    let (b, d) = *x.shape();
+    let classes = w.shape().1;
+    let w = class_weights(kind, w)?;
+    if let Some(s) = kind.feature_scale() {
+        // x̂ = x / sqrt(Σ x² + ε);  s cos θ_j = s clamp(x̂·ŵ_j, −1, 1)      [B, C]
+        let xnorm = (x.retaped::<T>().try_square().map_err(dev_err)?.try_sum::<(usize,), Axis<1>>().map_err(dev_err)? + e::<E>(NORM_EPS))
+            .try_sqrt()
+            .map_err(dev_err)?; // [B]
+        let xhat = x.try_div(xnorm.try_broadcast_like::<_, Axis<1>>(&(b, d)).map_err(dev_err)?).map_err(dev_err)?;
+        let c = xhat.try_matmul(w).map_err(dev_err)?.try_clamp(-1.0, 1.0).map_err(dev_err)?;
+        return Ok(c * e::<E>(s));
+    }
+    let y = x.try_matmul(w).map_err(dev_err)?; // [B, C]
+    match bias {
+        Some(bias) => y.try_add(bias.try_broadcast_like::<_, Axis<0>>(&(b, classes)).map_err(dev_err)?).map_err(dev_err),
+        None => Ok(y),
+    }
+}
+
+/// What to do when a tape drops a head's gradient.
+pub(crate) const TRACED_HINT: &str = "the embeddings' tape was made by traced(grads) with gradients allocated for another model only, \
+    so backward() would drop the head's: trace with leaky_traced(), or use HeadModule and allocate for model and head together \
+    (let both = (model, head); ... x.traced(both.alloc_grads()))";
+
+/// [`Head::forward`] from raw weights `w` `[d, C]` and bias `b`: the one implementation of
+/// the losses, for [`Head`] and [`HeadModule`](super::HeadModule).
+pub(crate) fn head_forward<E: Dtype, D: Device<E>, T: Tape<E, D>>(kind: &LossKind, classes: usize, x: Mat<E, D, T>, w: Mat<E, D, T>, bias: Option<Tensor<(usize,), E, D, T>>, labels: &[usize], step: u64) -> Result<HeadOutput<E, D, T>> {
+    check_batch(&x, classes, labels)?;
+    let (b, _) = *x.shape();
+    let dev = x.device().clone();
+    let mut onehot = vec![E::default(); b * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        onehot[i * classes + l] = E::ONE;
+    }
+    let onehot: Mat<E, D, NoneTape> = dev.tensor_from_vec(onehot, (b, classes)); // [B, C]
+
+    let (m, lambda) = match *kind {
+        LossKind::Angular { m, lambda } => (m, lambda.at(step)),
+        _ => (1, 0.0),
+    };
+    let xnorm = match kind {
+        LossKind::Angular { .. } if m > 1 => Some(x.retaped::<T>()),
+        _ => None,
+    };
+    let f = head_logits(kind, x, w, bias)?; // [B, C]: x·W + b, ||x|| cos θ_j or s cos θ_j
+    let logits = f.retaped::<NoneTape>();
+    let f = match (*kind, xnorm) {
+        // f_y = s (cos θ_y − m): subtract s·m at the label                    [B, C]
+        (LossKind::CosFace { s, m }, _) => f.try_sub(onehot.clone() * e::<E>(s * m)).map_err(dev_err)?,
+        (LossKind::ArcFace { s, m }, _) => {
+            // c_y = f_y / s                                                   [B]
+            let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(labels.to_vec(), (b,));
+            let c = f.retaped::<T>().try_select(idx).map_err(dev_err)? * e::<E>(1.0 / s);
+            // Which samples take the fallback (θ_y + m ≥ π, as `arcface_fallback`):
+            // compared on the device, no gradient                              [B]
+            let fallback = c.retaped::<NoneTape>().try_le(e::<E>(arcface_fallback_threshold(m))).map_err(dev_err)?;
+            // cos(θ + m) = c cos m − sin θ sin m,  sin θ = sqrt((1 − c²) + ε): ε added
+            // after the difference, or f32 loses it and sqrt′(0) is infinite at c = ±1
+            let one_minus = c.retaped::<T>().try_square().map_err(dev_err)?.try_negate().map_err(dev_err)? + E::ONE;
+            let sin = (one_minus + e::<E>(NORM_EPS)).try_sqrt().map_err(dev_err)?;
+            let arc = (c.retaped::<T>() * e::<E>(m.cos())).try_sub(sin * e::<E>(m.sin())).map_err(dev_err)?;
+            let fall = c.retaped::<T>() - e::<E>(m * m.sin());
+            let target = fallback.try_choose(fall, arc).map_err(dev_err)?;
+            // f_y − s c_y = s (target − c_y)                                   [B]
+            let delta = target.try_sub(c).map_err(dev_err)? * e::<E>(s);
+            let delta = delta.try_broadcast_like::<_, Axis<1>>(&(b, classes)).map_err(dev_err)?.try_mul(onehot.clone()).map_err(dev_err)?;
+            f.try_add(delta).map_err(dev_err)?
+        }
+        (_, None) => f,
+        (_, Some(x)) => {
+            // ||x|| = sqrt(Σ x² + ε)                                   [B]
+            let xnorm = (x.try_square().map_err(dev_err)?.try_sum::<(usize,), Axis<1>>().map_err(dev_err)? + e::<E>(NORM_EPS))
                 .try_sqrt()
-                .map_err(dev_err)?; // [B]
-            let xhat = x.try_div(xnorm.try_broadcast_like::<_, Axis<1>>(&(b, d)).map_err(dev_err)?).map_err(dev_err)?;
-            let c = xhat.try_matmul(self.weights::<T>()?).map_err(dev_err)?.try_clamp(-1.0, 1.0).map_err(dev_err)?;
-            return Ok(c * e::<E>(s));
-        }
-        let y = x.try_matmul(self.weights::<T>()?).map_err(dev_err)?; // [B, C]
-        match &self.bias {
-            Some(bias) => y.try_add(bias.retaped::<T>().try_broadcast_like::<_, Axis<0>>(&(b, self.classes)).map_err(dev_err)?).map_err(dev_err),
-            None => Ok(y),
-        }
-    }
-
-    /// Loss, prediction logits and margin logits for embeddings x `[B, d]`, labels y and
-    /// training step `step` (which sets λ for the angular head).
-    ///
-    /// # Errors
-    /// [`Error::Shape`] when x is not `[B, d]`, B is 0 or the label count differs from B;
-    /// [`Error::Config`] for a label ≥ C.
-    pub fn forward<T: Tape<E, D>>(&self, x: Mat<E, D, T>, labels: &[usize], step: u64) -> Result<HeadOutput<E, D, T>> {
-        let (b, _) = self.check_input(&x)?;
-        if b == 0 || labels.len() != b {
-            return Err(Error::Shape(format!("{} labels for a batch of {b} embeddings", labels.len())));
-        }
-        if let Some(&bad) = labels.iter().find(|&&l| l >= self.classes) {
-            return Err(Error::Config(format!("label {bad} is out of range for {} classes", self.classes)));
-        }
-        let dev = x.device().clone();
-        let mut onehot = vec![E::default(); b * self.classes];
-        for (i, &l) in labels.iter().enumerate() {
-            onehot[i * self.classes + l] = E::ONE;
-        }
-        let onehot: Mat<E, D, NoneTape> = dev.tensor_from_vec(onehot, (b, self.classes)); // [B, C]
-
-        let (m, lambda) = match self.kind {
-            LossKind::Angular { m, lambda } => (m, lambda.at(step)),
-            _ => (1, 0.0),
-        };
-        let xnorm = match self.kind {
-            LossKind::Angular { .. } if m > 1 => Some(x.retaped::<T>()),
-            _ => None,
-        };
-        let f = self.logits(x)?; // [B, C]: x·W + b, ||x|| cos θ_j or s cos θ_j
-        let logits = f.retaped::<NoneTape>();
-        let f = match (self.kind, xnorm) {
-            // f_y = s (cos θ_y − m): subtract s·m at the label                    [B, C]
-            (LossKind::CosFace { s, m }, _) => f.try_sub(onehot.clone() * e::<E>(s * m)).map_err(dev_err)?,
-            (LossKind::ArcFace { s, m }, _) => {
-                // c_y = f_y / s                                                   [B]
-                let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(labels.to_vec(), (b,));
-                let c = f.retaped::<T>().try_select(idx).map_err(dev_err)? * e::<E>(1.0 / s);
-                // Which samples take the fallback (θ_y + m ≥ π, as `arcface_fallback`):
-                // compared on the device, no gradient                              [B]
-                let fallback = c.retaped::<NoneTape>().try_le(e::<E>(arcface_fallback_threshold(m))).map_err(dev_err)?;
-                // cos(θ + m) = c cos m − sin θ sin m,  sin θ = sqrt((1 − c²) + ε): ε added
-                // after the difference, or f32 loses it and sqrt′(0) is infinite at c = ±1
-                let one_minus = c.retaped::<T>().try_square().map_err(dev_err)?.try_negate().map_err(dev_err)? + E::ONE;
-                let sin = (one_minus + e::<E>(NORM_EPS)).try_sqrt().map_err(dev_err)?;
-                let arc = (c.retaped::<T>() * e::<E>(m.cos())).try_sub(sin * e::<E>(m.sin())).map_err(dev_err)?;
-                let fall = c.retaped::<T>() - e::<E>(m * m.sin());
-                let target = fallback.try_choose(fall, arc).map_err(dev_err)?;
-                // f_y − s c_y = s (target − c_y)                                   [B]
-                let delta = target.try_sub(c).map_err(dev_err)? * e::<E>(s);
-                let delta = delta.try_broadcast_like::<_, Axis<1>>(&(b, self.classes)).map_err(dev_err)?.try_mul(onehot.clone()).map_err(dev_err)?;
-                f.try_add(delta).map_err(dev_err)?
+                .map_err(dev_err)?;
+            // c_y = clamp(x·ŵ_y / ||x||, −1, 1)                        [B]
+            let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(labels.to_vec(), (b,));
+            let fy = f.retaped::<T>().try_select(idx).map_err(dev_err)?;
+            let c = fy.try_div(xnorm.retaped::<T>()).map_err(dev_err)?.try_clamp(-1.0, 1.0).map_err(dev_err)?;
+            // (−1)^k and 2k (`psi_branch`), by comparisons on the device     [B]
+            let (sign, two_k) = psi_branch_on_device(m, &c.retaped::<NoneTape>())?;
+            // T_m(c) by Horner on the Chebyshev coefficients           [B]
+            let coef = chebyshev_coefficients(m);
+            let mut t = (c.retaped::<T>() * e::<E>(coef[m as usize])) + e::<E>(coef[m as usize - 1]);
+            for a in coef[..m as usize - 1].iter().rev() {
+                t = t.try_mul(c.retaped::<T>()).map_err(dev_err)? + e::<E>(*a);
             }
-            (_, None) => f,
-            (_, Some(x)) => {
-                // ||x|| = sqrt(Σ x² + ε)                                   [B]
-                let xnorm = (x.try_square().map_err(dev_err)?.try_sum::<(usize,), Axis<1>>().map_err(dev_err)? + e::<E>(NORM_EPS))
-                    .try_sqrt()
-                    .map_err(dev_err)?;
-                // c_y = clamp(x·ŵ_y / ||x||, −1, 1)                        [B]
-                let idx: Tensor<(usize,), usize, D> = dev.tensor_from_vec(labels.to_vec(), (b,));
-                let fy = f.retaped::<T>().try_select(idx).map_err(dev_err)?;
-                let c = fy.try_div(xnorm.retaped::<T>()).map_err(dev_err)?.try_clamp(-1.0, 1.0).map_err(dev_err)?;
-                // (−1)^k and 2k (`psi_branch`), by comparisons on the device     [B]
-                let (sign, two_k) = psi_branch_on_device(m, &c.retaped::<NoneTape>())?;
-                // T_m(c) by Horner on the Chebyshev coefficients           [B]
-                let coef = chebyshev_coefficients(m);
-                let mut t = (c.retaped::<T>() * e::<E>(coef[m as usize])) + e::<E>(coef[m as usize - 1]);
-                for a in coef[..m as usize - 1].iter().rev() {
-                    t = t.try_mul(c.retaped::<T>()).map_err(dev_err)? + e::<E>(*a);
-                }
-                // ψ = (−1)^k T_m(c) − 2k
-                let psi = t.try_mul(sign).map_err(dev_err)?.try_sub(two_k).map_err(dev_err)?;
-                // f_y − ||x|| c_y = ||x|| (ψ − c_y)/(1 + λ)                   [B]
-                let delta = psi.try_sub(c).map_err(dev_err)?.try_mul(xnorm).map_err(dev_err)? * e::<E>(1.0 / (1.0 + lambda));
-                let delta = delta.try_broadcast_like::<_, Axis<1>>(&(b, self.classes)).map_err(dev_err)?.try_mul(onehot.clone()).map_err(dev_err)?;
-                f.try_add(delta).map_err(dev_err)?
-            }
-        };
-        let margin_logits = f.retaped::<NoneTape>();
-        let loss = cross_entropy_with_logits_loss(f, onehot);
-        Ok(HeadOutput { loss, logits, margin_logits, lambda })
+            // ψ = (−1)^k T_m(c) − 2k
+            let psi = t.try_mul(sign).map_err(dev_err)?.try_sub(two_k).map_err(dev_err)?;
+            // f_y − ||x|| c_y = ||x|| (ψ − c_y)/(1 + λ)                   [B]
+            let delta = psi.try_sub(c).map_err(dev_err)?.try_mul(xnorm).map_err(dev_err)? * e::<E>(1.0 / (1.0 + lambda));
+            let delta = delta.try_broadcast_like::<_, Axis<1>>(&(b, classes)).map_err(dev_err)?.try_mul(onehot.clone()).map_err(dev_err)?;
+            f.try_add(delta).map_err(dev_err)?
+        }
+    };
+    let margin_logits = f.retaped::<NoneTape>();
+    let loss = cross_entropy_with_logits_loss(f, onehot);
+    let value = loss.as_vec().first().and_then(|v| v.to_f64()).unwrap_or(f64::NAN);
+    if !value.is_finite() {
+        return Err(Error::NonFiniteLoss { step, loss: value });
     }
+    Ok(HeadOutput { loss, logits, margin_logits, lambda })
 }
 
 crate::weight_bias_params!(Head);

@@ -7,6 +7,7 @@
 //! data, training or figures.
 
 mod cpu;
+pub mod head_module;
 pub mod heads;
 pub mod layers;
 pub mod margin;
@@ -15,6 +16,7 @@ pub mod params;
 
 use dfdx::prelude::*;
 
+pub use head_module::{ClassWeights, HeadModule};
 pub use heads::{count_correct, loss_title, Head, HeadOutput, LossKind, LossName, NORM_EPS};
 pub use layers::{Act, ConvDevice, Mode, Padding};
 pub use margin::{psi, LambdaPreset, LambdaSchedule};

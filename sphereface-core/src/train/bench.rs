@@ -11,7 +11,7 @@ use crate::model::params::e;
 use crate::model::{device_name, ConvDevice, Head, LambdaSchedule, LossKind, Mode, Model, NetKind, Network};
 use crate::optim::{OptimConfig, OptimizerState};
 use crate::rng::{stream, Stream};
-use crate::{Error, Result};
+use crate::{Error, Result, NUM_CLASSES};
 
 /// What `sphereface bench` prints (one JSON line).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,7 +54,7 @@ pub fn bench<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usiz
     let mut rng = stream(0, Stream::Init, 0);
     let mut network = Network::<E, D>::new(net, 2, &dev, &mut rng)?;
     network.portable = portable;
-    let mut head = Head::<E, D>::new(LossKind::angular(4, LambdaSchedule::caffe())?, 2, &dev, &mut rng)?;
+    let mut head = Head::<E, D>::new(LossKind::angular(4, LambdaSchedule::caffe())?, 2, NUM_CLASSES, &dev, &mut rng)?;
     let mut opt = OptimizerState::new(&Model::new(&mut network, &mut head), OptimConfig::default())?;
     let pixels: Vec<E> = (0..batch * 784).map(|_| e::<E>(rng.gen_range(0.0..1.0))).collect();
     let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
@@ -107,7 +107,7 @@ pub fn bench_eval<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps:
     let mut rng = stream(0, Stream::Init, 0);
     let mut network = Network::<E, D>::new(net, 2, &dev, &mut rng)?;
     network.portable = portable;
-    let head = Head::<E, D>::new(LossKind::angular(4, LambdaSchedule::caffe())?, 2, &dev, &mut rng)?;
+    let head = Head::<E, D>::new(LossKind::angular(4, LambdaSchedule::caffe())?, 2, NUM_CLASSES, &dev, &mut rng)?;
     let pixels: Vec<E> = (0..batch * 784).map(|_| e::<E>(rng.gen_range(0.0..1.0))).collect();
     let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
     let mut total = 0.0;

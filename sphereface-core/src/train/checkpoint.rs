@@ -72,10 +72,11 @@ pub fn encode<S: Serialize, E: Dtype, D: Device<E>>(state: &S, model: &impl HasP
 /// Restores `model` and `opt` from [`encode`]'s bytes and returns the saved state.
 ///
 /// # Errors
-/// [`Error::Config`] naming what does not match: magic, truncation, dtype, tensor names or
-/// lengths (a checkpoint of another network, dimension or loss).
+/// [`Error::Checkpoint`] (without its path: the caller knows it) naming what does not
+/// match: magic, truncation, dtype, tensor names or lengths (a checkpoint of another
+/// network, dimension or loss).
 pub fn decode<S: DeserializeOwned, E: Dtype, D: Device<E>>(bytes: &[u8], model: &mut impl HasParams<E, D>, opt: &mut OptimizerState<E, D>, dev: &D) -> Result<S> {
-    let bad = |m: &str| Error::Config(format!("not a usable checkpoint: {m}"));
+    let bad = |m: &str| Error::Checkpoint { path: None, reason: m.to_string() };
     if bytes.len() < 16 || &bytes[..8] != MAGIC {
         return Err(bad("missing the SFCKPT01 signature"));
     }

@@ -16,7 +16,7 @@ use crate::model::params::e;
 use crate::model::{count_correct, ConvDevice, Head, Mode, Model, Network};
 use crate::optim::OptimizerState;
 use crate::rng::{stream, Stream};
-use crate::{Error, Result, IMAGE_PIXELS};
+use crate::{Error, InputError, Result, IMAGE_PIXELS};
 
 /// The position of a run, saved in its checkpoint beside the tensors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -74,7 +74,7 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         cfg.validate()?;
         let mut rng = stream(cfg.seed, Stream::Init, 0);
         let mut net = Network::with_width(cfg.net, cfg.dim, cfg.width, &dev, &mut rng)?;
-        let mut head = Head::with_classes(cfg.head, cfg.dim, cfg.classes(), &dev, &mut rng)?;
+        let mut head = Head::new(cfg.head, cfg.dim, cfg.classes(), &dev, &mut rng)?;
         let opt = OptimizerState::new(&Model::new(&mut net, &mut head), cfg.optim)?;
         Ok(Trainer { cfg, net, head, opt, step: 0, history: Vec::new(), train_seconds: 0.0, snapshots: None, dev })
     }
@@ -95,7 +95,12 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
         let mut mask_rng = stream(self.cfg.seed, Stream::Dropout, self.step);
         let dropout = (self.cfg.dropout > 0.0).then_some((self.cfg.dropout, &mut mask_rng));
         let emb = self.net.forward_with_dropout(x.leaky_traced(), Mode::Train, dropout)?;
-        let out = self.head.forward(emb, labels, self.step)?;
+        // a non-finite embedding or loss is this run diverging
+        let out = self.head.forward(emb, labels, self.step).map_err(|err| match err {
+            Error::Input(InputError::NonFiniteEmbedding { .. }) => Error::Diverged { step: self.step, loss: f64::NAN },
+            Error::NonFiniteLoss { step, loss } => Error::Diverged { step, loss },
+            other => other,
+        })?;
         let loss = out.loss.as_vec().first().and_then(|v| v.to_f64()).unwrap_or(f64::NAN);
         if !loss.is_finite() {
             return Err(Error::Diverged { step: self.step, loss });
@@ -240,13 +245,17 @@ impl<E: Dtype, D: ConvDevice<E>> Trainer<E, D> {
     /// Restores a run from `dir` (checkpoint and history) for the same configuration.
     ///
     /// # Errors
-    /// I/O or format errors, or [`Error::Config`] when the saved configuration differs
-    /// in anything but `steps`.
+    /// [`Error::Io`] when the checkpoint cannot be read, [`Error::Checkpoint`] when it is not
+    /// one of this model, [`Error::Config`] when the saved configuration differs in anything
+    /// but `steps`.
     pub fn resume(files: &RunFiles, cfg: TrainConfig, dev: D) -> Result<Self> {
         let mut t = Trainer::new(cfg, dev)?;
         let bytes = files.read_checkpoint()?;
         let dev = t.dev.clone();
-        let state: CheckpointState = checkpoint::decode(&bytes, &mut Model::new(&mut t.net, &mut t.head), &mut t.opt, &dev)?;
+        let state: CheckpointState = checkpoint::decode(&bytes, &mut Model::new(&mut t.net, &mut t.head), &mut t.opt, &dev).map_err(|err| match err {
+            Error::Checkpoint { path: None, reason } => Error::Checkpoint { path: Some(files.checkpoint_path()), reason },
+            other => other,
+        })?;
         let saved = TrainConfig { steps: t.cfg.steps, ..state.config.clone() };
         if saved != t.cfg {
             return Err(Error::Config(format!(

@@ -9,7 +9,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use sphereface_core::data::KnownDigits;
 use sphereface_core::model::heads::{ARCFACE_MARGIN, COSFACE_MARGIN, DEFAULT_SCALE};
 use sphereface_core::model::{LambdaPreset, LossKind, LossName, Mode, NetKind};
-use sphereface_core::optim::Optimizer;
+use sphereface_core::optim::OptimizerKind;
 use sphereface_core::report::{results_markdown, rows_of, write_results, ResultRow};
 use sphereface_core::train::{self, Metrics, Progress, Protocol, RunDir, SavedRun, StepRecord, TrainConfig};
 use sphereface_core::Error;
@@ -307,7 +307,7 @@ pub(crate) fn config(loss: LossKind, dim: usize, c: &Common) -> Result<TrainConf
         cfg.dropout = v;
     }
     if let Some(momentum) = c.momentum {
-        cfg.optim.optimizer = Optimizer::Sgd { momentum };
+        cfg.optim.optimizer = OptimizerKind::Sgd { momentum };
     }
     if c.train_subset.is_some() {
         cfg.train_subset = c.train_subset;
