@@ -12,7 +12,7 @@ use super::style::{io_err, write_atomic};
 use super::PlotError;
 
 /// A figure as SVG text and PNG bytes at two resolutions (same drawing).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Figure {
     /// The figure as an SVG document.
     pub svg: String,
@@ -26,6 +26,13 @@ pub struct Figure {
     pub width: u32,
     /// Height in pixels (of the SVG and of `png`).
     pub height: u32,
+    /// The smallest text in the figure, in pixels of the 1x picture (`png`, SVG); twice
+    /// that in `png_2x`. How large it shows on a slide follows from the size the image is
+    /// shown at (notebooks/slides/check-deck.sh measures it).
+    pub font_px: f64,
+    /// What the figure shows, in words, for readers who cannot see it: the `alt` text of
+    /// its image in a notebook and a slide deck. [`Figure::with_alt`] replaces it.
+    pub alt: String,
 }
 
 impl std::fmt::Debug for Figure {
@@ -36,6 +43,8 @@ impl std::fmt::Debug for Figure {
             .field("svg_bytes", &self.svg.len())
             .field("png_bytes", &self.png.len())
             .field("png_2x_bytes", &self.png_2x.len())
+            .field("font_px", &self.font_px)
+            .field("alt", &self.alt)
             .finish()
     }
 }
@@ -72,10 +81,31 @@ impl Figure {
         Ok(self)
     }
 
+    /// The figure with `alt` as its description ([`Figure::alt`]).
+    #[must_use]
+    pub fn with_alt(mut self, alt: impl Into<String>) -> Self {
+        self.alt = alt.into();
+        self
+    }
+
+    /// The figure as an HTML image: the 2x PNG as a data URI, shown at the 1x size
+    /// (`width`, `height`: sharp on a high-density screen and a projector), with its
+    /// description as `alt` and its smallest text, in pixels of the PNG, as `data-font-px`
+    /// (the slide check computes from it how large that text is on a slide).
+    pub fn html(&self) -> String {
+        img_tag("image/png", &self.png_2x, (self.width, self.height), &self.alt, 2.0 * self.font_px)
+    }
+
     /// Returns the text that makes an evcxr (Jupyter Rust kernel) cell show this figure:
-    /// the PNG, base64-encoded, as `image/png` (compact in a notebook file, and shown by
-    /// Jupyter, nbconvert's HTML and slides, and GitHub alike; the SVG goes to files).
+    /// [`Figure::html`] as `text/html`. An `image/png` output could carry neither a
+    /// description nor a display size, so Jupyter would show the 2x PNG twice too large
+    /// and nbconvert would give it no alternative text.
     pub fn evcxr_content(&self) -> String {
+        mime_block("text/html", &self.html())
+    }
+
+    /// The 1x PNG as an evcxr `image/png` output (no description, no display size).
+    pub fn evcxr_png_content(&self) -> String {
         mime_block("image/png", &BASE64.encode(&self.png))
     }
 
@@ -95,15 +125,30 @@ impl Figure {
 }
 
 /// An animated GIF, e.g. the evolution of the embeddings during training.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct Animation {
     /// The GIF file's bytes.
     pub gif: Vec<u8>,
+    /// Width of the GIF in pixels (read from its header).
+    pub width: u32,
+    /// Height of the GIF in pixels.
+    pub height: u32,
+    /// The smallest text in the frames, in pixels of the GIF; `NaN` when not known (a GIF
+    /// read from a file).
+    pub font_px: f64,
+    /// What the animation shows, in words (the `alt` text of its image).
+    pub alt: String,
 }
 
 impl std::fmt::Debug for Animation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Animation").field("gif_bytes", &self.gif.len()).finish()
+        f.debug_struct("Animation")
+            .field("gif_bytes", &self.gif.len())
+            .field("width", &self.width)
+            .field("height", &self.height)
+            .field("font_px", &self.font_px)
+            .field("alt", &self.alt)
+            .finish()
     }
 }
 
@@ -114,17 +159,41 @@ impl Animation {
     /// [`PlotError::Io`] if it cannot be read, [`PlotError::Shape`] if it is not a GIF.
     pub fn from_file(path: &Path) -> Result<Self, PlotError> {
         let gif = fs::read(path).map_err(io_err(path))?;
-        if !gif.starts_with(b"GIF8") {
-            return Err(PlotError::Shape(format!("{} is not a GIF file", path.display())));
-        }
-        Ok(Animation { gif })
+        Self::from_gif(gif, f64::NAN, "").map_err(|_| PlotError::Shape(format!("{} is not a GIF file", path.display())))
     }
 
-    /// The text that makes an evcxr cell show the animation: an HTML `<img>` with the GIF as
-    /// a data URI (`text/html`). A plain `image/gif` output would show in Jupyter too, but
-    /// nbconvert's slides drop it; the HTML image survives into the deck.
+    /// An animation of the GIF file's bytes `gif`, whose smallest text is `font_px` pixels
+    /// high, described by `alt`.
+    ///
+    /// # Errors
+    /// [`PlotError::Shape`] if `gif` is not a GIF file.
+    pub fn from_gif(gif: Vec<u8>, font_px: f64, alt: &str) -> Result<Self, PlotError> {
+        if !gif.starts_with(b"GIF8") || gif.len() < 10 {
+            return Err(PlotError::Shape("not a GIF file".into()));
+        }
+        let width = u32::from(u16::from_le_bytes([gif[6], gif[7]]));
+        let height = u32::from(u16::from_le_bytes([gif[8], gif[9]]));
+        Ok(Animation { gif, width, height, font_px, alt: alt.into() })
+    }
+
+    /// The animation with `alt` as its description.
+    #[must_use]
+    pub fn with_alt(mut self, alt: impl Into<String>) -> Self {
+        self.alt = alt.into();
+        self
+    }
+
+    /// The animation as an HTML `<img>` with the GIF as a data URI, its size, description
+    /// and smallest text (`data-font-px`, left out when not known).
+    pub fn html(&self) -> String {
+        img_tag("image/gif", &self.gif, (self.width, self.height), &self.alt, self.font_px)
+    }
+
+    /// The text that makes an evcxr cell show the animation: [`Animation::html`] as
+    /// `text/html`. A plain `image/gif` output would show in Jupyter too, but nbconvert's
+    /// slides drop it; the HTML image survives into the deck.
     pub fn evcxr_content(&self) -> String {
-        mime_block("text/html", &format!("<img src=\"data:image/gif;base64,{}\" alt=\"animation\"/>", BASE64.encode(&self.gif)))
+        mime_block("text/html", &self.html())
     }
 
     /// Shows the animation inline in an evcxr notebook cell.
@@ -135,6 +204,15 @@ impl Animation {
 
 /// Standard base64 with padding, as evcxr expects.
 const BASE64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+/// An HTML `<img>` of `bytes` (of type `mime`) as a data URI, shown at `size` (CSS
+/// pixels), with `alt` (HTML-escaped) and, when finite, `data-font-px` (the smallest text,
+/// in pixels of the image).
+fn img_tag(mime: &str, bytes: &[u8], (width, height): (u32, u32), alt: &str, font_px: f64) -> String {
+    let alt = alt.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;");
+    let font = if font_px.is_finite() { format!(" data-font-px=\"{font_px}\"") } else { String::new() };
+    format!("<img src=\"data:{mime};base64,{}\" width=\"{width}\" height=\"{height}\" alt=\"{alt}\"{font}/>", BASE64.encode(bytes))
+}
 
 /// An evcxr output block of `content` with MIME type `mime`.
 fn mime_block(mime: &str, content: &str) -> String {
@@ -315,16 +393,24 @@ mod tests {
             png_2x: b"PNG 2x".to_vec(),
             width: 1,
             height: 1,
+            font_px: 14.0,
+            alt: "a \"quoted\" <figure>".into(),
         };
         assert_eq!(
-            fig.evcxr_content(),
+            fig.evcxr_png_content(),
             "EVCXR_BEGIN_CONTENT image/png\nUE5HIQ==\nEVCXR_END_CONTENT\n"
+        );
+        assert_eq!(
+            fig.evcxr_content(),
+            "EVCXR_BEGIN_CONTENT text/html\n<img src=\"data:image/png;base64,UE5HIDJ4\" width=\"1\" height=\"1\" alt=\"a &quot;quoted&quot; &lt;figure&gt;\" data-font-px=\"28\"/>\nEVCXR_END_CONTENT\n"
         );
         assert_eq!(
             fig.evcxr_svg_content(),
             "EVCXR_BEGIN_CONTENT image/svg+xml\n<svg>x</svg>\nEVCXR_END_CONTENT\n"
         );
-        let anim = Animation { gif: b"GIF89a".to_vec() };
-        assert_eq!(anim.evcxr_content(), "EVCXR_BEGIN_CONTENT text/html\n<img src=\"data:image/gif;base64,R0lGODlh\" alt=\"animation\"/>\nEVCXR_END_CONTENT\n");
+        let anim = Animation::from_gif(b"GIF89a\x02\x01\x03\x00".to_vec(), f64::NAN, "moving dots").unwrap();
+        assert_eq!((anim.width, anim.height), (258, 3));
+        assert_eq!(anim.evcxr_content(), "EVCXR_BEGIN_CONTENT text/html\n<img src=\"data:image/gif;base64,R0lGODlhAgEDAA==\" width=\"258\" height=\"3\" alt=\"moving dots\"/>\nEVCXR_END_CONTENT\n");
+        assert!(Animation::from_gif(b"PNG".to_vec(), 1.0, "").is_err());
     }
 }

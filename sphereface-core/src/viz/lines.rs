@@ -6,7 +6,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::axes::{clip_runs, drawable_range, log_ticks, pad_range};
 use super::style::{
-    check_size, draw_err, fmt_tick, tick_count, tick_len, titled, Scale, FONT, LINE_COLORS,
+    check_size, draw_err, fmt_tick, tick_count, tick_len, titled, Scale, font, LINE_COLORS,
 };
 use super::{render, Figure, Paint, PlotError};
 
@@ -233,8 +233,8 @@ impl<'o> LinePlan<'o> {
             let mut mesh = chart.configure_mesh();
             mesh.x_desc(self.opts.x_label.as_str())
                 .y_desc(self.opts.y_label.as_str())
-                .axis_desc_style((FONT, s.f(17.0)))
-                .label_style((FONT, s.f(14.0)))
+                .axis_desc_style(font(s.f(17.0)))
+                .label_style(font(s.f(14.0)))
                 .x_label_formatter(&x_fmt)
                 .y_label_formatter(&y_fmt)
                 .x_labels(tick_count(f64::from(w) - s.f(100.0), s.f(50.0)))
@@ -258,7 +258,7 @@ impl<'o> LinePlan<'o> {
             for &y in &minor {
                 chart.draw_series(grid(y, light)).map_err(draw_err)?;
             }
-            let style = TextStyle::from((FONT, s.f(14.0)).into_font())
+            let style = TextStyle::from(font(s.f(14.0)).into_font())
                 .pos(Pos::new(HPos::Right, VPos::Center));
             for &y in &labelled {
                 chart.draw_series(grid(y, bold)).map_err(draw_err)?;
@@ -309,7 +309,7 @@ impl<'o> LinePlan<'o> {
             // The legend box as plotters lays it out (text, key area, margins), placed in
             // the chosen corner with plotters' 5-pixel inset scaled.
             let (margin, key_area) = (s.i(12), s.i(30));
-            let font = TextStyle::from((FONT, s.f(16.0)).into_font());
+            let font = TextStyle::from(font(s.f(16.0)).into_font());
             let mut text = MultiLineText::<(i32, i32), &str>::new((0, 0), &font);
             for line in self.series.iter().filter(|l| !l.name.is_empty()) {
                 text.push_line(line.name);

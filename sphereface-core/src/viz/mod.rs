@@ -97,17 +97,20 @@ fn render<P: Paint>(p: &P, width: u32, height: u32) -> Result<Figure, PlotError>
     check_size(width, height)?;
     ensure_font()?;
     let mut svg = String::new();
-    {
+    let (painted, font_px) = style::fonts_measured(|| -> Result<(), PlotError> {
         let root = SVGBackend::with_string(&mut svg, (width, height)).into_drawing_area();
         p.paint(&root, Scale::ONE)?;
-        root.present().map_err(draw_err)?;
-    }
+        root.present().map_err(draw_err)
+    });
+    painted?;
     Ok(Figure {
         svg,
         png: raster(p, width, height, Scale::ONE)?,
         png_2x: raster(p, width * 2, height * 2, Scale(2))?,
         width,
         height,
+        font_px,
+        alt: String::new(),
     })
 }
 

@@ -3,7 +3,7 @@
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::style::{check_size, draw_err, fmt_tick, tick_len, titled, Scale, FONT};
+use super::style::{check_size, draw_err, fmt_tick, tick_len, titled, Scale, font};
 use super::{render, Figure, Paint, PlotError};
 
 /// One panel of [`decision_regions`]: which class wins at each point of a square grid
@@ -49,7 +49,7 @@ fn draw_legend<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, s: Scale) -> R
     let box_side = s.i(16);
     let slot = (w as i32) / entries.len() as i32;
     let y = (h as i32 - box_side) / 2;
-    let font = (FONT, s.f(16.0)).into_font().color(&BLACK);
+    let font = font(s.f(16.0)).into_font().color(&BLACK);
     for (i, (fill, label)) in entries.iter().enumerate() {
         let x = slot * i as i32 + slot / 6;
         area.draw(&Rectangle::new([(x, y), (x + box_side, y + box_side)], fill.filled())).map_err(draw_err)?;
@@ -86,12 +86,12 @@ impl Paint for RegionPlan<'_> {
                 .disable_mesh()
                 .axis_style(BLACK.stroke_width(s.u(1)))
                 .set_all_tick_mark_size(tick)
-                .label_style((FONT, s.f(13.0)))
+                .label_style(font(s.f(13.0)))
                 .x_labels(5)
                 .y_labels(5)
                 .x_desc("x₁")
                 .y_desc("x₂")
-                .axis_desc_style((FONT, s.f(15.0)))
+                .axis_desc_style(font(s.f(15.0)))
                 .x_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
                 .y_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
                 .draw()
@@ -111,7 +111,7 @@ impl Paint for RegionPlan<'_> {
                 chart.draw_series(LineSeries::new([(0.0, 0.0), (w[0], w[1])], style)).map_err(draw_err)?;
                 chart.draw_series([Circle::new((w[0], w[1]), s.i(5), dark.filled())]).map_err(draw_err)?;
                 let label = format!("w{}", c + 1);
-                let font = (FONT, s.f(18.0)).into_font().color(&dark);
+                let font = font(s.f(18.0)).into_font().color(&dark);
                 chart
                     .draw_series([Text::new(label, (w[0] * 1.12, w[1] * 1.12), font)])
                     .map_err(draw_err)?;

@@ -9,7 +9,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use super::points::{equal_aspect, limits, prepare, Cloud};
 use super::style::{
     check_size, digit_color, draw_err, fmt_tick, outline_color, tick_count, tick_len, titled,
-    Scale, FONT,
+    Scale, font,
 };
 use super::{render, Figure, Paint, PlotError};
 
@@ -131,7 +131,7 @@ fn draw_digit_legend<DB: DrawingBackend>(
         ShapeStyle::from(&RGBColor(180, 180, 180)).stroke_width(s.u(1)),
     ))
     .map_err(draw_err)?;
-    let font = (FONT, f64::from(row) * 17.0 / 22.0)
+    let font = font(f64::from(row) * 17.0 / 22.0)
         .into_font()
         .color(&BLACK);
     let style = font.pos(Pos::new(HPos::Left, VPos::Center));
@@ -227,8 +227,8 @@ impl ScatterPlan<'_> {
             .configure_mesh()
             .x_desc("embedding dim 1")
             .y_desc("embedding dim 2")
-            .axis_desc_style((FONT, s.f(17.0)))
-            .label_style((FONT, s.f(14.0)))
+            .axis_desc_style(font(s.f(17.0)))
+            .label_style(font(s.f(14.0)))
             .x_label_formatter(&|v| fmt_tick(*v, xr.1 - xr.0))
             .y_label_formatter(&|v| fmt_tick(*v, yr.1 - yr.0))
             .x_labels(tick_count(px_w, s.f(50.0)))

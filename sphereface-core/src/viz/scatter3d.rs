@@ -9,7 +9,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use super::scatter::{marker, marker_radius, ScatterPlan};
-use super::style::{digit_color, draw_err, faded_color, fmt_tick, tick_len, Scale, FONT};
+use super::style::{digit_color, draw_err, faded_color, fmt_tick, tick_len, Scale, font};
 use super::PlotError;
 
 impl ScatterPlan<'_> {
@@ -74,7 +74,7 @@ impl ScatterPlan<'_> {
         };
         chart
             .configure_axes()
-            .label_style((FONT, s.f(14.0)))
+            .label_style(font(s.f(14.0)))
             .x_formatter(&|v| label(0, *v, xr.1 - xr.0))
             .y_formatter(&|v| label(1, *v, yr.1 - yr.0))
             .z_formatter(&|v| label(2, *v, zr.1 - zr.0))
@@ -158,7 +158,7 @@ impl ScatterPlan<'_> {
         draw_wire(&mut chart, false)?;
 
         // Axis names beside the edge that carries each axis' tick labels.
-        let name_style = TextStyle::from((FONT, s.f(17.0)).into_font())
+        let name_style = TextStyle::from(font(s.f(17.0)).into_font())
             .pos(Pos::new(HPos::Center, VPos::Center));
         let base = area.get_base_pixel();
         for (axis, name) in ["dim 1", "dim 2", "dim 3"].iter().enumerate() {

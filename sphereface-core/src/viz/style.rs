@@ -18,6 +18,29 @@ static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 /// Family name under which the embedded font is registered.
 pub(super) const FONT: &str = "sans-serif";
 
+thread_local! {
+    /// The smallest font size requested through [`font`] since the last [`fonts_measured`]
+    /// began (infinity for none).
+    static SMALLEST_FONT: std::cell::Cell<f64> = const { std::cell::Cell::new(f64::INFINITY) };
+}
+
+/// The figure font at `size` pixels, as plotters takes it (`(family, size)`), noted as drawn:
+/// every label of a figure is set through here, so that [`fonts_measured`] knows the
+/// smallest text of a figure (how small it ends up on a slide is measured from it).
+pub(super) fn font(size: f64) -> (&'static str, f64) {
+    SMALLEST_FONT.with(|c| c.set(c.get().min(size)));
+    (FONT, size)
+}
+
+/// Runs `f` and returns its result with the smallest font size, in pixels, that it asked
+/// [`font`] for (infinity when it set no text).
+pub(super) fn fonts_measured<T>(f: impl FnOnce() -> T) -> (T, f64) {
+    let outer = SMALLEST_FONT.with(|c| c.replace(f64::INFINITY));
+    let out = f();
+    let inner = SMALLEST_FONT.with(|c| c.replace(outer.min(c.get())));
+    (out, inner)
+}
+
 /// Smallest accepted figure width in pixels.
 pub const MIN_WIDTH: u32 = 320;
 /// Smallest accepted figure height in pixels.
@@ -117,12 +140,12 @@ pub(super) fn titled<DB: DrawingBackend>(
     s: Scale,
 ) -> Result<DrawingArea<DB, Shift>, PlotError> {
     let (w, _) = area.dim_in_pixel();
-    let mut style = TextStyle::from((FONT, size).into_font());
+    let mut style = TextStyle::from(font(size).into_font());
     let (text_w, _) = area.estimate_text_size(title, &style).map_err(draw_err)?;
     let room = w.saturating_sub(s.u(8)).max(1);
     if text_w > room {
         let fitted = size * f64::from(room) / f64::from(text_w);
-        style = TextStyle::from((FONT, fitted.max(size / 2.0)).into_font());
+        style = TextStyle::from(font(fitted.max(size / 2.0)).into_font());
     }
     let (_, text_h) = area.estimate_text_size(title, &style).map_err(draw_err)?;
     let pad = (text_h / 2).min(s.u(5));
