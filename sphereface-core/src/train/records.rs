@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `config.json` | the [`TrainConfig`], written first |
 //! | `history.csv` | one [`StepRecord`] per step (`step,loss,acc,margin_acc,lambda,lr`) |
-//! | `metrics.json` | the [`Metrics`] of the finished run |
+//! | `metrics.json` | the [`Metrics`] of the finished run, and the machine's CPU ([`cpu_description`]) |
 //! | `embeddings.csv` | test embeddings and labels (`x1,..,xd,label`; an open-set run: every test image, known or not) |
 //! | `head.json` | the trained class weights ([`HeadWeights`]) |
 //! | `snapshots/step-NNNNNN.csv` | embeddings of the first test images during training |
@@ -102,6 +102,50 @@ pub struct Metrics {
     pub device: String,
     /// Worker threads of the CPU kernels.
     pub threads: usize,
+}
+
+/// `metrics.json` as written: the [`Metrics`] and, beside them, the machine.
+#[derive(Serialize)]
+struct MetricsFile<'a> {
+    #[serde(flatten)]
+    metrics: &'a Metrics,
+    cpu: String,
+}
+
+/// The machine field of `metrics.json`, read alone (older files lack it).
+#[derive(Deserialize)]
+struct Machine {
+    #[serde(default = "not_recorded")]
+    cpu: String,
+}
+
+fn not_recorded() -> String {
+    "not recorded".into()
+}
+
+/// The CPU this process runs on, as `metrics.json` records it: the model name from
+/// `/proc/cpuinfo` and which of AVX2 and AVX-512F it has, e.g. `"Intel Xeon Processor
+/// (avx2, avx512f)"`; `"unknown"` where `/proc/cpuinfo` cannot be read (not Linux).
+pub fn cpu_description() -> String {
+    std::fs::read_to_string("/proc/cpuinfo").map(|t| describe_cpu(&t)).unwrap_or_else(|_| "unknown".into())
+}
+
+/// [`cpu_description`] of a `/proc/cpuinfo` text (its first processor's lines).
+fn describe_cpu(cpuinfo: &str) -> String {
+    let field = |name: &str| {
+        cpuinfo.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            (k.trim() == name).then(|| v.trim().to_string())
+        })
+    };
+    let model = field("model name").filter(|m| !m.is_empty()).unwrap_or_else(|| "unknown".into());
+    let flags = field("flags").unwrap_or_default();
+    let has: Vec<&str> = ["avx2", "avx512f"].into_iter().filter(|f| flags.split_whitespace().any(|g| g == *f)).collect();
+    if has.is_empty() {
+        format!("{model} (no avx2, no avx512f)")
+    } else {
+        format!("{model} ({})", has.join(", "))
+    }
 }
 
 /// The class weights of a trained head (`head.json`), for drawing the class directions and
@@ -310,7 +354,16 @@ impl RunFiles {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn write_metrics(&self, metrics: &Metrics) -> Result<()> {
-        write_json(&self.dir.join(METRICS), metrics)
+        write_json(&self.dir.join(METRICS), &MetricsFile { metrics, cpu: cpu_description() })
+    }
+
+    /// The CPU that `metrics.json` says the run trained on ([`cpu_description`]);
+    /// `"not recorded"` for files written before it was recorded.
+    ///
+    /// # Errors
+    /// Those of [`RunFiles::read_metrics`].
+    pub fn read_cpu(&self) -> Result<String> {
+        read_json::<Machine>(&self.dir.join(METRICS)).map(|m| m.cpu)
     }
 
     /// Reads `metrics.json`.
@@ -465,6 +518,31 @@ pub fn saved_runs(root: &Path) -> Result<Vec<SavedRun>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The CPU's model name and its AVX2 / AVX-512F flags, from `/proc/cpuinfo` text; a
+    /// metrics.json written now carries it, and one written before reads as not recorded.
+    #[test]
+    fn metrics_json_names_the_cpu() {
+        let xeon = "processor\t: 0\nmodel name\t: Intel Xeon Processor (Cascadelake)\nflags\t\t: fpu sse avx avx2 avx512f avx512dq\n\nprocessor\t: 1\n";
+        assert_eq!(describe_cpu(xeon), "Intel Xeon Processor (Cascadelake) (avx2, avx512f)");
+        let epyc = "model name\t: AMD EPYC 7B13\nflags\t\t: fpu avx avx2 fma\n";
+        assert_eq!(describe_cpu(epyc), "AMD EPYC 7B13 (avx2)");
+        assert_eq!(describe_cpu("processor : 0\nflags : fp asimd\n"), "unknown (no avx2, no avx512f)");
+
+        let dir = tempfile::tempdir().unwrap();
+        let files = RunFiles::new(dir.path());
+        let m = Metrics { label: "x".into(), test_acc: 0.5, test_acc_margin: 0.5, test_loss: 1.0, val_acc: None, test_images: 4, steps: 3, train_seconds: 1.5, images_per_second: 2.0, final_train_loss: 1.0, device: "cpu".into(), threads: 1 };
+        files.write_metrics(&m).unwrap();
+        assert_eq!(files.read_metrics().unwrap(), m);
+        assert_eq!(files.read_cpu().unwrap(), cpu_description());
+        let text = std::fs::read_to_string(dir.path().join(METRICS)).unwrap();
+        assert!(text.contains("\"cpu\""), "{text}");
+        // a file from before the field: the metrics read as they did, the CPU as not recorded
+        let old = serde_json::to_string(&m).unwrap();
+        std::fs::write(dir.path().join(METRICS), old).unwrap();
+        assert_eq!(files.read_metrics().unwrap(), m);
+        assert_eq!(files.read_cpu().unwrap(), "not recorded");
+    }
 
     fn gzip(path: &Path) {
         use std::io::Write as _;
