@@ -2,7 +2,7 @@
 //! CI script running the README's test command, and the workspace layout.
 
 use sha2::{Digest, Sha256};
-use sphereface_tests::workspace_root;
+use sphereface_tests::{times, workspace_root};
 
 /// The four committed MNIST files hash to the values in data/mnist/README.md, so a fresh
 /// clone trains offline on exactly the published data.
@@ -125,4 +125,70 @@ fn readme_open_set_table_comes_from_the_committed_runs() {
     for row in rows {
         assert!(table.lines().any(|l| l == row), "README row is not in results/openset/openset.md: {row}");
     }
+}
+
+/// The documents whose every time must come from a committed record (see
+/// `sphereface_tests::times`). docs/PERFORMANCE.md is not among them: its per-step and
+/// per-phase times come from profiles and single sittings whose raw numbers were not all
+/// committed (its throughputs are, in `benches/*.jsonl`).
+const TIMED_DOCUMENTS: [&str; 3] = ["README.md", "docs/EXPERIMENTS.md", "notebooks/README.md"];
+
+/// Every time in the README, docs/EXPERIMENTS.md and notebooks/README.md (`49.5–63.4 s`,
+/// `41–64 min`, `1 min 13 s`, `two minutes`) equals, to the precision it is written with, a
+/// time in a committed record cited in its paragraph (or beside its table): `train_seconds`
+/// of the runs under a cited `results/` directory, a `*seconds`/`*_s`/`*_min` field of a
+/// cited `.jsonl` (`benches/`, `notebooks/timings.jsonl`, `docs/ci-times.jsonl`), or a time
+/// printed in a cited `.log`.
+#[test]
+fn documented_times_come_from_committed_records() {
+    let root = workspace_root();
+    let mut errors = Vec::new();
+    for doc in TIMED_DOCUMENTS {
+        let (count, errs) = times::check_document(&root.join(doc), &root);
+        assert!(count >= 3, "{doc}: only {count} times found; is the matcher broken?");
+        errors.extend(errs);
+    }
+    assert!(errors.is_empty(), "times without a record:\n{}", errors.join("\n"));
+}
+
+/// The matcher finds each way a time is written, with the tolerance of its precision.
+#[test]
+fn times_are_found_as_written() {
+    let t = times::find_times("took 4 min 51 s, then 49.5–63.4 s per run; 4,246 s (71 min)\nand 2.5 h,\nabout two\nminutes; 1,600 steps, 6 steps/s, 0.9^(t/500), s = 30, 8s and 3s, 10 to 12 hours");
+    let got: Vec<(&str, usize, Vec<(f64, f64)>)> = t.iter().map(|t| (t.text.as_str(), t.line, t.ends.clone())).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("4 min 51 s", 1, vec![(291.0, 0.5)]),
+            ("49.5–63.4 s", 1, vec![(49.5, 0.05), (63.4, 0.05)]),
+            ("4,246 s", 1, vec![(4246.0, 0.5)]),
+            ("71 min", 1, vec![(4260.0, 30.0)]),
+            ("2.5 h", 2, vec![(9000.0, 180.0)]),
+            ("two\nminutes", 3, vec![(120.0, 30.0)]),
+            ("10 to 12 hours", 4, vec![(36000.0, 1800.0), (43200.0, 1800.0)]),
+        ]
+    );
+}
+
+/// A wrong time is caught, a right one passes, and a time with no record beside it fails:
+/// the quick runs' committed `train_seconds` are 49.5–63.4 s, not the 35 s the README once said.
+#[test]
+fn a_time_without_its_record_fails() {
+    let root = workspace_root();
+    let check = |text: &str| times::check_text(text, "made-up.md", &root, &root);
+    let (n, errs) = check("The quick runs train in 49.5–63.4 s each (`results/quick/*/metrics.json`).\n");
+    assert_eq!((n, errs.len()), (1, 0), "{errs:?}");
+    let (n, errs) = check("The quick runs train in 35 s each (`results/quick/*/metrics.json`).\n");
+    assert_eq!(n, 1);
+    assert!(errs.len() == 1 && errs[0].contains("line 1") && errs[0].contains("`35 s`") && errs[0].contains("results/quick"), "{errs:?}");
+    let (_, errs) = check("Intro.\n\nThe whole run took 4 min 51 s on 2 cores.\n");
+    assert!(errs.len() == 1 && errs[0].contains("line 3") && errs[0].contains("cited: none"), "{errs:?}");
+    // a range must be backed at both ends, in minutes to the minute
+    let (_, errs) = check("Long runs: 41–64 min each (`results/long/results.csv`, seed's three losses).\n");
+    assert!(errs.is_empty(), "{errs:?}");
+    let (_, errs) = check("Long runs: 40–65 min each (`results/long/results.csv`).\n");
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    // a table is backed by the record cited just below it
+    let (_, errs) = check("| notebook | cold |\n|---|---:|\n| 01 | 1 min 13 s |\n\nFrom `notebooks/timings.jsonl`.\n");
+    assert!(errs.is_empty(), "{errs:?}");
 }
