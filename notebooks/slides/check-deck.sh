@@ -4,11 +4,19 @@
 #   - nothing failed to load and nothing was requested from the network;
 #   - MathJax typeset the formulas (no raw $...\cmd...$ TeX left, no TeX errors);
 #   - reveal.js laid out the slides (.reveal.ready, a section.present);
-#   - no code block or output is wider than its slide (slides taller than the slide height
-#     are only reported, unless STRICT_HEIGHT=1).
-# usage: check-deck.sh DECK.slides.html [SCREENSHOT.png [SLIDE]]   (SLIDE: reveal index, e.g. 2 or 3/1)
+#   - no slide is wider or taller than the slide (1280x720), and no code block wider than it
+#     (STRICT_HEIGHT=0 only reports slides that are too tall);
+#   - every figure's smallest text is at least MIN_TEXT_PX (14) pixels high as shown on the
+#     slide: its `data-font-px` (the smallest font in the image's own pixels, written by
+#     sphereface-core's Figure::html) times the width it is shown at over its pixel width;
+#   - every image has a description (`alt`, not nbconvert's "No description" filler);
+#   - headings keep their case (the theme's upper-casing turns ψ(θ) into Ψ(Θ)).
+# It prints one line per figure (slide, shown size, smallest text on the slide) and the
+# figure slide with the most figure area ("densest"), the one worth a screenshot.
+# usage: check-deck.sh DECK.slides.html [SCREENSHOT.png [SLIDE]]   (SLIDE: reveal index, e.g. 2
+#        or 3/1, or "densest")
 # env: CHROMIUM (default: chromium, chromium-browser or google-chrome), BUDGET_MS (default 10000),
-#      WINDOW (default 1280,720), STRICT_HEIGHT=1.
+#      WINDOW (default 1280,720), STRICT_HEIGHT (default 1), MIN_TEXT_PX (default 14).
 # Needs Chromium and perl. Writes nothing beside the deck: the probe runs on a copy in a temp dir.
 set -euo pipefail
 
@@ -17,6 +25,7 @@ deck=$1
 shot=${2:-}
 slide=${3:-0}
 budget=${BUDGET_MS:-10000}
+min_text=${MIN_TEXT_PX:-14}
 window=${WINDOW:-1280,720}
 [ -f "$deck" ] || { echo "check-deck: no such file: $deck" >&2; exit 2; }
 chrome=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)}
@@ -41,7 +50,7 @@ run_chrome() {
 # reveal.js is ready and MathJax idle) code blocks wider and sections taller than the slide.
 cat > "$tmp/probe.js" <<'EOF'
 (function () {
-  var lines = [], measured = null;
+  var lines = [], measured = null, MIN_TEXT = parseFloat(document.currentScript.getAttribute('data-min-text'));
   function one(s) { return String(s).replace(/\s+/g, ' ').slice(0, 160); }
   window.addEventListener('error', function (e) {
     var t = e.target;
@@ -64,6 +73,19 @@ cat > "$tmp/probe.js" <<'EOF'
         var title = s.querySelector('h1, h2, h3, h4');
         s.querySelectorAll('pre').forEach(function (p) {
           if (p.scrollWidth > p.clientWidth + 1) out.push('WIDE code on slide #/' + i + '/' + j + ': ' + one(p.textContent.split('\n')[0]).slice(0, 70));
+        });
+        s.querySelectorAll('h1, h2, h3, h4, h5, h6').forEach(function (h) {
+          var tt = getComputedStyle(h).textTransform;
+          if (tt !== 'none') out.push('CASE heading on slide #/' + i + '/' + j + ' is set with text-transform ' + tt + ': ' + one(h.textContent.replace(/\u00b6/g, '')).slice(0, 60));
+        });
+        s.querySelectorAll('img').forEach(function (img) {
+          var where = 'slide #/' + i + '/' + j, alt = img.getAttribute('alt');
+          if (!alt || !alt.trim() || /^No description/.test(alt)) out.push('NOALT image on ' + where + ' (' + img.naturalWidth + 'x' + img.naturalHeight + ' px)');
+          var f = parseFloat(img.getAttribute('data-font-px')), w = img.offsetWidth, h = img.offsetHeight;
+          if (!(f > 0)) { out.push('NOFONTPX image on ' + where + ': no data-font-px, so its text size cannot be measured'); return; }
+          var shown = f * w / img.naturalWidth;
+          out.push('IMG ' + where + ' shown ' + w + 'x' + h + ' of ' + img.naturalWidth + 'x' + img.naturalHeight + ' px, smallest text ' + shown.toFixed(1) + ' px');
+          if (shown < MIN_TEXT) out.push('SMALLTEXT on ' + where + ': the figure (' + one(alt || '').slice(0, 50) + ') is shown ' + w + ' px wide, so its smallest text (' + f + ' px in the image) is ' + shown.toFixed(1) + ' px on the slide');
         });
         if (s.scrollWidth > s.clientWidth + 1) out.push('WIDE slide #/' + i + '/' + j + ' is ' + s.scrollWidth + 'px wide, the slide ' + s.clientWidth + 'px');
         if (s.scrollHeight > h + 1) out.push('TALL slide #/' + i + '/' + j + ' is ' + s.scrollHeight + 'px high, the slide ' + h + 'px: ' + one(title ? title.textContent.replace(/\u00b6/g, '') : s.textContent).slice(0, 60));
@@ -95,7 +117,7 @@ EOF
 
 # A copy of the deck in $tmp whose <base> points at the deck's folder, so relative paths still work.
 perl -pe 'BEGIN { $ins = shift } s/<head>/<head>$ins/ && ($done = 1) unless $done' \
-    "<base href=\"$(url_of "$dir")/\"><script src=\"$(url_of "$tmp/probe.js")\"></script>" \
+    "<base href=\"$(url_of "$dir")/\"><script data-min-text=\"$min_text\" src=\"$(url_of "$tmp/probe.js")\"></script>" \
     "$deck" > "$tmp/probed.html"
 grep -q 'id="deck-probe"\|probe.js' "$tmp/probed.html" || { echo "check-deck: no <head> in $deck" >&2; exit 2; }
 
@@ -115,7 +137,12 @@ while IFS= read -r l; do
         JSERROR*) fail "JavaScript error: ${l#JSERROR }" ;;
         FONT*) fail "web font failed: ${l#FONT }" ;;
         WIDE*) fail "wider than the slide (cut off at the right): ${l#WIDE }" ;;
-        TALL*) if [ "${STRICT_HEIGHT:-0}" = 1 ]; then fail "slide taller than the slide height: ${l#TALL }"; else echo "check-deck: warning: ${l#TALL }"; fi ;;
+        TALL*) if [ "${STRICT_HEIGHT:-1}" = 1 ]; then fail "slide taller than the slide height: ${l#TALL }"; else echo "check-deck: warning: ${l#TALL }"; fi ;;
+        CASE*) fail "heading changed by the theme: ${l#CASE }" ;;
+        NOALT*) fail "no description (alt text): ${l#NOALT }" ;;
+        NOFONTPX*) fail "${l#NOFONTPX }" ;;
+        SMALLTEXT*) fail "figure text too small to read (under $min_text px): ${l#SMALLTEXT }" ;;
+        IMG*) echo "check-deck: ${l#IMG }" ;;
     esac
 done < "$tmp/probe.txt"
 
@@ -136,6 +163,10 @@ grep -qE '<div class="reveal [^"]*\bready\b' "$tmp/dom.html" || fail "reveal.js 
 grep -qE '<section[^>]*class="[^"]*\bpresent\b' "$tmp/dom.html" || fail "reveal.js laid out no slide (no section.present)"
 grep -q '^MEASURED' "$tmp/probe.txt" || [ ${#problems[@]} -gt 0 ] || fail "the probe never measured the slides (raise BUDGET_MS)"
 
+# The figure slide with the most figure area: the one to picture.
+densest=$(perl -ne '$a{$1} += $2 * $3 if /^IMG slide #\/(\S+) shown (\d+)x(\d+)/; END { ($d) = sort { $a{$b} <=> $a{$a} || $a cmp $b } keys %a; print $d // "" }' "$tmp/probe.txt")
+[ -z "$densest" ] || echo "check-deck: densest figure slide: #/$densest"
+if [ "$slide" = densest ]; then slide=${densest:-0}; fi
 if [ -n "$shot" ]; then
     run_chrome shot --screenshot="$(cd "$(dirname "$shot")" && pwd)/$(basename "$shot")" \
         "$(url_of "$dir/$file")#/$slide" > /dev/null || fail "screenshot failed"

@@ -139,7 +139,7 @@ pub fn decision_figure(panels: &[(LossKind, f64)], cols: usize) -> Result<Figure
         .collect();
     let cols = cols.min(panels.len());
     let rows = panels.len().div_ceil(cols);
-    decision_regions(&regions, cols, 420 * cols as u32, 400 * rows as u32 + 36).map_err(plot_err)
+    decision_regions(&regions, cols, 400 * cols as u32, 400 * rows as u32 + 36).map_err(plot_err)
 }
 
 #[cfg(test)]
@@ -189,7 +189,8 @@ mod tests {
     fn decision_figure_has_a_panel_per_case_and_a_legend() {
         let cases = [(LossKind::angular(2, LambdaSchedule::none()).unwrap(), 0.0), (LossKind::angular(4, LambdaSchedule::none()).unwrap(), 5.0), (LossKind::arcface(30.0, 0.5).unwrap(), 0.0)];
         let fig = decision_figure(&cases, 2).unwrap();
-        assert_eq!((fig.width, fig.height), (840, 836));
+        assert_eq!((fig.width, fig.height), (800, 836));
+        assert!(fig.alt.contains("neither wins") && fig.alt.contains("A-Softmax m = 4, λ = 5"), "{}", fig.alt);
         for t in ["A-Softmax m = 2, λ = 0", "A-Softmax m = 4, λ = 5", "ArcFace m = 0.5", "neither wins"] {
             assert!(fig.svg.contains(t), "{t}");
         }

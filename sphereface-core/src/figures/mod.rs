@@ -80,28 +80,74 @@ pub(crate) fn pretty(loss: &str) -> String {
     crate::model::loss_title(loss).to_string()
 }
 
+/// A head as figure titles name it, with its margin: `modified softmax`, `A-Softmax, m = 4`,
+/// `CosFace, m = 0.35`.
+pub fn head_title(kind: &crate::model::LossKind) -> String {
+    use crate::model::LossKind;
+    match *kind {
+        LossKind::Angular { m, .. } => format!("A-Softmax, m = {m}"),
+        LossKind::CosFace { m, .. } => format!("CosFace, m = {m}"),
+        LossKind::ArcFace { m, .. } => format!("ArcFace, m = {m}"),
+        _ => pretty(kind.name()),
+    }
+}
+
+/// What the lines from the centre of a 2-D embedding figure are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Directions {
+    /// The head's class weights (`head.json`).
+    Weights,
+    /// The class centres of the test embeddings (runs made before heads were saved).
+    Centres,
+}
+
+impl Directions {
+    /// The legend's name for them, given the kinds in a figure.
+    pub(crate) fn name(kinds: &[Directions]) -> String {
+        let (w, c) = (kinds.contains(&Directions::Weights), kinds.contains(&Directions::Centres));
+        match (w, c) {
+            (true, true) => "class weight (class centre where the title says so)".into(),
+            (false, true) => "class centre (these runs saved no weights)".into(),
+            _ => "class weight".into(),
+        }
+    }
+}
+
+/// A panel's title: the head with its margin and the run's test accuracy (the dimension and
+/// projection are the figure's, in its alt text and the slide's heading).
+fn panel_title(run: &SavedRun, directions: Option<Directions>, mixed: bool) -> String {
+    let centres = if mixed && directions == Some(Directions::Centres) { ", centres" } else { "" };
+    format!("{} (acc {:.4}){centres}", head_title(&run.config.head), run.metrics.test_acc)
+}
+
 fn embedding_title(run: &SavedRun, projection: Projection) -> String {
     let on = match (projection, run.config.dim) {
         (Projection::Raw, _) => "",
         (Projection::Sphere, 2) => ", unit circle",
         (Projection::Sphere, _) => ", unit sphere",
     };
-    format!("{}-D {} (test acc {:.4}){on}", run.config.dim, pretty(run.config.head.name()), run.metrics.test_acc)
+    format!("{}-D {} (test acc {:.4}){on}", run.config.dim, head_title(&run.config.head), run.metrics.test_acc)
 }
 
 /// The class directions to draw on a 2-D run: its saved class weights (`head.json`) or,
 /// for runs made before heads were saved, the centres of its test embeddings' classes.
 pub(crate) fn class_directions(run: &SavedRun, emb: &crate::train::EmbeddingSet) -> Result<Vec<[f64; 2]>> {
+    Ok(directions_of(run, emb)?.0)
+}
+
+/// [`class_directions`] and which they are (none in 3-D).
+pub(crate) fn directions_of(run: &SavedRun, emb: &crate::train::EmbeddingSet) -> Result<(Vec<[f64; 2]>, Option<Directions>)> {
     if emb.dim != 2 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     if let Some(head) = run.files.read_head()? {
         let dirs: Vec<[f64; 2]> = head.weights.iter().map(|w| [w[0], w[1]]).collect();
         // An open-set run's class j is digit known[j]: directions are indexed by digit.
-        return Ok(match &run.config.known {
+        let dirs = match &run.config.known {
             Some(known) => (0..10u8).map(|d| known.class_of(d).map_or([0.0, 0.0], |j| dirs[j])).collect(),
             None => dirs,
-        });
+        };
+        return Ok((dirs, Some(Directions::Weights)));
     }
     let mut sums = vec![[0.0f64; 2]; 10];
     for (p, &l) in emb.values.chunks(2).zip(&emb.labels) {
@@ -111,7 +157,7 @@ pub(crate) fn class_directions(run: &SavedRun, emb: &crate::train::EmbeddingSet)
             s[1] += f64::from(p[1]) / n;
         }
     }
-    Ok(sums)
+    Ok((sums, Some(Directions::Centres)))
 }
 
 fn scatter_options(projection: Projection, view: View) -> ScatterOptions {
@@ -131,8 +177,10 @@ pub fn embedding_figure(run: &SavedRun, projection: Projection, view: View) -> R
 }
 
 /// The test embeddings of several saved runs side by side in one figure (one panel per run,
-/// in the order given, shared axes), raw or on the unit circle/sphere, 3-D ones seen from
-/// `view`; in 2-D with each run's class directions.
+/// in the order given, [`PANELS_PER_ROW`] to a row, shared axes, one legend), raw or on the
+/// unit circle/sphere, 3-D ones seen from `view`; in 2-D with each run's class directions
+/// (its class weights, or for runs that saved none the class centres, as the legend says).
+/// For a slide, give at most three runs: more make a second row, too tall for a slide.
 ///
 /// # Errors
 /// Read or drawing errors; [`Error::Config`] for no runs.
@@ -141,12 +189,21 @@ pub fn embedding_panels(runs: &[SavedRun], projection: Projection, view: View) -
         return Err(Error::Config("no runs to draw".into()));
     }
     let data = runs.iter().map(|r| r.files.read_embeddings()).collect::<Result<Vec<_>>>()?;
-    let dirs = runs.iter().zip(&data).map(|(r, e)| class_directions(r, e)).collect::<Result<Vec<_>>>()?;
+    let (dirs, kinds): (Vec<_>, Vec<_>) = runs.iter().zip(&data).map(|(r, e)| directions_of(r, e)).collect::<Result<Vec<_>>>()?.into_iter().unzip();
     let panels: Vec<Embeddings> = data.iter().zip(&dirs).map(|(e, d)| Embeddings { dim: e.dim, values: &e.values, labels: &e.labels, directions: d }).collect();
-    let titles: Vec<String> = runs.iter().map(|r| embedding_title(r, projection)).collect();
-    let opts = ScatterOptions { width: 560, height: 480, ..scatter_options(projection, view) };
-    scatter_panels(&panels, &titles, runs.len(), &opts).map_err(plot_err)
+    let kinds: Vec<Directions> = kinds.into_iter().flatten().collect();
+    let mixed = kinds.contains(&Directions::Weights) && kinds.contains(&Directions::Centres);
+    let titles: Vec<String> = runs.iter().zip(&data).map(|(r, e)| Ok(panel_title(r, directions_of(r, e)?.1, mixed))).collect::<Result<_>>()?;
+    let opts = ScatterOptions { width: PANEL_SIDE, height: PANEL_SIDE, directions_name: Directions::name(&kinds), ..scatter_options(projection, view) };
+    scatter_panels(&panels, &titles, runs.len().min(PANELS_PER_ROW), &opts).map_err(plot_err)
 }
+
+/// Width and height of one embedding panel, in pixels at 1x: three side by side fill a
+/// 1280 x 720 slide's width with every text at least 15 pixels.
+pub const PANEL_SIDE: u32 = 400;
+
+/// Most panels in a row of a figure: more would leave each under 400 pixels on a slide.
+pub const PANELS_PER_ROW: usize = 3;
 
 /// Every `k`-th point of a curve (the last one kept), so that at most `max` are drawn.
 fn thin(xs: Vec<f64>, ys: Vec<f64>, max: usize) -> (Vec<f64>, Vec<f64>) {
@@ -355,8 +412,11 @@ mod tests {
         let d2 = runs_of_dim(&runs, 2);
         assert_eq!(d2.len(), 2);
         let fig = embedding_panels(&d2, Projection::Sphere, View::FRONT).unwrap();
-        assert_eq!((fig.width, fig.height), (2 * 560, 480));
-        assert!(fig.svg.contains("0.9200") && fig.svg.contains("0.9300") && fig.svg.contains("unit circle"));
+        assert_eq!((fig.width, fig.height), (2 * PANEL_SIDE, PANEL_SIDE + 40));
+        assert!(fig.svg.contains("0.9200") && fig.svg.contains("0.9300") && fig.alt.contains("unit circle"), "{}", fig.alt);
+        // Runs without a saved head: the lines are class centres, and the legend says so.
+        assert!(fig.svg.contains("line: class centre"), "the legend names the lines");
+        assert!(fig.font_px >= 15.0, "smallest text {} px", fig.font_px);
         assert_eq!(select(&runs, &["modified", "original", "arcface"], 2).iter().map(|r| r.config.head.name()).collect::<Vec<_>>(), ["modified", "original"]);
         assert_eq!(find_run(&runs, "modified", 3).unwrap().metrics.test_acc, 0.91);
         let err = find_run(&runs, "angular", 2).unwrap_err().to_string();

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{class_directions, kept_indices, plot_err, pretty, View};
+use super::{directions_of, kept_indices, plot_err, pretty, Directions, View, PANEL_SIDE};
 use crate::openset::{roc_curve, EvaluatedRun, OpenSetFiles, Score};
 use crate::train::{saved_runs, EmbeddingSet, SavedRun};
 use crate::viz::{line_panels, lines, scatter_panels, Embeddings, Figure, LineOptions, ScatterOptions, Series};
@@ -31,10 +31,10 @@ pub fn unknown_in_grey(emb: &EmbeddingSet, run: &SavedRun) -> Result<EmbeddingSe
 /// A panel title: `3-D A-Softmax: AUROC 0.9912` (the loss's own score), or the closed-set
 /// accuracy for a run not evaluated yet.
 fn title(run: &SavedRun) -> String {
-    let loss = pretty(run.config.head.name());
+    let loss = super::head_title(&run.config.head);
     match OpenSetFiles::new(run.dir()).read_report() {
-        Ok(r) => format!("{}-D {loss}: AUROC {:.4}", run.config.dim, r.primary_auroc()),
-        Err(_) => format!("{}-D {loss} (known acc {:.4})", run.config.dim, run.metrics.test_acc),
+        Ok(r) => format!("{loss}: AUROC {:.4}", r.primary_auroc()),
+        Err(_) => format!("{loss} (known acc {:.4})", run.metrics.test_acc),
     }
 }
 
@@ -50,11 +50,14 @@ pub fn unknown_panels(runs: &[SavedRun], view: View, cols: usize) -> Result<Figu
         return Err(Error::Config("no runs to draw".into()));
     }
     let data = runs.iter().map(|r| unknown_in_grey(&r.files.read_embeddings()?, r)).collect::<Result<Vec<_>>>()?;
-    let dirs = runs.iter().zip(&data).map(|(r, e)| class_directions(r, e)).collect::<Result<Vec<_>>>()?;
+    let (dirs, kinds): (Vec<_>, Vec<_>) = runs.iter().zip(&data).map(|(r, e)| directions_of(r, e)).collect::<Result<Vec<_>>>()?.into_iter().unzip();
+    let kinds: Vec<Directions> = kinds.into_iter().flatten().collect();
     let panels: Vec<Embeddings> = data.iter().zip(&dirs).map(|(e, d)| Embeddings { dim: e.dim, values: &e.values, labels: &e.labels, directions: d }).collect();
     let titles: Vec<String> = runs.iter().map(title).collect();
-    let opts = ScatterOptions { normalize: true, yaw: view.yaw, pitch: view.pitch, width: 560, height: 480, max_points: 10_000, other_label: "unknown".into(), ..ScatterOptions::default() };
-    scatter_panels(&panels, &titles, cols, &opts).map_err(plot_err)
+    let opts = ScatterOptions { normalize: true, yaw: view.yaw, pitch: view.pitch, width: PANEL_SIDE, height: PANEL_SIDE, max_points: 10_000, other_label: "unknown".into(), directions_name: Directions::name(&kinds), ..ScatterOptions::default() };
+    let mut fig = scatter_panels(&panels, &titles, cols, &opts).map_err(plot_err)?;
+    fig.alt = fig.alt.replace("coloured by its digit", "coloured by its digit, the digits the network never saw in grey");
+    Ok(fig)
 }
 
 /// Most points of a ROC curve drawn.
@@ -112,11 +115,11 @@ pub fn pair_cosine_figure(runs: &[EvaluatedRun], cols: usize) -> Result<Figure> 
         let series = vec![Series { name: "same digit".into(), xs: xs.clone(), ys: same }, Series { name: "different digits".into(), xs, ys: diff }];
         let v = &r.report.verification.accuracy;
         let opts = LineOptions {
-            title: format!("{}-D {}: {:.2} % verified", r.report.dim, pretty(&r.report.loss), 100.0 * v.mean),
+            title: format!("{}: {:.2} % verified", pretty(&r.report.loss), 100.0 * v.mean),
             x_label: "cosine of the pair".into(),
             y_label: "share of pairs".into(),
-            width: 560,
-            height: 420,
+            width: PANEL_SIDE,
+            height: 360,
             ..LineOptions::default()
         };
         panels.push((series, opts));

@@ -97,6 +97,7 @@ fn render_frames(
             pitch: opts.pitch,
             lims,
             other_label: opts.other_label.clone(),
+            legend: true,
         };
         let mut rgb = vec![0u8; w as usize * h as usize * 3];
         {

@@ -70,6 +70,8 @@ struct LinePlan<'o> {
     series: Vec<LineData<'o>>,
     x: (f64, f64),
     y: (f64, f64),
+    /// Draw the legend (off in all but the first of panels whose series share names).
+    legend: bool,
 }
 
 impl<'o> LinePlan<'o> {
@@ -146,6 +148,7 @@ impl<'o> LinePlan<'o> {
             series: out,
             x,
             y,
+            legend: true,
         })
     }
 
@@ -234,7 +237,7 @@ impl<'o> LinePlan<'o> {
             mesh.x_desc(self.opts.x_label.as_str())
                 .y_desc(self.opts.y_label.as_str())
                 .axis_desc_style(font(s.f(17.0)))
-                .label_style(font(s.f(14.0)))
+                .label_style(font(s.f(15.0)))
                 .x_label_formatter(&x_fmt)
                 .y_label_formatter(&y_fmt)
                 .x_labels(tick_count(f64::from(w) - s.f(100.0), s.f(50.0)))
@@ -258,7 +261,7 @@ impl<'o> LinePlan<'o> {
             for &y in &minor {
                 chart.draw_series(grid(y, light)).map_err(draw_err)?;
             }
-            let style = TextStyle::from(font(s.f(14.0)).into_font())
+            let style = TextStyle::from(font(s.f(15.0)).into_font())
                 .pos(Pos::new(HPos::Right, VPos::Center));
             for &y in &labelled {
                 chart.draw_series(grid(y, bold)).map_err(draw_err)?;
@@ -305,7 +308,7 @@ impl<'o> LinePlan<'o> {
                 }
             }
         }
-        if labelled {
+        if labelled && self.legend {
             // The legend box as plotters lays it out (text, key area, margins), placed in
             // the chosen corner with plotters' 5-pixel inset scaled.
             let (margin, key_area) = (s.i(12), s.i(30));
@@ -368,7 +371,16 @@ impl Paint for LinePlan<'_> {
 pub fn lines(series: &[Series], opts: &LineOptions) -> Result<Figure, PlotError> {
     check_size(opts.width, opts.height)?;
     let plan = LinePlan::new(series, opts)?;
-    render(&plan, opts.width, opts.height)
+    let mut fig = render(&plan, opts.width, opts.height)?;
+    fig.alt = line_alt(series, opts);
+    Ok(fig)
+}
+
+/// A description of a line chart from its title, axes and series names.
+fn line_alt(series: &[Series], opts: &LineOptions) -> String {
+    let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).filter(|n| !n.is_empty()).collect();
+    let lines = if names.is_empty() { String::new() } else { format!("; lines: {}", names.join("; ")) };
+    format!("Line chart \"{}\": {} against {}{lines}.", opts.title, opts.y_label, opts.x_label)
 }
 
 /// Several line charts in one figure, `cols` per row (row-major).
@@ -390,7 +402,8 @@ impl Paint for LinePanels<'_> {
 
 /// Several charts as by [`lines`] in one figure, `cols` per row, each panel the size of the
 /// first panel's options (one figure keeps a notebook cell to one output). Each panel has
-/// its own axes and legend.
+/// its own axes; when every panel names the same series, only the first panel has a legend
+/// (one legend per figure), else each its own.
 ///
 /// # Errors
 /// As [`lines`] for any panel (naming it); [`PlotError::Empty`] for no panels,
@@ -415,7 +428,15 @@ pub fn line_panels(panels: &[(Vec<Series>, LineOptions)], cols: usize) -> Result
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    render(&LinePanels { plans, cols }, w, h)
+    let names = |series: &[Series]| series.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    let shared = panels.iter().all(|(series, _)| names(series) == names(&panels[0].0));
+    let mut plans = plans;
+    for plan in plans.iter_mut().skip(1) {
+        plan.legend = !shared;
+    }
+    let mut fig = render(&LinePanels { plans, cols }, w, h)?;
+    fig.alt = format!("{} line charts: {}", panels.len(), panels.iter().map(|(s, o)| line_alt(s, o)).collect::<Vec<_>>().join(" "));
+    Ok(fig)
 }
 
 #[cfg(test)]

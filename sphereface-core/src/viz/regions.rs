@@ -86,12 +86,12 @@ impl Paint for RegionPlan<'_> {
                 .disable_mesh()
                 .axis_style(BLACK.stroke_width(s.u(1)))
                 .set_all_tick_mark_size(tick)
-                .label_style(font(s.f(13.0)))
+                .label_style(font(s.f(15.0)))
                 .x_labels(5)
                 .y_labels(5)
                 .x_desc("x₁")
                 .y_desc("x₂")
-                .axis_desc_style(font(s.f(15.0)))
+                .axis_desc_style(font(s.f(16.0)))
                 .x_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
                 .y_label_formatter(&|v| fmt_tick(*v, 2.0 * e))
                 .draw()
@@ -147,7 +147,10 @@ pub fn decision_regions(panels: &[RegionPanel], cols: usize, width: u32, height:
             )));
         }
     }
-    render(&RegionPlan { panels, cols: cols.min(panels.len()) }, width, height)
+    let mut fig = render(&RegionPlan { panels, cols: cols.min(panels.len()) }, width, height)?;
+    let titles: Vec<&str> = panels.iter().map(|p| p.title.as_str()).collect();
+    fig.alt = format!("Decision regions in the plane, {} panels ({}): blue where class 1 wins, red where class 2 wins, grey where neither wins by its margin; lines: the class weights w1 and w2.", panels.len(), titles.join("; "));
+    Ok(fig)
 }
 
 #[cfg(test)]

@@ -56,11 +56,11 @@ fn pixels(png: &[u8]) -> image::RgbImage {
 #[test]
 fn fixed_inputs_draw_the_same_svg_and_png() {
     let expected: [(&str, &str, &str); 5] = [
-        ("scatter 2-D", "c9ad80746370d2d7", "5e2a32a1dc55e35d"),
-        ("scatter sphere", "b1a6e15d194eec5d", "c0a6410ba122fa34"),
-        ("panels", "da1d379a1087d541", "29268cb52e70d0b3"),
-        ("lines", "2eafd44ee520dc25", "b9b3a79e9baecaf1"),
-        ("regions", "29fa40c2c2582e30", "cba33a3b2b600b3c"),
+        ("scatter 2-D", "a42ab76dfd3cfdec", "cb9cbba3c4c1ae91"),
+        ("scatter sphere", "71a02d37a300de9a", "e79e769f53f992e9"),
+        ("panels", "2cbbe0861e451c23", "8d78e4da406c0a78"),
+        ("lines", "356e49e5085c1b01", "85521f1e20e67c4c"),
+        ("regions", "d274b02c4ab7a508", "0be13b5c0fb46398"),
     ];
     let got: Vec<(&str, String, String)> = fixed_figures()
         .into_iter()
@@ -119,6 +119,7 @@ fn png_2x_is_the_same_picture_at_twice_the_size() {
         pitch: 0.0,
         lims: points::limits(&[&cloud], 2, false),
         other_label: "other".into(),
+        legend: true,
     };
     ensure_font().unwrap();
     let one = pixels(&raster(&plan, 480, 400, Scale::ONE).unwrap());

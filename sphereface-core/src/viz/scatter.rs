@@ -49,6 +49,9 @@ pub struct ScatterOptions {
     /// The legend's name for labels above 9 (light grey): `other`, or `unknown` for the
     /// digits an open-set run never saw.
     pub other_label: String,
+    /// What the lines from the centre of a 2-D plot are ([`Embeddings::directions`]), as the
+    /// legend row under panels names them: `class weight`, `class centre`.
+    pub directions_name: String,
 }
 
 impl Default for ScatterOptions {
@@ -62,6 +65,7 @@ impl Default for ScatterOptions {
             height: 520,
             max_points: 5000,
             other_label: "other".into(),
+            directions_name: "class direction".into(),
         }
     }
 }
@@ -87,6 +91,8 @@ pub(super) struct ScatterPlan<'c> {
     pub(super) lims: [(f64, f64); 3],
     /// The legend's name for labels above 9.
     pub(super) other_label: String,
+    /// Draw the digit legend beside the plot (off in panels, which share one legend row).
+    pub(super) legend: bool,
 }
 
 /// Which of the digits 0..=9 (and, at index 10, any label above 9) occur in `labels`.
@@ -121,7 +127,7 @@ fn draw_digit_legend<DB: DrawingBackend>(
     let (w, h) = area.dim_in_pixel();
     let (w, h) = (w as i32, h as i32);
     let n = entries.len() as i32;
-    let row = ((h - s.i(16)) / n).clamp(s.i(12), s.i(22));
+    let row = ((h - s.i(16)) / n).clamp(s.i(19), s.i(22));
     let box_h = row * n + s.i(12);
     let top = ((h - box_h) / 2).max(0);
     let left = s.i(6);
@@ -141,6 +147,60 @@ fn draw_digit_legend<DB: DrawingBackend>(
             .map_err(draw_err)?;
         area.draw(&Text::new(name.clone(), (left + s.i(26), y), style.clone()))
             .map_err(draw_err)?;
+    }
+    Ok(())
+}
+
+/// Height of the legend row under panels ([`draw_legend_row`]), in pixels at 1x.
+pub(super) const LEGEND_ROW_H: u32 = 40;
+
+/// Draws one legend for several panels as a centred row under them: a marker and the name
+/// of every digit drawn in any panel (`labels` of all panels), `other_label` for labels
+/// above 9, and, when `directions` names them, a dark line for the lines from the centre.
+///
+/// # Errors
+/// [`PlotError::Drawing`] if drawing fails.
+pub(super) fn draw_legend_row<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    labels: &[&[u8]],
+    other_label: &str,
+    directions: Option<&str>,
+    s: Scale,
+) -> Result<(), PlotError> {
+    let mut present = [false; 11];
+    for l in labels {
+        for (p, q) in present.iter_mut().zip(present_labels(l)) {
+            *p |= q;
+        }
+    }
+    let mut entries: Vec<(String, RGBColor)> =
+        (0u8..10).filter(|&d| present[usize::from(d)]).map(|d| (d.to_string(), digit_color(d))).collect();
+    if present[10] {
+        entries.push((other_label.to_string(), digit_color(10)));
+    }
+    let line_at = entries.len();
+    if let Some(name) = directions {
+        entries.push((format!("line: {name}"), RGBColor(60, 60, 60)));
+    }
+    let style = TextStyle::from(font(s.f(17.0)).into_font()).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    let (gap, mark) = (s.i(22), s.i(18));
+    let widths = entries
+        .iter()
+        .map(|(name, _)| area.estimate_text_size(name, &style).map(|(w, _)| w as i32).map_err(draw_err))
+        .collect::<Result<Vec<_>, _>>()?;
+    let total: i32 = widths.iter().map(|w| mark + w).sum::<i32>() + gap * (entries.len() as i32 - 1).max(0);
+    let (w, h) = area.dim_in_pixel();
+    let (mut x, y) = (((w as i32) - total) / 2, h as i32 / 2);
+    for (i, ((name, color), tw)) in entries.iter().zip(widths).enumerate() {
+        if i == line_at {
+            area.draw(&PathElement::new(vec![(x - s.i(8), y), (x + s.i(12), y)], color.stroke_width(s.u(2)))).map_err(draw_err)?;
+            area.draw(&Circle::new((x + s.i(12), y), s.i(4), color.filled())).map_err(draw_err)?;
+            x += s.i(8);
+        } else {
+            area.draw(&marker((x + s.i(6), y), s.i(5), *color, s)).map_err(draw_err)?;
+        }
+        area.draw(&Text::new(name.clone(), (x + mark, y), style.clone())).map_err(draw_err)?;
+        x += mark + tw + gap;
     }
     Ok(())
 }
@@ -195,13 +255,17 @@ impl Paint for ScatterPlan<'_> {
         root: &DrawingArea<DB, Shift>,
         s: Scale,
     ) -> Result<(), PlotError> {
-        let (main, legend) = layout_with_legend(root, &self.title, legend_width(&self.cloud.labels, &self.other_label), s)?;
+        let legend_w = if self.legend { legend_width(&self.cloud.labels, &self.other_label) } else { 0 };
+        let (main, legend) = layout_with_legend(root, &self.title, legend_w, s)?;
         if self.dim == 2 {
             self.paint_2d(&main, s)?;
         } else {
             self.paint_3d(&main, s)?;
         }
-        draw_digit_legend(&legend, &self.cloud.labels, &self.other_label, s)
+        if self.legend {
+            draw_digit_legend(&legend, &self.cloud.labels, &self.other_label, s)?;
+        }
+        Ok(())
     }
 }
 
@@ -228,7 +292,7 @@ impl ScatterPlan<'_> {
             .x_desc("embedding dim 1")
             .y_desc("embedding dim 2")
             .axis_desc_style(font(s.f(17.0)))
-            .label_style(font(s.f(14.0)))
+            .label_style(font(s.f(15.0)))
             .x_label_formatter(&|v| fmt_tick(*v, xr.1 - xr.0))
             .y_label_formatter(&|v| fmt_tick(*v, yr.1 - yr.0))
             .x_labels(tick_count(px_w, s.f(50.0)))
@@ -329,8 +393,24 @@ pub fn scatter(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Figure, Pl
         pitch: opts.pitch,
         lims: limits(&[&cloud], emb.dim, opts.normalize),
         other_label: opts.other_label.clone(),
+        legend: true,
     };
-    render(&plan, opts.width, opts.height)
+    let mut fig = render(&plan, opts.width, opts.height)?;
+    fig.alt = scatter_alt(&[&opts.title], emb.dim, opts);
+    Ok(fig)
+}
+
+/// A description of embedding scatters titled `titles`.
+pub(super) fn scatter_alt(titles: &[&str], dim: usize, opts: &ScatterOptions) -> String {
+    let on = match (opts.normalize, dim) {
+        (false, _) => format!("raw {dim}-D"),
+        (true, 2) => "2-D, on the unit circle,".into(),
+        (true, _) => "3-D, on the unit sphere,".into(),
+    };
+    let lines = if dim == 2 { format!("; lines from the centre: {} directions", opts.directions_name) } else { String::new() };
+    let n = titles.len();
+    let which = if n == 1 { format!("\"{}\"", titles[0]) } else { format!("{n} panels: {}", titles.join("; ")) };
+    format!("Scatter of {on} embeddings of test images, each a dot coloured by its digit ({which}){lines}.")
 }
 
 #[cfg(test)]

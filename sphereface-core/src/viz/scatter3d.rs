@@ -74,7 +74,7 @@ impl ScatterPlan<'_> {
         };
         chart
             .configure_axes()
-            .label_style(font(s.f(14.0)))
+            .label_style(font(s.f(15.0)))
             .x_formatter(&|v| label(0, *v, xr.1 - xr.0))
             .y_formatter(&|v| label(1, *v, yr.1 - yr.0))
             .z_formatter(&|v| label(2, *v, zr.1 - zr.0))

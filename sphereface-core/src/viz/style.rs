@@ -41,6 +41,9 @@ pub(super) fn fonts_measured<T>(f: impl FnOnce() -> T) -> (T, f64) {
     (out, inner)
 }
 
+/// The smallest a title is set to fit its panel, in pixels at 1x (below it, it runs over).
+const MIN_TITLE_PX: f64 = 16.0;
+
 /// Smallest accepted figure width in pixels.
 pub const MIN_WIDTH: u32 = 320;
 /// Smallest accepted figure height in pixels.
@@ -128,7 +131,8 @@ impl Scale {
 /// Draws `title` centred at the top of `area` in the figure font of `size` pixels and
 /// returns the area below it, as plotters' `DrawingArea::titled` does but with its padding
 /// (half the text height, at most 5 pixels) scaled by `s`. A title wider than the area
-/// (less 4 pixels a side) is set smaller to fit, down to half the size, so that titles of
+/// (less 4 pixels a side) is set smaller to fit, down to half the size but not below 16
+/// pixels at 1x (a title that long runs over), so that titles of
 /// panels side by side do not run into each other.
 ///
 /// # Errors
@@ -145,7 +149,7 @@ pub(super) fn titled<DB: DrawingBackend>(
     let room = w.saturating_sub(s.u(8)).max(1);
     if text_w > room {
         let fitted = size * f64::from(room) / f64::from(text_w);
-        style = TextStyle::from(font(fitted.max(size / 2.0)).into_font());
+        style = TextStyle::from(font(fitted.max(size / 2.0).max(s.f(MIN_TITLE_PX))).into_font());
     }
     let (_, text_h) = area.estimate_text_size(title, &style).map_err(draw_err)?;
     let pad = (text_h / 2).min(s.u(5));

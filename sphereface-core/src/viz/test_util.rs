@@ -93,12 +93,18 @@ pub(super) fn scratch_dir(name: &str) -> PathBuf {
 
 /// The texts of an SVG document (trimmed) with their x coordinates.
 pub(super) fn svg_texts(svg: &str) -> Vec<(f64, String)> {
+    svg_texts_at(svg).into_iter().map(|(x, _, s)| (x, s)).collect()
+}
+
+/// Every text of an SVG with its x and y position.
+pub(super) fn svg_texts_at(svg: &str) -> Vec<(f64, f64, String)> {
     svg.split("<text")
         .skip(1)
         .filter_map(|t| {
             let x = t.split_once("x=\"")?.1.split_once('"')?.0.parse().ok()?;
+            let y = t.split_once("y=\"")?.1.split_once('"')?.0.parse().ok()?;
             let content = t.split_once('>')?.1.split_once("</text>")?.0.trim();
-            Some((x, content.to_string()))
+            Some((x, y, content.to_string()))
         })
         .collect()
 }
