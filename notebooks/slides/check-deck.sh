@@ -10,7 +10,9 @@
 #     slide: its `data-font-px` (the smallest font in the image's own pixels, written by
 #     sphereface-core's Figure::html) times the width it is shown at over its pixel width;
 #   - every image has a description (`alt`, not nbconvert's "No description" filler);
-#   - headings keep their case (the theme's upper-casing turns ψ(θ) into Ψ(Θ)).
+#   - headings keep their case (the theme's upper-casing turns ψ(θ) into Ψ(Θ));
+#   - every typeset formula keeps MathJax's MathML copy for screen readers, out of sight
+#     (not drawn a second time beside the formula, not display: none).
 # It prints one line per figure (slide, shown size, smallest text on the slide) and the
 # figure slide with the most figure area ("densest"), the one worth a screenshot.
 # usage: check-deck.sh DECK.slides.html [SCREENSHOT.png [SLIDE]]   (SLIDE: reveal index, e.g. 2
@@ -87,6 +89,13 @@ cat > "$tmp/probe.js" <<'EOF'
           out.push('IMG ' + where + ' shown ' + w + 'x' + h + ' of ' + img.naturalWidth + 'x' + img.naturalHeight + ' px, smallest text ' + shown.toFixed(1) + ' px');
           if (shown < MIN_TEXT) out.push('SMALLTEXT on ' + where + ': the figure (' + one(alt || '').slice(0, 50) + ') is shown ' + w + ' px wide, so its smallest text (' + f + ' px in the image) is ' + shown.toFixed(1) + ' px on the slide');
         });
+        s.querySelectorAll('.MathJax_CHTML, .MathJax').forEach(function (m) {
+          var a = m.querySelector('.MJX_Assistive_MathML');
+          if (!a) { out.push('MATHA11Y formula on slide #/' + i + '/' + j + ' has no MathML copy for screen readers'); return; }
+          var r = a.getBoundingClientRect(), st = getComputedStyle(a);
+          if (st.display === 'none' || st.visibility === 'hidden') out.push('MATHA11Y formula on slide #/' + i + '/' + j + ': its MathML copy is hidden from screen readers too (display ' + st.display + ')');
+          else if (r.width > 2 && r.height > 2 && st.clip === 'auto' && st.clipPath === 'none') out.push('MATHA11Y formula on slide #/' + i + '/' + j + ' is shown twice: its MathML copy is drawn ' + Math.round(r.width) + 'x' + Math.round(r.height) + ' px');
+        });
         if (s.scrollWidth > s.clientWidth + 1) out.push('WIDE slide #/' + i + '/' + j + ' is ' + s.scrollWidth + 'px wide, the slide ' + s.clientWidth + 'px');
         if (s.scrollHeight > h + 1) out.push('TALL slide #/' + i + '/' + j + ' is ' + s.scrollHeight + 'px high, the slide ' + h + 'px: ' + one(title ? title.textContent.replace(/\u00b6/g, '') : s.textContent).slice(0, 60));
       });
@@ -139,6 +148,7 @@ while IFS= read -r l; do
         WIDE*) fail "wider than the slide (cut off at the right): ${l#WIDE }" ;;
         TALL*) if [ "${STRICT_HEIGHT:-1}" = 1 ]; then fail "slide taller than the slide height: ${l#TALL }"; else echo "check-deck: warning: ${l#TALL }"; fi ;;
         CASE*) fail "heading changed by the theme: ${l#CASE }" ;;
+        MATHA11Y*) fail "formula for screen readers: ${l#MATHA11Y }" ;;
         NOALT*) fail "no description (alt text): ${l#NOALT }" ;;
         NOFONTPX*) fail "${l#NOFONTPX }" ;;
         SMALLTEXT*) fail "figure text too small to read (under $min_text px): ${l#SMALLTEXT }" ;;

@@ -234,11 +234,18 @@ pub fn curves_figure(runs: &[SavedRun], curve: Curve) -> Result<Figure> {
         let hist = run.files.read_history()?;
         let ys: Vec<f64> = hist.iter().map(|r| if curve == Curve::Accuracy { r.acc } else { r.loss }).collect();
         let (xs, ys) = thin(hist.iter().map(|r| r.step as f64).collect(), smooth(&ys, CURVE_SMOOTHING), CURVE_POINTS);
-        series.push(Series { name: format!("{} (test acc {:.4})", pretty(run.config.head.name()), run.metrics.test_acc), xs, ys });
+        // A margin head's loss is measured against its margin target: higher than a plain
+        // softmax loss for the same embeddings, so the legend says which loss each line is.
+        let which = match (curve, run.config.head) {
+            (Curve::Loss, crate::model::LossKind::Original { .. } | crate::model::LossKind::Modified) => ": plain loss",
+            (Curve::Loss, _) => ": loss with its margin",
+            (Curve::Accuracy, _) => "",
+        };
+        series.push(Series { name: format!("{}{which} (test acc {:.4})", head_title(&run.config.head), run.metrics.test_acc), xs, ys });
     }
     let dim = runs.first().map(|r| r.config.dim).unwrap_or(0);
     let (what, y_label) = match curve {
-        Curve::Loss => ("loss", "train loss"),
+        Curve::Loss => ("loss, each head's own", "train loss"),
         Curve::Accuracy => ("accuracy", "train accuracy (no margin)"),
     };
     let opts = LineOptions {
