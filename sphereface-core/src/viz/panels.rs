@@ -97,6 +97,8 @@ pub fn scatter_panels(
             pitch: opts.pitch,
             lims,
             other_label: opts.other_label.clone(),
+            text: 1.0,
+            legend: true,
         })
         .collect();
     render(&PanelPlan { plans, cols }, width, height)

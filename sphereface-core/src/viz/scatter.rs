@@ -87,6 +87,12 @@ pub(super) struct ScatterPlan<'c> {
     pub(super) lims: [(f64, f64); 3],
     /// The legend's name for labels above 9.
     pub(super) other_label: String,
+    /// Factor on every font size (and on the room kept for tick labels): 1 for a figure,
+    /// more in a GIF, which is shown at its own pixel size ([`super::animation`]).
+    pub(super) text: f64,
+    /// Draw the digit legend to the right of the plot; `false` when one legend is shared
+    /// by several panels ([`draw_legend_row`]).
+    pub(super) legend: bool,
 }
 
 /// Which of the digits 0..=9 (and, at index 10, any label above 9) occur in `labels`.
@@ -112,12 +118,7 @@ fn draw_digit_legend<DB: DrawingBackend>(
     other_label: &str,
     s: Scale,
 ) -> Result<(), PlotError> {
-    let present = present_labels(labels);
-    let mut entries: Vec<(String, RGBColor)> =
-        (0u8..10).filter(|&d| present[usize::from(d)]).map(|d| (d.to_string(), digit_color(d))).collect();
-    if present[10] {
-        entries.push((other_label.to_string(), digit_color(10)));
-    }
+    let entries = legend_entries(labels, other_label);
     let (w, h) = area.dim_in_pixel();
     let (w, h) = (w as i32, h as i32);
     let n = entries.len() as i32;
@@ -145,13 +146,71 @@ fn draw_digit_legend<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The entries of a digit legend: the digits 0..=9 present in `labels` and, when a label
+/// above 9 occurs, `other_label`, each with its colour.
+fn legend_entries(labels: &[u8], other_label: &str) -> Vec<(String, RGBColor)> {
+    let present = present_labels(labels);
+    let mut entries: Vec<(String, RGBColor)> =
+        (0u8..10).filter(|&d| present[usize::from(d)]).map(|d| (d.to_string(), digit_color(d))).collect();
+    if present[10] {
+        entries.push((other_label.to_string(), digit_color(10)));
+    }
+    entries
+}
+
+/// Draws one digit legend for a whole figure as a row centred in `area` (a strip under
+/// panels that share it): the word "digit", then a marker and the name of each digit in
+/// `labels` (and `other_label` for labels above 9), in the figure font of `size` pixels
+/// (at 1x; scaled by `s`).
+///
+/// # Errors
+/// [`PlotError::Drawing`] if the text cannot be measured or drawn.
+pub(super) fn draw_legend_row<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    labels: &[u8],
+    other_label: &str,
+    size: f64,
+    s: Scale,
+) -> Result<(), PlotError> {
+    let mut entries = legend_entries(labels, other_label);
+    entries.insert(0, ("digit".into(), WHITE));
+    let style = TextStyle::from(font(s.f(size)).into_font()).color(&BLACK);
+    let (w, h) = area.dim_in_pixel();
+    let radius = s.i((size / 4.0).round() as i32);
+    // Each entry: marker, a gap, the name, then room before the next entry.
+    let (marker_w, gap, after) = (2 * radius + s.i(2), s.i(6), s.i((size * 1.1).round() as i32));
+    let mut widths = Vec::with_capacity(entries.len());
+    for (i, (name, _)) in entries.iter().enumerate() {
+        let (tw, _) = area.estimate_text_size(name, &style).map_err(draw_err)?;
+        let lead = if i == 0 { 0 } else { marker_w + gap };
+        widths.push(lead + i32::try_from(tw).unwrap_or(i32::MAX));
+    }
+    let total: i32 = widths.iter().sum::<i32>() + after * (i32::try_from(entries.len()).unwrap_or(1) - 1);
+    let mut x = ((i32::try_from(w).unwrap_or(0) - total) / 2).max(0);
+    let y = i32::try_from(h / 2).unwrap_or(0);
+    let text_style = style.pos(Pos::new(HPos::Left, VPos::Center));
+    for (i, ((name, color), width)) in entries.iter().zip(&widths).enumerate() {
+        let mut tx = x;
+        if i > 0 {
+            area.draw(&marker((x + radius + s.i(1), y), radius, *color, s)).map_err(draw_err)?;
+            tx += marker_w + gap;
+        }
+        area.draw(&Text::new(name.clone(), (tx, y), text_style.clone())).map_err(draw_err)?;
+        x += width + after;
+    }
+    Ok(())
+}
+
 /// A plot area and the legend panel beside it.
 type AreaPair<DB> = (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>);
 
-/// Splits off the title (if any) and the legend panel; returns (plot area, legend area).
+/// Splits off the title (if any, in the font of `title_px` pixels at 1x) and the legend
+/// panel (none when `legend_w` is 0: the plot gets the whole width); returns (plot area,
+/// legend area).
 fn layout_with_legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
+    title_px: f64,
     legend_w: u32,
     s: Scale,
 ) -> Result<AreaPair<DB>, PlotError> {
@@ -159,8 +218,11 @@ fn layout_with_legend<DB: DrawingBackend>(
     let body = if title.is_empty() {
         root.clone()
     } else {
-        titled(root, title, s.f(24.0), s)?
+        titled(root, title, s.f(title_px), s)?
     };
+    if legend_w == 0 {
+        return Ok((body.clone(), body));
+    }
     let (w, _) = body.dim_in_pixel();
     let split = w.saturating_sub(s.u(legend_w)).max(1);
     Ok(body.split_horizontally(split))
@@ -195,13 +257,17 @@ impl Paint for ScatterPlan<'_> {
         root: &DrawingArea<DB, Shift>,
         s: Scale,
     ) -> Result<(), PlotError> {
-        let (main, legend) = layout_with_legend(root, &self.title, legend_width(&self.cloud.labels, &self.other_label), s)?;
+        let legend_w = if self.legend { legend_width(&self.cloud.labels, &self.other_label) } else { 0 };
+        let (main, legend) = layout_with_legend(root, &self.title, 24.0 * self.text, legend_w, s)?;
         if self.dim == 2 {
             self.paint_2d(&main, s)?;
         } else {
             self.paint_3d(&main, s)?;
         }
-        draw_digit_legend(&legend, &self.cloud.labels, &self.other_label, s)
+        if self.legend {
+            draw_digit_legend(&legend, &self.cloud.labels, &self.other_label, s)?;
+        }
+        Ok(())
     }
 }
 
@@ -211,7 +277,8 @@ impl ScatterPlan<'_> {
         area: &DrawingArea<DB, Shift>,
         s: Scale,
     ) -> Result<(), PlotError> {
-        let (margin, x_area, y_area) = (s.u(12), s.u(42), s.u(58));
+        let room = |px: f64| s.u((px * self.text).round() as u32);
+        let (margin, x_area, y_area) = (s.u(12), room(42.0), room(58.0));
         let (w, h) = area.dim_in_pixel();
         let px_w = f64::from(w) - f64::from(2 * margin + y_area);
         let px_h = f64::from(h) - f64::from(2 * margin + x_area);
@@ -227,12 +294,12 @@ impl ScatterPlan<'_> {
             .configure_mesh()
             .x_desc("embedding dim 1")
             .y_desc("embedding dim 2")
-            .axis_desc_style(font(s.f(17.0)))
-            .label_style(font(s.f(14.0)))
+            .axis_desc_style(font(s.f(17.0 * self.text)))
+            .label_style(font(s.f(14.0 * self.text)))
             .x_label_formatter(&|v| fmt_tick(*v, xr.1 - xr.0))
             .y_label_formatter(&|v| fmt_tick(*v, yr.1 - yr.0))
-            .x_labels(tick_count(px_w, s.f(50.0)))
-            .y_labels(tick_count(px_h, s.f(28.0)))
+            .x_labels(tick_count(px_w, s.f(50.0 * self.text)))
+            .y_labels(tick_count(px_h, s.f(28.0 * self.text)))
             .max_light_lines(2)
             .light_line_style(RGBColor(244, 244, 244).stroke_width(s.u(1)))
             .bold_line_style(RGBColor(222, 222, 222).stroke_width(s.u(1)))
@@ -329,6 +396,8 @@ pub fn scatter(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Figure, Pl
         pitch: opts.pitch,
         lims: limits(&[&cloud], emb.dim, opts.normalize),
         other_label: opts.other_label.clone(),
+        text: 1.0,
+        legend: true,
     };
     render(&plan, opts.width, opts.height)
 }
