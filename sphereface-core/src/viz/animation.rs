@@ -458,9 +458,12 @@ pub fn scatter_panels_gif(frames: &[PanelFrame<'_>], opts: &ScatterOptions, path
     Animation::from_gif(bytes, font_px, "")
 }
 
+/// Frames as RGB buffers, their width and height, and the smallest font size set in them.
+type Rendered = (Vec<Vec<u8>>, (u32, u32), f64);
+
 /// The frames of [`scatter_panels_gif`] as RGB buffers, their size, and the smallest font
 /// size set in them.
-fn render_panel_frames(frames: &[PanelFrame<'_>], opts: &ScatterOptions) -> Result<(Vec<Vec<u8>>, (u32, u32), f64), PlotError> {
+fn render_panel_frames(frames: &[PanelFrame<'_>], opts: &ScatterOptions) -> Result<Rendered, PlotError> {
     let prepared = PanelFrames::new(frames, opts)?;
     let (w, h) = prepared.size()?;
     ensure_font()?;
