@@ -1,14 +1,16 @@
 //! The project's figures. From saved runs (as written by `sphereface reproduce`, read through
 //! [`SavedRun`]): test embeddings (raw or on the unit circle/sphere, 3-D from two
 //! viewpoints, several runs as panels with shared axes), training curves, the intra-class
-//! angle against the step, and the evolution animation. From the formulas
+//! angle against the step, and the evolution animation (several runs side by side on the
+//! unit circle/sphere, the end state first: [`evolution_animation`]). From the formulas
 //! ([`formulas`]): ψ(θ), the target with λ, the margin family, the λ schedules, decision
 //! regions. All drawn with [`crate::viz`] (feature `plot`).
 
 use std::path::{Path, PathBuf};
 
 use crate::report::{angle_history, angular_separation};
-use crate::viz::{lines, scatter, scatter_gif, scatter_panels, Embeddings, Figure, LineOptions, ScatterOptions, Series};
+use crate::model::LossKind;
+use crate::viz::{lines, scatter, scatter_panels, scatter_panels_gif, Animation, Embeddings, Figure, LineOptions, PanelFrame, ScatterOptions, Series};
 pub use crate::train::{saved_runs, SavedRun};
 use crate::{Error, Result};
 
@@ -218,9 +220,46 @@ pub(crate) fn kept_indices(n: usize, max: usize) -> Vec<usize> {
     (0..n).filter(|i| i % k == 0 || i + 1 == n).collect()
 }
 
-/// At most this many frames (plus the last snapshot) in an evolution GIF: a lecture run's 50
-/// snapshots give 26 frames, half the file that notebook 4 and its slides carry inline.
-pub const MAX_GIF_FRAMES: usize = 25;
+/// At most this many frames from the start to the end of an evolution GIF
+/// ([`evolution_snapshots`]); the GIF has one more, the end state shown first
+/// ([`evolution_frames`]). A lecture run's 51 snapshots (every 30 steps) give every other
+/// one, 26 frames 60 steps apart, and 27 in the GIF.
+pub const MAX_GIF_FRAMES: usize = 26;
+
+/// How long each frame of an evolution GIF is shown, in milliseconds.
+pub const GIF_FRAME_MS: u32 = 250;
+
+/// How long the first frame of an evolution GIF (the end state) is shown before the
+/// evolution starts, in milliseconds.
+pub const GIF_FIRST_MS: u32 = 1000;
+
+/// How long the last frame of an evolution GIF (the end state again) is held, in
+/// milliseconds.
+pub const GIF_HOLD_MS: u32 = 2500;
+
+/// Width and height of one panel of an evolution GIF, in pixels: two side by side with the
+/// legend strip under them make 1180 x 510, which a 1280 x 720 slide shows at its own size.
+pub const GIF_PANEL: (u32, u32) = (590, 470);
+
+/// Which of `n` snapshots an evolution GIF shows from the start to the end: every k-th,
+/// k as small as keeps at most [`MAX_GIF_FRAMES`], and always the last one.
+pub fn evolution_snapshots(n: usize) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let k = (1..n.max(2)).find(|&k| (n - 1).div_ceil(k) < MAX_GIF_FRAMES).unwrap_or(n - 1).max(1);
+    (0..n).filter(|i| i % k == 0 || i + 1 == n).collect()
+}
+
+/// The number of frames of the evolution GIF of runs with `n_snapshots` snapshots each:
+/// the end state first, then [`evolution_snapshots`] from the start to the end (0 for no
+/// snapshots). 27 for the lecture runs' 51.
+pub fn evolution_frames(n_snapshots: usize) -> usize {
+    match evolution_snapshots(n_snapshots).len() {
+        0 => 0,
+        k => k + 1,
+    }
+}
 
 /// Training loss or accuracy of several runs on shared axes (moving average of
 /// [`CURVE_SMOOTHING`] steps, thinned to about one point per pixel), each legend entry with
@@ -285,21 +324,40 @@ pub fn angle_figure(runs: &[SavedRun]) -> Result<Figure> {
     lines(&series, &opts).map_err(plot_err)
 }
 
-/// The evolution GIF of a run from its snapshots (at most [`MAX_GIF_FRAMES`] of them, evenly
-/// spaced, and the last; 300 ms each), written to `path`. Returns `false` when the run has no
-/// snapshots.
+/// The loss of a run with its margin, as a panel title: `modified softmax`,
+/// `angular softmax, m = 4`, `CosFace, s = 30, m = 0.35`.
+pub(crate) fn loss_label(run: &SavedRun) -> String {
+    let name = pretty(run.config.head.name());
+    match run.config.head {
+        LossKind::Angular { m, .. } => format!("{name}, m = {m}"),
+        LossKind::CosFace { s, m } | LossKind::ArcFace { s, m } => format!("{name}, s = {s}, m = {m}"),
+        _ => name,
+    }
+}
+
+/// The evolution GIF of a single run (as [`evolution_animation`] with one panel), written
+/// to `path`. Returns `false` when the run has no snapshots.
 ///
 /// # Errors
 /// Read or drawing errors.
 pub fn evolution_gif(run: &SavedRun, path: &Path) -> Result<bool> {
-    let data = run.files.read_snapshots()?;
-    if data.is_empty() {
+    if run.files.read_snapshots()?.is_empty() {
         return Ok(false);
     }
-    let frames: Vec<(Embeddings, String)> = kept_indices(data.len(), MAX_GIF_FRAMES).into_iter().map(|i| &data[i]).map(|(step, e)| (Embeddings { dim: e.dim, values: &e.values, labels: &e.labels, directions: &[] }, format!("step {step}"))).collect();
-    let opts = ScatterOptions { title: format!("{}-D {}", run.config.dim, pretty(run.config.head.name())), ..ScatterOptions::default() };
-    scatter_gif(&frames, &opts, 300, path).map_err(plot_err)?;
+    evolution_animation(std::slice::from_ref(run), path)?;
     Ok(true)
+}
+
+/// Where the panel of run `i` of `n` sits, for the description: "left", "right", ….
+fn panel_place(i: usize, n: usize) -> String {
+    match (n, i) {
+        (1, _) => String::new(),
+        (_, 0) => " (left)".into(),
+        (2, _) => " (right)".into(),
+        (3, 1) => " (middle)".into(),
+        (_, i) if i + 1 == n => " (right)".into(),
+        (_, i) => format!(" (panel {})", i + 1),
+    }
 }
 
 /// The runs of one embedding dimension (copies, in the order of `runs`).
@@ -324,21 +382,106 @@ pub fn find_run(runs: &[SavedRun], loss: &str, dim: usize) -> Result<SavedRun> {
     })
 }
 
-/// [`evolution_gif`] written to `path` and read back for showing inline (as an HTML image,
-/// which slide decks keep).
+/// The evolution GIF of several runs side by side, written to `path` (atomically) and
+/// returned for showing inline (as an HTML image, which slide decks keep), e.g. modified
+/// softmax and A-Softmax: `evolution_animation(&[modified, angular], path)`.
+///
+/// Each frame shows every run's snapshot of the same step (the embeddings of its
+/// `snapshot_images` test images) projected onto the unit circle (2-D) or sphere (3-D), one
+/// panel per run in the order given ([`GIF_PANEL`] pixels each), titled with the run's loss
+/// and the step; one digit legend under the panels serves them all, and one palette all
+/// frames. The first frame is the end state, titled "step N (end)", so that every still of
+/// the GIF (a slide's screenshot or PDF export, a viewer showing frame 0) shows where
+/// training ends; it is shown [`GIF_FIRST_MS`]. Then the snapshots from the start to the end
+/// ([`evolution_snapshots`]), [`GIF_FRAME_MS`] each, the last one (the same picture as the
+/// first) held [`GIF_HOLD_MS`]. [`evolution_frames`] gives the number of frames
+/// ([`Animation::frames`] counts them in the GIF).
+///
+/// The [`Animation`] carries the size of its smallest text in GIF pixels (`font_px`; the GIF
+/// is shown at its own size) and a description of what it shows (`alt`).
 ///
 /// # Errors
-/// [`Error::Config`] when the run has no snapshots (only runs with `snapshot_every` set,
-/// such as the quick and lecture protocols', have them); read or drawing errors.
-pub fn evolution_animation(run: &SavedRun, path: &Path) -> Result<crate::viz::Animation> {
-    if !evolution_gif(run, path)? {
-        return Err(Error::Config(format!("{} has no snapshots/ to animate (train with snapshot_every set, e.g. the lecture protocol)", run.dir().display())));
+/// [`Error::Config`] for no runs, runs of different dimensions, a run without snapshots
+/// (only runs with `snapshot_every` set, such as the quick and lecture protocols', have
+/// them), or runs whose snapshots are of different steps (the panels of a frame must show
+/// the same step); read or drawing errors.
+pub fn evolution_animation(runs: &[SavedRun], path: &Path) -> Result<Animation> {
+    let first = runs.first().ok_or_else(|| Error::Config("no runs to animate".into()))?;
+    let dim = first.config.dim;
+    let name = |r: &SavedRun| r.dir().display().to_string();
+    if let Some(r) = runs.iter().find(|r| r.config.dim != dim) {
+        return Err(Error::Config(format!("{} is {}-D but {} is {dim}-D: the panels of an evolution GIF share one dimension", name(r), r.config.dim, name(first))));
     }
-    crate::viz::Animation::from_file(path).map_err(plot_err)
+    let data = runs.iter().map(|r| r.files.read_snapshots()).collect::<Result<Vec<_>>>()?;
+    for (r, d) in runs.iter().zip(&data) {
+        if d.is_empty() {
+            return Err(Error::Config(format!("{} has no snapshots/ to animate (train with snapshot_every set, e.g. the lecture protocol)", name(r))));
+        }
+    }
+    let steps: Vec<Vec<u64>> = data.iter().map(|d| d.iter().map(|(s, _)| *s).collect()).collect();
+    for (r, st) in runs.iter().zip(&steps).skip(1) {
+        if *st != steps[0] {
+            let show = |v: &[u64]| format!("{} snapshots, steps {}..={}", v.len(), v[0], v[v.len() - 1]);
+            let at = st.iter().zip(&steps[0]).position(|(a, b)| a != b).unwrap_or(st.len().min(steps[0].len()));
+            return Err(Error::Config(format!(
+                "{} has {} but {} has {} (they first differ at snapshot {at}): the panels of a frame must show the same step",
+                name(r),
+                show(st),
+                name(first),
+                show(&steps[0])
+            )));
+        }
+    }
+    let steps = &steps[0];
+    let last = steps.len() - 1;
+    let end = steps[last];
+    let labels: Vec<String> = runs.iter().map(loss_label).collect();
+    let frame = |i: usize, delay_ms: u32| -> PanelFrame<'_> {
+        let when = if i == last { format!("step {end} (end)") } else { format!("step {}", steps[i]) };
+        PanelFrame {
+            panels: data.iter().map(|d| { let e = &d[i].1; Embeddings { dim: e.dim, values: &e.values, labels: &e.labels, directions: &[] } }).collect(),
+            titles: labels.iter().map(|l| format!("{l} — {when}")).collect(),
+            delay_ms,
+        }
+    };
+    let shown = evolution_snapshots(steps.len());
+    let mut frames = vec![frame(last, GIF_FIRST_MS)];
+    frames.extend(shown.iter().map(|&i| frame(i, if i == last { GIF_HOLD_MS } else { GIF_FRAME_MS })));
+    let (width, height) = GIF_PANEL;
+    let opts = ScatterOptions { normalize: true, width, height, ..ScatterOptions::default() };
+    let anim = scatter_panels_gif(&frames, &opts, path).map_err(plot_err)?;
+
+    let n = runs.len();
+    let runs_text: Vec<String> = labels.iter().enumerate().map(|(i, l)| format!("{l}{}", panel_place(i, n))).collect();
+    let runs_text = match runs_text.as_slice() {
+        [one] => one.clone(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+        [] => String::new(),
+    };
+    let mut images: Vec<usize> = data.iter().map(|d| d[last].1.labels.len()).collect();
+    images.dedup();
+    let images = match images.as_slice() {
+        [one] => one.to_string(),
+        more => format!("{}–{}", more.iter().min().unwrap_or(&0), more.iter().max().unwrap_or(&0)),
+    };
+    let surface = if dim == 2 { "circle" } else { "sphere" };
+    let spacing = match shown.as_slice() {
+        [a, b, ..] => format!(", every {} steps", steps[*b] - steps[*a]),
+        _ => String::new(),
+    };
+    let alt = format!(
+        "Animation, {dim}-D, {} frames: the embeddings of {images} test images projected onto the unit {surface}, for {runs_text}, coloured by digit, at {} training steps from {} to {end}{spacing}. The first frame shows the end (step {end}); the last, the end again, is held {:.1} s.",
+        frames.len(),
+        shown.len(),
+        steps[0],
+        f64::from(GIF_HOLD_MS) / 1000.0
+    );
+    Ok(anim.with_alt(alt))
 }
 
 /// Draws every figure of the runs under `root` into `root/figures/` (SVG and the 2x PNG;
-/// GIFs for runs with snapshots) and returns the files written.
+/// GIFs for runs with snapshots: one per run, and `evolution-d{2,3}.gif` with modified
+/// softmax and A-Softmax side by side) and returns the files written.
 ///
 /// # Errors
 /// Read or drawing errors, naming the file.
@@ -376,6 +519,23 @@ pub fn draw_all(root: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     save(psi_figure()?, "psi".into())?;
+    // Modified softmax against A-Softmax, where both runs have snapshots of the same steps.
+    for dim in [2, 3] {
+        let pair = select(&runs, &["modified", "angular"], dim);
+        let steps = |r: &SavedRun| r.files.read_snapshots().map(|s| s.iter().map(|(step, _)| *step).collect::<Vec<_>>());
+        let same = match pair.as_slice() {
+            [a, b] => {
+                let sa = steps(a)?;
+                !sa.is_empty() && sa == steps(b)?
+            }
+            _ => false,
+        };
+        if same {
+            let path = out.join(format!("evolution-d{dim}.gif"));
+            evolution_animation(&pair, &path)?;
+            written.push(path);
+        }
+    }
     for run in &runs {
         let path = out.join(format!("{}-d{}-evolution.gif", run.config.head.name(), run.config.dim));
         if evolution_gif(run, &path)? {
@@ -429,7 +589,7 @@ mod tests {
         let err = find_run(&runs, "angular", 2).unwrap_err().to_string();
         assert!(err.contains("no angular run in 2-D") && err.contains("modified-d3"), "{err}");
         assert!(embedding_panels(&[], Projection::Raw, View::FRONT).is_err());
-        let err = evolution_animation(&runs[0], &root.path().join("a.gif")).unwrap_err().to_string();
+        let err = evolution_animation(&runs[..1], &root.path().join("a.gif")).unwrap_err().to_string();
         assert!(err.contains("no snapshots"), "{err}");
     }
 
@@ -448,10 +608,119 @@ mod tests {
         assert_eq!((tx[0], *tx.last().unwrap()), (0.0, 51_199.0));
         assert_eq!(tx, ty);
         assert_eq!(thin(vec![1.0, 2.0], vec![3.0, 4.0], 1500), (vec![1.0, 2.0], vec![3.0, 4.0]));
-        // a lecture run's 50 snapshots: every other one and the last, 26 GIF frames
-        let frames = kept_indices(50, MAX_GIF_FRAMES);
-        assert_eq!((frames.len(), frames[1], frames[24], frames[25]), (26, 2, 48, 49));
-        assert_eq!(kept_indices(7, MAX_GIF_FRAMES), (0..7).collect::<Vec<_>>());
+        assert_eq!(kept_indices(7, 25), (0..7).collect::<Vec<_>>());
+        assert_eq!(kept_indices(50, 25).len(), 26);
+    }
+
+    /// Snapshots of a fake run at `steps`: 20 points of 3-D embeddings, turning with the step.
+    fn fake_snapshots(root: &Path, name: &str, steps: &[u64]) {
+        let files = crate::train::RunFiles::new(root.join(name));
+        for &step in steps {
+            let t = step as f32 * 0.05;
+            let values: Vec<f32> = (0..20 * 3).map(|i| (i as f32 * 0.9 + t * (1 + i % 3) as f32).sin() + 0.1).collect();
+            let labels: Vec<u8> = (0..20u8).map(|i| i % 10).collect();
+            files.write_snapshot(step, &crate::train::EmbeddingSet { dim: 3, values, labels }).unwrap();
+        }
+    }
+
+    #[test]
+    fn evolution_frames_thin_the_snapshots_evenly() {
+        let lecture = evolution_snapshots(51);
+        assert_eq!(lecture, (0..51).step_by(2).collect::<Vec<_>>(), "every other one of a lecture run's");
+        assert_eq!((lecture.len(), evolution_frames(51)), (MAX_GIF_FRAMES, MAX_GIF_FRAMES + 1));
+        assert_eq!(evolution_snapshots(26), (0..26).collect::<Vec<_>>());
+        let odd = evolution_snapshots(28);
+        assert_eq!((odd.len(), odd[1], odd[odd.len() - 2], odd[odd.len() - 1]), (15, 2, 26, 27), "{odd:?}");
+        for n in 1..200 {
+            let s = evolution_snapshots(n);
+            assert!(s.len() <= MAX_GIF_FRAMES && s[0] == 0 && s[s.len() - 1] == n - 1, "{n}: {s:?}");
+            assert_eq!(evolution_frames(n), s.len() + 1);
+        }
+        assert_eq!((evolution_snapshots(0), evolution_frames(0)), (vec![], 0));
+        assert_eq!(evolution_frames(1), 2);
+    }
+
+    #[test]
+    fn evolution_animation_puts_runs_side_by_side_and_the_end_first() {
+        use crate::model::{LambdaSchedule, LossKind};
+        let root = tempfile::tempdir().unwrap();
+        let angular = LossKind::angular(4, LambdaSchedule::none()).unwrap();
+        fake_run(root.path(), LossKind::Modified, 3, 0.9);
+        fake_run(root.path(), angular, 3, 0.95);
+        fake_snapshots(root.path(), "modified-d3", &[0, 10, 20]);
+        fake_snapshots(root.path(), "angular-d3", &[0, 10, 20]);
+        let runs = saved_runs(root.path()).unwrap();
+        let pair = [find_run(&runs, "modified", 3).unwrap(), find_run(&runs, "angular", 3).unwrap()];
+        let path = root.path().join("figures/evolution.gif");
+        let anim = evolution_animation(&pair, &path).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), anim.gif);
+        assert_eq!((anim.width, anim.height), (2 * GIF_PANEL.0, GIF_PANEL.1 + 40));
+        assert!(anim.width <= 1200 && anim.height <= 520, "fits a 1280 x 720 slide at its own size");
+        assert!(anim.font_px.is_finite() && anim.font_px >= 15.0, "{}", anim.font_px);
+        // The end first, then every snapshot, the last (the end again) held.
+        assert_eq!(anim.frames(), evolution_frames(3));
+        let (_, _, shown) = crate::viz::shown_frames(&anim.gif);
+        let delays: Vec<u16> = shown.iter().map(|(_, d)| *d).collect();
+        let cs = |ms: u32| u16::try_from(ms / 10).unwrap();
+        assert_eq!(delays, [cs(GIF_FIRST_MS), cs(GIF_FRAME_MS), cs(GIF_FRAME_MS), cs(GIF_HOLD_MS)]);
+        assert!(delays[..3].iter().all(|&d| d < delays[3]));
+        assert_eq!(shown[0].0, shown[3].0, "frame 0 is the last frame");
+        assert_ne!(shown[0].0, shown[1].0);
+        assert_ne!(shown[1].0, shown[2].0);
+        for want in ["3-D, 4 frames", "20 test images", "unit sphere", "modified softmax (left)", "angular softmax, m = 4 (right)", "3 training steps from 0 to 20, every 10 steps", "first frame shows the end (step 20)"] {
+            assert!(anim.alt.contains(want), "{want:?} not in {:?}", anim.alt);
+        }
+        // One run alone: evolution_gif, for draw_all.
+        assert!(evolution_gif(&pair[1], &root.path().join("one.gif")).unwrap());
+        let one = crate::viz::Animation::from_file(&root.path().join("one.gif")).unwrap();
+        assert_eq!((one.width, one.frames()), (GIF_PANEL.0, 4));
+    }
+
+    #[test]
+    fn evolution_animation_refuses_runs_that_do_not_match() {
+        use crate::model::{LambdaSchedule, LossKind};
+        let root = tempfile::tempdir().unwrap();
+        fake_run(root.path(), LossKind::Modified, 3, 0.9);
+        fake_run(root.path(), LossKind::angular(4, LambdaSchedule::none()).unwrap(), 3, 0.95);
+        fake_run(root.path(), LossKind::Modified, 2, 0.9);
+        fake_snapshots(root.path(), "modified-d3", &[0, 10, 20]);
+        fake_snapshots(root.path(), "angular-d3", &[0, 10, 30]);
+        let runs = saved_runs(root.path()).unwrap();
+        let m3 = find_run(&runs, "modified", 3).unwrap();
+        let a3 = find_run(&runs, "angular", 3).unwrap();
+        let m2 = find_run(&runs, "modified", 2).unwrap();
+        let path = root.path().join("bad.gif");
+        let err = |runs: &[SavedRun]| evolution_animation(runs, &path).unwrap_err().to_string();
+        let e = err(&[m3.clone(), a3.clone()]);
+        assert!(e.contains("angular-d3 has 3 snapshots, steps 0..=30") && e.contains("modified-d3 has 3 snapshots, steps 0..=20") && e.contains("first differ at snapshot 2") && e.contains("same step"), "{e}");
+        let e = err(&[m3.clone(), m2.clone()]);
+        assert!(e.contains("modified-d2 is 2-D") && e.contains("share one dimension"), "{e}");
+        assert!(err(&[]).contains("no runs"));
+        assert!(err(&[m2]).contains("no snapshots"));
+        assert!(!path.exists());
+        assert!(!evolution_gif(&find_run(&runs, "modified", 2).unwrap(), &path).unwrap());
+    }
+
+    /// The GIF of notebook 4 from the committed lecture runs (about a second), with its first,
+    /// second and middle frames as PNG, into `target/plot-examples/` to look at: sized for a
+    /// slide, small enough to carry inline.
+    #[test]
+    fn lecture_evolution_gif() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lecture");
+        let runs = saved_runs(&root).unwrap();
+        let pair = [find_run(&runs, "modified", 3).unwrap(), find_run(&runs, "angular", 3).unwrap()];
+        let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plot-examples");
+        let anim = evolution_animation(&pair, &out.join("04-evolution.gif")).unwrap();
+        println!("{}x{}, {} bytes, {} frames, font {} px\n{}", anim.width, anim.height, anim.gif.len(), anim.frames(), anim.font_px, anim.alt);
+        assert_eq!(anim.frames(), evolution_frames(51));
+        assert_eq!(evolution_frames(51), 27);
+        assert!(anim.font_px >= 15.0 && anim.width <= 1200 && anim.height <= 520, "{anim:?}");
+        assert!(anim.gif.len() <= 1_500_000, "{} bytes", anim.gif.len());
+        let (w, h, shown) = crate::viz::shown_frames(&anim.gif);
+        for i in [0, 1, 13] {
+            let png = out.join(format!("04-evolution-frame{i}.png"));
+            image::save_buffer(png, &shown[i].0, w.into(), h.into(), image::ColorType::Rgb8).unwrap();
+        }
     }
 
     #[test]

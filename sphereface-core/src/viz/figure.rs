@@ -176,6 +176,16 @@ impl Animation {
         Ok(Animation { gif, width, height, font_px, alt: alt.into() })
     }
 
+    /// The number of frames in the GIF (0 if it cannot be decoded).
+    pub fn frames(&self) -> usize {
+        let Ok(mut decoder) = gif::DecodeOptions::new().read_info(self.gif.as_slice()) else { return 0 };
+        let mut n = 0;
+        while let Ok(Some(_)) = decoder.next_frame_info() {
+            n += 1;
+        }
+        n
+    }
+
     /// The animation with `alt` as its description.
     #[must_use]
     pub fn with_alt(mut self, alt: impl Into<String>) -> Self {

@@ -39,7 +39,9 @@ use std::path::PathBuf;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-pub use animation::scatter_gif;
+pub use animation::{scatter_gif, scatter_panels_gif, PanelFrame, GIF_TEXT};
+#[cfg(test)]
+pub(crate) use animation::shown_frames;
 pub use figure::{Animation, Figure};
 pub use lines::{line_panels, lines, LineOptions, Series};
 pub use points::NORMALIZED_LIMIT;

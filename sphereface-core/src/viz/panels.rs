@@ -35,7 +35,7 @@ impl Paint for PanelPlan<'_> {
         let labels: Vec<&[u8]> = self.plans.iter().map(|p| p.cloud.labels.as_slice()).collect();
         let other = self.plans.first().map(|p| p.other_label.as_str()).unwrap_or("other");
         let lines = self.plans.iter().any(|p| p.dim == 2 && !p.cloud.directions.is_empty());
-        draw_legend_row(&legend, &labels, other, lines.then_some(self.directions_name.as_str()), s)
+        draw_legend_row(&legend, &labels, other, lines.then_some(self.directions_name.as_str()), 17.0, s)
     }
 }
 
@@ -105,6 +105,7 @@ pub fn scatter_panels(
             pitch: opts.pitch,
             lims,
             other_label: opts.other_label.clone(),
+            text: 1.0,
             legend: false,
         })
         .collect();

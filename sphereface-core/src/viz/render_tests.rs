@@ -119,6 +119,7 @@ fn png_2x_is_the_same_picture_at_twice_the_size() {
         pitch: 0.0,
         lims: points::limits(&[&cloud], 2, false),
         other_label: "other".into(),
+        text: 1.0,
         legend: true,
     };
     ensure_font().unwrap();

@@ -91,7 +91,11 @@ pub(super) struct ScatterPlan<'c> {
     pub(super) lims: [(f64, f64); 3],
     /// The legend's name for labels above 9.
     pub(super) other_label: String,
-    /// Draw the digit legend beside the plot (off in panels, which share one legend row).
+    /// Factor on every font size (and on the room kept for tick labels): 1 for a figure,
+    /// more in a GIF, which is shown at its own pixel size ([`super::animation`]).
+    pub(super) text: f64,
+    /// Draw the digit legend to the right of the plot; `false` when one legend is shared
+    /// by several panels ([`draw_legend_row`]).
     pub(super) legend: bool,
 }
 
@@ -118,12 +122,7 @@ fn draw_digit_legend<DB: DrawingBackend>(
     other_label: &str,
     s: Scale,
 ) -> Result<(), PlotError> {
-    let present = present_labels(labels);
-    let mut entries: Vec<(String, RGBColor)> =
-        (0u8..10).filter(|&d| present[usize::from(d)]).map(|d| (d.to_string(), digit_color(d))).collect();
-    if present[10] {
-        entries.push((other_label.to_string(), digit_color(10)));
-    }
+    let entries = legend_entries(labels, other_label);
     let (w, h) = area.dim_in_pixel();
     let (w, h) = (w as i32, h as i32);
     let n = entries.len() as i32;
@@ -151,12 +150,25 @@ fn draw_digit_legend<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The entries of a digit legend: the digits 0..=9 present in `labels` and, when a label
+/// above 9 occurs, `other_label`, each with its colour.
+fn legend_entries(labels: &[u8], other_label: &str) -> Vec<(String, RGBColor)> {
+    let present = present_labels(labels);
+    let mut entries: Vec<(String, RGBColor)> =
+        (0u8..10).filter(|&d| present[usize::from(d)]).map(|d| (d.to_string(), digit_color(d))).collect();
+    if present[10] {
+        entries.push((other_label.to_string(), digit_color(10)));
+    }
+    entries
+}
+
 /// Height of the legend row under panels ([`draw_legend_row`]), in pixels at 1x.
 pub(super) const LEGEND_ROW_H: u32 = 40;
 
 /// Draws one legend for several panels as a centred row under them: a marker and the name
 /// of every digit drawn in any panel (`labels` of all panels), `other_label` for labels
-/// above 9, and, when `directions` names them, a dark line for the lines from the centre.
+/// above 9, and, when `directions` names them, a dark line for the lines from the centre;
+/// in the figure font of `size` pixels (at 1x; scaled by `s`).
 ///
 /// # Errors
 /// [`PlotError::Drawing`] if drawing fails.
@@ -165,39 +177,32 @@ pub(super) fn draw_legend_row<DB: DrawingBackend>(
     labels: &[&[u8]],
     other_label: &str,
     directions: Option<&str>,
+    size: f64,
     s: Scale,
 ) -> Result<(), PlotError> {
-    let mut present = [false; 11];
-    for l in labels {
-        for (p, q) in present.iter_mut().zip(present_labels(l)) {
-            *p |= q;
-        }
-    }
-    let mut entries: Vec<(String, RGBColor)> =
-        (0u8..10).filter(|&d| present[usize::from(d)]).map(|d| (d.to_string(), digit_color(d))).collect();
-    if present[10] {
-        entries.push((other_label.to_string(), digit_color(10)));
-    }
+    let all: Vec<u8> = labels.iter().flat_map(|l| l.iter().copied()).collect();
+    let mut entries = legend_entries(&all, other_label);
     let line_at = entries.len();
     if let Some(name) = directions {
         entries.push((format!("line: {name}"), RGBColor(60, 60, 60)));
     }
-    let style = TextStyle::from(font(s.f(17.0)).into_font()).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
-    let (gap, mark) = (s.i(22), s.i(18));
+    let style = TextStyle::from(font(s.f(size)).into_font()).color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center));
+    let scaled = |v: f64| s.i((v * size / 17.0).round() as i32);
+    let (gap, mark, radius) = (scaled(22.0), scaled(18.0), scaled(5.0));
     let widths = entries
         .iter()
         .map(|(name, _)| area.estimate_text_size(name, &style).map(|(w, _)| w as i32).map_err(draw_err))
         .collect::<Result<Vec<_>, _>>()?;
     let total: i32 = widths.iter().map(|w| mark + w).sum::<i32>() + gap * (entries.len() as i32 - 1).max(0);
     let (w, h) = area.dim_in_pixel();
-    let (mut x, y) = (((w as i32) - total) / 2, h as i32 / 2);
+    let (mut x, y) = ((((w as i32) - total) / 2).max(0), h as i32 / 2);
     for (i, ((name, color), tw)) in entries.iter().zip(widths).enumerate() {
         if i == line_at {
-            area.draw(&PathElement::new(vec![(x - s.i(8), y), (x + s.i(12), y)], color.stroke_width(s.u(2)))).map_err(draw_err)?;
-            area.draw(&Circle::new((x + s.i(12), y), s.i(4), color.filled())).map_err(draw_err)?;
-            x += s.i(8);
+            area.draw(&PathElement::new(vec![(x - scaled(8.0), y), (x + scaled(12.0), y)], color.stroke_width(s.u(2)))).map_err(draw_err)?;
+            area.draw(&Circle::new((x + scaled(12.0), y), scaled(4.0), color.filled())).map_err(draw_err)?;
+            x += scaled(8.0);
         } else {
-            area.draw(&marker((x + s.i(6), y), s.i(5), *color, s)).map_err(draw_err)?;
+            area.draw(&marker((x + radius + s.i(1), y), radius, *color, s)).map_err(draw_err)?;
         }
         area.draw(&Text::new(name.clone(), (x + mark, y), style.clone())).map_err(draw_err)?;
         x += mark + tw + gap;
@@ -208,10 +213,13 @@ pub(super) fn draw_legend_row<DB: DrawingBackend>(
 /// A plot area and the legend panel beside it.
 type AreaPair<DB> = (DrawingArea<DB, Shift>, DrawingArea<DB, Shift>);
 
-/// Splits off the title (if any) and the legend panel; returns (plot area, legend area).
+/// Splits off the title (if any, in the font of `title_px` pixels at 1x) and the legend
+/// panel (none when `legend_w` is 0: the plot gets the whole width); returns (plot area,
+/// legend area).
 fn layout_with_legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
+    title_px: f64,
     legend_w: u32,
     s: Scale,
 ) -> Result<AreaPair<DB>, PlotError> {
@@ -219,8 +227,11 @@ fn layout_with_legend<DB: DrawingBackend>(
     let body = if title.is_empty() {
         root.clone()
     } else {
-        titled(root, title, s.f(24.0), s)?
+        titled(root, title, s.f(title_px), s)?
     };
+    if legend_w == 0 {
+        return Ok((body.clone(), body));
+    }
     let (w, _) = body.dim_in_pixel();
     let split = w.saturating_sub(s.u(legend_w)).max(1);
     Ok(body.split_horizontally(split))
@@ -256,7 +267,7 @@ impl Paint for ScatterPlan<'_> {
         s: Scale,
     ) -> Result<(), PlotError> {
         let legend_w = if self.legend { legend_width(&self.cloud.labels, &self.other_label) } else { 0 };
-        let (main, legend) = layout_with_legend(root, &self.title, legend_w, s)?;
+        let (main, legend) = layout_with_legend(root, &self.title, 24.0 * self.text, legend_w, s)?;
         if self.dim == 2 {
             self.paint_2d(&main, s)?;
         } else {
@@ -275,7 +286,8 @@ impl ScatterPlan<'_> {
         area: &DrawingArea<DB, Shift>,
         s: Scale,
     ) -> Result<(), PlotError> {
-        let (margin, x_area, y_area) = (s.u(12), s.u(42), s.u(58));
+        let room = |px: f64| s.u((px * self.text).round() as u32);
+        let (margin, x_area, y_area) = (s.u(12), room(42.0), room(58.0));
         let (w, h) = area.dim_in_pixel();
         let px_w = f64::from(w) - f64::from(2 * margin + y_area);
         let px_h = f64::from(h) - f64::from(2 * margin + x_area);
@@ -291,12 +303,12 @@ impl ScatterPlan<'_> {
             .configure_mesh()
             .x_desc("embedding dim 1")
             .y_desc("embedding dim 2")
-            .axis_desc_style(font(s.f(17.0)))
-            .label_style(font(s.f(15.0)))
+            .axis_desc_style(font(s.f(17.0 * self.text)))
+            .label_style(font(s.f(15.0 * self.text)))
             .x_label_formatter(&|v| fmt_tick(*v, xr.1 - xr.0))
             .y_label_formatter(&|v| fmt_tick(*v, yr.1 - yr.0))
-            .x_labels(tick_count(px_w, s.f(50.0)))
-            .y_labels(tick_count(px_h, s.f(28.0)))
+            .x_labels(tick_count(px_w, s.f(50.0 * self.text)))
+            .y_labels(tick_count(px_h, s.f(28.0 * self.text)))
             .max_light_lines(2)
             .light_line_style(RGBColor(244, 244, 244).stroke_width(s.u(1)))
             .bold_line_style(RGBColor(222, 222, 222).stroke_width(s.u(1)))
@@ -393,6 +405,7 @@ pub fn scatter(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Figure, Pl
         pitch: opts.pitch,
         lims: limits(&[&cloud], emb.dim, opts.normalize),
         other_label: opts.other_label.clone(),
+        text: 1.0,
         legend: true,
     };
     let mut fig = render(&plan, opts.width, opts.height)?;

@@ -36,7 +36,7 @@ impl ScatterPlan<'_> {
             let (w, h) = area.dim_in_pixel();
             let bw = f64::from(x1.saturating_sub(x0).max(1));
             let bh = f64::from(y1.saturating_sub(y0).max(1));
-            let fit = ((f64::from(w) - s.f(120.0)) / bw).min((f64::from(h) - s.f(90.0)) / bh);
+            let fit = ((f64::from(w) - s.f(120.0 * self.text)) / bw).min((f64::from(h) - s.f(90.0 * self.text)) / bh);
             let scale = fit.clamp(0.1, 1.0);
             // Re-centre the box: plotters pivots on the centre of the (square) 3-D pixel
             // cube, placed at the centre of the plotting area.
@@ -74,7 +74,7 @@ impl ScatterPlan<'_> {
         };
         chart
             .configure_axes()
-            .label_style(font(s.f(15.0)))
+            .label_style(font(s.f(15.0 * self.text)))
             .x_formatter(&|v| label(0, *v, xr.1 - xr.0))
             .y_formatter(&|v| label(1, *v, yr.1 - yr.0))
             .z_formatter(&|v| label(2, *v, zr.1 - zr.0))
@@ -158,11 +158,11 @@ impl ScatterPlan<'_> {
         draw_wire(&mut chart, false)?;
 
         // Axis names beside the edge that carries each axis' tick labels.
-        let name_style = TextStyle::from(font(s.f(17.0)).into_font())
+        let name_style = TextStyle::from(font(s.f(17.0 * self.text)).into_font())
             .pos(Pos::new(HPos::Center, VPos::Center));
         let base = area.get_base_pixel();
         for (axis, name) in ["dim 1", "dim 2", "dim 3"].iter().enumerate() {
-            let (x, y) = axis_name_position(&coord, &self.lims, axis, s);
+            let (x, y) = axis_name_position(&coord, &self.lims, axis, s, self.text);
             area.draw(&Text::new(
                 *name,
                 (x - base.0, y - base.1),
@@ -309,12 +309,14 @@ where
 }
 
 /// Where (backend pixels) to write the name of `axis` in a 3-D chart at pixel scale `s`:
-/// beyond the midpoint of its [`axis_edge`], away from the centre of the box.
+/// beyond the midpoint of its [`axis_edge`], away from the centre of the box, by a distance
+/// that grows with the text factor `text` (the tick labels in between grow with it).
 fn axis_name_position<X, Y, Z>(
     coord: &Cartesian3d<X, Y, Z>,
     lims: &[(f64, f64); 3],
     axis: usize,
     s: Scale,
+    text: f64,
 ) -> (i32, i32)
 where
     X: Ranged<ValueType = f64>,
@@ -335,8 +337,8 @@ where
         (0.0, 1.0)
     };
     (
-        ex + (ux * s.f(48.0)).round() as i32,
-        ey + (uy * s.f(40.0)).round() as i32,
+        ex + (ux * s.f(48.0 * text)).round() as i32,
+        ey + (uy * s.f(40.0 * text)).round() as i32,
     )
 }
 
