@@ -322,13 +322,17 @@ fn committed_notebooks_carry_their_outputs() {
     }
 }
 
-/// A screenshot of one slide of each deck, opened offline, is committed beside the figures.
+/// A screenshot of one slide of each deck (its densest figure slide, `check-deck.sh DECK
+/// SHOT densest`), opened offline at 1280 x 720, is committed beside the figures.
 #[test]
 fn a_slide_of_each_deck_is_pictured() {
     for (name, _) in NOTEBOOKS {
         let shot = notebook_dir().join(format!("figures/slides-{}.png", &name[..2]));
         let bytes = std::fs::read(&shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
         assert!(bytes.starts_with(&[0x89, b'P', b'N', b'G']) && bytes.len() > 10_000, "{}", shot.display());
+        // The IHDR chunk: width and height, big-endian, at bytes 16..24.
+        let side = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
+        assert_eq!((side(16), side(20)), (1280, 720), "{}: a whole slide as projected", shot.display());
     }
 }
 
@@ -337,16 +341,18 @@ fn a_slide_of_each_deck_is_pictured() {
 /// text is at least 15 px in the image's own pixels at 1x (30 in the 2x PNG).
 #[test]
 fn figures_are_described_and_measured() {
+    let mut n = 0;
     for (name, _) in NOTEBOOKS {
         let nb = load(&notebook_dir().join(name));
         let imgs = images(&nb);
-        assert!(!imgs.is_empty(), "{name}: no figure");
+        n += imgs.len();
         for (alt, font) in imgs {
             let alt = alt.unwrap_or_default();
             assert!(alt.len() > 30 && !alt.starts_with("No description"), "{name}: a figure without a real description: {alt:?}");
             assert!(font.is_some_and(|f| f >= 15.0), "{name}: a figure's smallest text is {font:?} px ({alt})");
         }
     }
+    assert!(n >= 30, "only {n} figures in the notebooks");
 }
 
 /// Every decimal number in a notebook's prose is one the notebook computes: it appears in
@@ -370,7 +376,7 @@ fn prose_numbers_come_from_the_notebook() {
 
 #[test]
 fn prose_decimals_are_found() {
-    let nb: Value = serde_json::from_str(r#"{"cells": [{"cell_type": "markdown", "source": "# title 1.5"}, {"cell_type": "markdown", "source": ["L = 0.2104, x_1.5 and v2.0 no, 1,234.5 yes\n", "| 97.8 | table |"]}]}"#).unwrap();
+    let nb: Value = serde_json::from_str(r##"{"cells": [{"cell_type": "markdown", "source": "# title 1.5"}, {"cell_type": "markdown", "source": ["L = 0.2104, x_1.5 and v2.0 no, 1,234.5 yes\n", "| 97.8 | table |"]}]}"##).unwrap();
     let nums: Vec<String> = prose_decimals(&nb).into_iter().map(|(n, _)| n).collect();
     assert_eq!(nums, ["0.2104", "1,234.5"]);
 }

@@ -82,7 +82,7 @@ pub fn roc_figure(runs: &[EvaluatedRun], caption: &str) -> Result<Figure> {
             ys: keep.iter().map(|&i| roc.tpr[i]).collect(),
         });
     }
-    let opts = LineOptions { title: format!("detecting unseen digits: ROC, {caption}"), x_label: "unknown digits accepted (FPR)".into(), y_label: "known digits accepted (TPR)".into(), y_range: Some((0.0, 1.0)), width: 720, height: 560, ..LineOptions::default() };
+    let opts = LineOptions { title: format!("detecting unseen digits: ROC, {caption}"), x_label: "unknown digits accepted (FPR)".into(), y_label: "known digits accepted (TPR)".into(), y_range: Some((0.0, 1.0)), width: 720, height: 480, ..LineOptions::default() };
     lines(&series, &opts).map_err(plot_err)
 }
 
