@@ -454,5 +454,28 @@ fn notebooks_run_headless_and_work_as_offline_slides() {
         }
         let check = Command::new("bash").arg(notebook_dir().join("slides/check-deck.sh")).arg(&deck_path).output().expect("bash runs");
         assert!(check.status.success(), "{name}: the deck does not work offline:\n{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+        if name.starts_with("01") {
+            the_deck_check_fails_on_a_broken_deck(&deck, out.path());
+        }
+    }
+}
+
+/// The deck check is a check that can fail: copies of a deck that passed, each with one fault
+/// injected, must each fail with its own message.
+fn the_deck_check_fails_on_a_broken_deck(deck: &str, dir: &Path) {
+    let style = |css: &str| deck.replacen("</head>", &format!("<style>{css}</style></head>"), 1);
+    let faults = [
+        ("small", style(".reveal .jp-OutputArea-output img { max-width: 300px !important; }"), "figure text too small to read"),
+        ("upper", style(".reveal h2 { text-transform: uppercase !important; }"), "heading changed by the theme"),
+        ("tall", style(".reveal .jp-OutputArea-output img { max-height: none !important; min-height: 900px; }"), "slide taller than the slide height"),
+        ("noalt", deck.replacen(" alt=\"", " data-alt=\"", 1), "no description (alt text)"),
+        ("mathml", style(".reveal .MJX_Assistive_MathML { display: none !important; }"), "formula for screen readers"),
+    ];
+    for (what, html, message) in faults {
+        let path = dir.join(format!("fault-{what}.slides.html"));
+        std::fs::write(&path, html).unwrap();
+        let check = Command::new("bash").arg(notebook_dir().join("slides/check-deck.sh")).arg(&path).output().expect("bash runs");
+        let err = String::from_utf8_lossy(&check.stderr);
+        assert!(!check.status.success() && err.contains(message), "a deck with fault {what:?} passed the check or failed otherwise:\n{err}");
     }
 }
