@@ -84,8 +84,7 @@ pub(crate) fn pretty(loss: &str) -> String {
 
 /// A head as figure titles name it, with its margin: `modified softmax`, `A-Softmax, m = 4`,
 /// `CosFace, m = 0.35`.
-pub fn head_title(kind: &crate::model::LossKind) -> String {
-    use crate::model::LossKind;
+pub fn head_title(kind: &LossKind) -> String {
     match *kind {
         LossKind::Angular { m, .. } => format!("A-Softmax, m = {m}"),
         LossKind::CosFace { m, .. } => format!("CosFace, m = {m}"),
@@ -276,7 +275,7 @@ pub fn curves_figure(runs: &[SavedRun], curve: Curve) -> Result<Figure> {
         // A margin head's loss is measured against its margin target: higher than a plain
         // softmax loss for the same embeddings, so the legend says which loss each line is.
         let which = match (curve, run.config.head) {
-            (Curve::Loss, crate::model::LossKind::Original { .. } | crate::model::LossKind::Modified) => ": plain loss",
+            (Curve::Loss, LossKind::Original { .. } | LossKind::Modified) => ": plain loss",
             (Curve::Loss, _) => ": loss with its margin",
             (Curve::Accuracy, _) => "",
         };
@@ -322,17 +321,6 @@ pub fn angle_figure(runs: &[SavedRun]) -> Result<Figure> {
         ..LineOptions::default()
     };
     lines(&series, &opts).map_err(plot_err)
-}
-
-/// The loss of a run with its margin, as a panel title: `modified softmax`,
-/// `angular softmax, m = 4`, `CosFace, s = 30, m = 0.35`.
-pub(crate) fn loss_label(run: &SavedRun) -> String {
-    let name = pretty(run.config.head.name());
-    match run.config.head {
-        LossKind::Angular { m, .. } => format!("{name}, m = {m}"),
-        LossKind::CosFace { s, m } | LossKind::ArcFace { s, m } => format!("{name}, s = {s}, m = {m}"),
-        _ => name,
-    }
 }
 
 /// The evolution GIF of a single run (as [`evolution_animation`] with one panel), written
@@ -435,7 +423,7 @@ pub fn evolution_animation(runs: &[SavedRun], path: &Path) -> Result<Animation> 
     let steps = &steps[0];
     let last = steps.len() - 1;
     let end = steps[last];
-    let labels: Vec<String> = runs.iter().map(loss_label).collect();
+    let labels: Vec<String> = runs.iter().map(|r| head_title(&r.config.head)).collect();
     let frame = |i: usize, delay_ms: u32| -> PanelFrame<'_> {
         let when = if i == last { format!("step {end} (end)") } else { format!("step {}", steps[i]) };
         PanelFrame {
@@ -667,7 +655,7 @@ mod tests {
         assert_eq!(shown[0].0, shown[3].0, "frame 0 is the last frame");
         assert_ne!(shown[0].0, shown[1].0);
         assert_ne!(shown[1].0, shown[2].0);
-        for want in ["3-D, 4 frames", "20 test images", "unit sphere", "modified softmax (left)", "angular softmax, m = 4 (right)", "3 training steps from 0 to 20, every 10 steps", "first frame shows the end (step 20)"] {
+        for want in ["3-D, 4 frames", "20 test images", "unit sphere", "modified softmax (left)", "A-Softmax, m = 4 (right)", "3 training steps from 0 to 20, every 10 steps", "first frame shows the end (step 20)"] {
             assert!(anim.alt.contains(want), "{want:?} not in {:?}", anim.alt);
         }
         // One run alone: evolution_gif, for draw_all.

@@ -55,9 +55,7 @@ pub fn unknown_panels(runs: &[SavedRun], view: View, cols: usize) -> Result<Figu
     let panels: Vec<Embeddings> = data.iter().zip(&dirs).map(|(e, d)| Embeddings { dim: e.dim, values: &e.values, labels: &e.labels, directions: d }).collect();
     let titles: Vec<String> = runs.iter().map(title).collect();
     let opts = ScatterOptions { normalize: true, yaw: view.yaw, pitch: view.pitch, width: PANEL_SIDE, height: PANEL_SIDE, max_points: 10_000, other_label: "unknown".into(), directions_name: Directions::name(&kinds), ..ScatterOptions::default() };
-    let mut fig = scatter_panels(&panels, &titles, cols, &opts).map_err(plot_err)?;
-    fig.alt = fig.alt.replace("coloured by its digit", "coloured by its digit, the digits the network never saw in grey");
-    Ok(fig)
+    scatter_panels(&panels, &titles, cols, &opts).map_err(plot_err)
 }
 
 /// Most points of a ROC curve drawn.

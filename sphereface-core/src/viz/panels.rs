@@ -111,7 +111,8 @@ pub fn scatter_panels(
         .collect();
     let mut fig = render(&PanelPlan { plans, cols, directions_name: opts.directions_name.clone() }, width, height)?;
     let titles: Vec<&str> = titles.iter().map(String::as_str).collect();
-    fig.alt = super::scatter::scatter_alt(&titles, dim, opts);
+    let others = clouds.iter().any(|c| c.labels.iter().any(|&l| l > 9));
+    fig.alt = super::scatter::scatter_alt(&titles, dim, opts, others);
     Ok(fig)
 }
 
@@ -145,6 +146,14 @@ mod tests {
         let legend_boxes = texts.iter().filter(|(x, y, s)| *y < 720.0 && (*x % 400.0) > 330.0 && s.len() == 1).count();
         assert_eq!(legend_boxes, 0, "no legend beside a panel");
         assert!(fig.font_px >= 15.0, "smallest text {} px", fig.font_px);
+        // Labels above 9 (an open-set run's unseen digits) are named in the description.
+        assert!(!fig.alt.contains("light grey"), "{}", fig.alt);
+        let mut l_unknown = l2.clone();
+        l_unknown[0] = 12;
+        let e_unknown = Embeddings { dim: 2, values: &v2, labels: &l_unknown, directions: &[] };
+        let unknown = ScatterOptions { other_label: "unknown".into(), ..opts.clone() };
+        let fig = scatter_panels(&[e_unknown], &titles[..1], 1, &unknown).unwrap();
+        assert!(fig.alt.contains("the unknown ones in light grey"), "{}", fig.alt);
         assert!(matches!(scatter_panels(&[e2], &titles, 1, &opts), Err(PlotError::Shape(_))));
         assert!(matches!(scatter_panels(&[e2], &titles[..1], 0, &opts), Err(PlotError::Shape(_))));
         let bad = Embeddings { dim: 4, values: &v2[..8], labels: &l2[..2], directions: &[] };

@@ -409,12 +409,13 @@ pub fn scatter(emb: &Embeddings<'_>, opts: &ScatterOptions) -> Result<Figure, Pl
         legend: true,
     };
     let mut fig = render(&plan, opts.width, opts.height)?;
-    fig.alt = scatter_alt(&[&opts.title], emb.dim, opts);
+    fig.alt = scatter_alt(&[&opts.title], emb.dim, opts, cloud.labels.iter().any(|&l| l > 9));
     Ok(fig)
 }
 
 /// A description of embedding scatters titled `titles`.
-pub(super) fn scatter_alt(titles: &[&str], dim: usize, opts: &ScatterOptions) -> String {
+/// `others`: labels above 9 are drawn (light grey, named `opts.other_label`).
+pub(super) fn scatter_alt(titles: &[&str], dim: usize, opts: &ScatterOptions, others: bool) -> String {
     let on = match (opts.normalize, dim) {
         (false, _) => format!("raw {dim}-D"),
         (true, 2) => "2-D, on the unit circle,".into(),
@@ -423,7 +424,8 @@ pub(super) fn scatter_alt(titles: &[&str], dim: usize, opts: &ScatterOptions) ->
     let lines = if dim == 2 { format!("; lines from the centre: {} directions", opts.directions_name) } else { String::new() };
     let n = titles.len();
     let which = if n == 1 { format!("\"{}\"", titles[0]) } else { format!("{n} panels: {}", titles.join("; ")) };
-    format!("Scatter of {on} embeddings of test images, each a dot coloured by its digit ({which}){lines}.")
+    let grey = if others { format!(", the {} ones in light grey", opts.other_label) } else { String::new() };
+    format!("Scatter of {on} embeddings of test images, each a dot coloured by its digit{grey} ({which}){lines}.")
 }
 
 #[cfg(test)]
