@@ -133,16 +133,16 @@ mod tests {
         assert!((sep.inter_min_deg - 90.0).abs() < 1e-4, "{sep:?}");
     }
 
-    /// The committed quick run's snapshots (every 30 steps): at initialisation every point
+    /// The committed lecture run's snapshots (every 30 steps): at initialisation every point
     /// sits in one bundle (class centres a few degrees apart); training spreads the centres
     /// far apart and the separation grows many times over.
     #[test]
     fn angle_history_of_a_committed_run() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/quick/angular-d3");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/lecture/angular-d3");
         let h = angle_history(&SavedRun::open(&dir).unwrap()).unwrap();
         let steps: Vec<u64> = h.iter().map(|(s, _)| *s).collect();
-        assert_eq!(steps, (0..=10).map(|i| i * 30).collect::<Vec<_>>());
-        let (first, last) = (h[0].1, h[10].1);
+        assert_eq!(steps, (0..=50).map(|i| i * 30).collect::<Vec<_>>());
+        let (first, last) = (h[0].1, h[50].1);
         assert!(first.inter_min_deg < 5.0 && last.inter_min_deg > 30.0, "{first:?} -> {last:?}");
         assert!(last.separation > 5.0 * first.separation, "{first:?} -> {last:?}");
         let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../results/seed/angular-d3");
