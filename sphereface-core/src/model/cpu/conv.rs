@@ -12,11 +12,12 @@ use dfdx::tensor::{CpuError, Gradients};
 use num_traits::Float;
 use rayon::prelude::*;
 
+use super::direct::{self, DirectElem, Geometry, Kernels};
 use super::batch_norm::{bn_relu_parts, channel_sums, ROWS_PER_TASK};
 use super::eval::CHUNK_IMAGES;
 use super::gemm::{matmul, matmul_on, matmul_uninit, Operand};
 use super::host;
-use crate::model::layers::{patch_indices, Act, BatchNorm, Conv2d, Mode, PRelu};
+use crate::model::layers::{patch_indices, window_geometry, Act, BatchNorm, Conv2d, Mode, PRelu};
 use crate::{dev_err, Result};
 
 /// The backward half of a fused op: given the gradient of its output, adds the gradients
@@ -32,7 +33,10 @@ const MAX_CHUNKED_WEIGHT_BYTES: usize = 640 << 10;
 
 /// Convolution forward on the host: returns the output `[B·OH·OW, C_out]`, OH, OW and the
 /// backward half.
-fn conv_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu>, b: usize, h: usize, w: usize) -> Result<(Vec<E>, usize, usize, ConvBackward<E>)> {
+fn conv_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu>, b: usize, h: usize, w: usize) -> Result<(Vec<E>, usize, usize, ConvBackward<E>)> {
+    if let Some(ker) = direct::direct_kernels::<E>(conv.k * conv.k * conv.c_in, conv.c_out) {
+        return direct_parts(conv, t, b, h, w, ker);
+    }
     let (ci, co, k) = (conv.c_in, conv.c_out, conv.k);
     let (idx, oh, ow, _) = patch_indices(h, w, k, conv.stride, conv.padding)?;
     let (np, kk, kkc) = (oh * ow, k * k, k * k * ci);
@@ -125,6 +129,54 @@ fn conv_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu
     Ok((out, oh, ow, Box::new(backward)))
 }
 
+/// Convolution forward on the direct route ([`direct`]): returns what [`conv_parts`] does.
+fn direct_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu>, b: usize, h: usize, w: usize, ker: &'static Kernels<E>) -> Result<(Vec<E>, usize, usize, ConvBackward<E>)> {
+    let (ci, co, k, s) = (conv.c_in, conv.c_out, conv.k, conv.stride);
+    let (oh, pt) = window_geometry(h, k, s, conv.padding)?;
+    let (ow, pl) = window_geometry(w, k, s, conv.padding)?;
+    let g = Geometry { b, h, w, ci, co, k, s, oh, ow, pt, pl, hp: (oh - 1) * s + k, wp: (ow - 1) * s + k };
+    let xp = direct::pad_input(&g, host(t));
+    let wv = host(&conv.weight); // [k·k·C_in, C_out]
+    let bias = conv.bias.as_ref().map(host);
+    let n = b * oh * ow;
+    let mut out: Vec<E> = Vec::with_capacity(n * co);
+    direct::forward(ker, &g, &xp, &wv, bias.as_deref(), &mut out.spare_capacity_mut()[..n * co]);
+    // SAFETY: `forward` wrote every element.
+    unsafe { out.set_len(n * co) };
+
+    let x_ghost = conv.input_grad.then(|| t.ghost());
+    let w_ghost = conv.weight.ghost();
+    let b_ghost = conv.bias.as_ref().map(|b| b.ghost());
+    let backward = move |grads: &mut Gradients<E, Cpu>, dy: &[E]| {
+        direct::backward_weight(ker, &g, &xp, dy, grads.get_or_alloc_mut(&w_ghost)?);
+        drop(xp);
+        if let Some(bg) = &b_ghost {
+            let db = grads.get_or_alloc_mut(bg)?;
+            for row in dy.chunks(co) {
+                for (d, g) in db.iter_mut().zip(row) {
+                    *d += *g;
+                }
+            }
+        }
+        let Some(xg) = &x_ghost else { return Ok(()) };
+        let dx = grads.get_or_alloc_mut(xg)?;
+        if ci % ker.lanes == 0 {
+            let kkc = k * k * ci;
+            let mut wt = vec![E::default(); kkc * co];
+            for (r, row) in wv.chunks(co).enumerate() {
+                for (c, v) in row.iter().enumerate() {
+                    wt[c * kkc + r] = *v;
+                }
+            }
+            direct::backward_input(ker, &g, dy, &wt, dx);
+        } else {
+            direct::backward_input_gemm(&g, dy, &wv, dx);
+        }
+        Ok(())
+    };
+    Ok((out, oh, ow, Box::new(backward)))
+}
+
 /// im2col of one image `src` `[H·W·C_in]` into `dst` `[OH·OW, k·k·C_in]`: row p holds the
 /// k·k patch of output pixel p (offsets from [`patch_indices`], `pad` = H·W marking a pixel
 /// outside the image, written as zeros). Writes every element of `dst`.
@@ -156,7 +208,7 @@ pub(super) fn im2col_image<E: Dtype>(dst: &mut [std::mem::MaybeUninit<E>], src: 
     }
 }
 
-pub(super) fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
+pub(super) fn conv2d_cpu<E: DirectElem, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
     let Act { t, b, h, w } = conv.check_input(x)?;
     let (t, mut tape) = t.split_tape();
     let (out, oh, ow, backward) = conv_parts(conv, &t, b, h, w)?;
@@ -171,7 +223,7 @@ pub(super) fn conv2d_cpu<E: Dtype, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Ac
 
 /// conv → batch norm → ReLU as one op: the convolution's output and its gradient never
 /// become dfdx tensors (no copies, no zeroed gradient buffer).
-pub(super) fn conv_bn_relu_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, bn: &mut BatchNorm<E, Cpu>, x: Act<E, Cpu, T>, mode: Mode) -> Result<Act<E, Cpu, T>> {
+pub(super) fn conv_bn_relu_cpu<E: DirectElem + Float, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, bn: &mut BatchNorm<E, Cpu>, x: Act<E, Cpu, T>, mode: Mode) -> Result<Act<E, Cpu, T>> {
     let Act { t, b, h, w } = conv.check_input(x)?;
     if bn.gamma.shape().0 != conv.c_out {
         return Err(crate::Error::Shape(format!("batch norm expects {} channels, got {}", bn.gamma.shape().0, conv.c_out)));
@@ -200,7 +252,7 @@ pub(super) fn conv_bn_relu_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(conv: &Conv2d<
 /// dz = dy·[z > 0] + α_c·dy·[z < 0],   dα_c = Σ dy·z·[z < 0]
 /// ```
 /// (at z = 0 both are 0, as for the portable route's relu(z) − α·relu(−z)).
-pub(super) fn conv_prelu_cpu<E: Dtype + Float, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, act: &PRelu<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
+pub(super) fn conv_prelu_cpu<E: DirectElem + Float, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, act: &PRelu<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
     let Act { t, b, h, w } = conv.check_input(x)?;
     let c = conv.c_out;
     if act.alpha.shape().0 != c {

@@ -12,8 +12,11 @@ use dfdx::prelude::*;
 use crate::model::layers::{Act, BatchNorm, Conv2d, ConvDevice, Mode, PRelu};
 use crate::Result;
 
+pub use direct::{conv_kernels, fma_peak_gflops, with_conv_kernels, ConvKernels, Isa};
+
 mod batch_norm;
 mod conv;
+mod direct;
 mod eval;
 mod gemm;
 mod winograd;
