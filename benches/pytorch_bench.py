@@ -25,6 +25,8 @@ sphereface-core/src/model/heads.rs.
 import argparse
 import json
 import math
+import os
+import resource
 import time
 
 import torch
@@ -104,6 +106,34 @@ def a_softmax_loss(x, w, labels, step, m=4):
     return F.cross_entropy(logits, labels)
 
 
+def resident_mb():
+    """Resident memory of this process in MiB (as `sphereface bench` reads it)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        return 0.0
+
+
+def conv_flops(net, forward_only):
+    """Convolution FLOPs per image, as Network::conv_flops_per_image: (2 per multiply-add;
+    training = forward + dW + dX of every layer but the first)."""
+    if net == "mnist4":
+        layers = [(28, 1, 32, 1, 1), (28, 32, 64, 2, 1), (14, 64, 128, 1, 0), (12, 128, 128, 2, 0)]
+    else:
+        layers = [(28, 1, 64, 2, 1)] + [(14, 64, 64, 1, 1)] * 2
+        layers += [(14, 64, 128, 2, 1)] + [(7, 128, 128, 1, 1)] * 4
+        layers += [(7, 128, 256, 2, 1)] + [(4, 256, 256, 1, 1)] * 8
+        layers += [(4, 256, 512, 2, 1)] + [(2, 512, 512, 1, 1)] * 2
+    fwd = train = 0.0
+    for i, (h, ci, co, s, same) in enumerate(layers):
+        o = -(-h // s) if same else (h - 3) // s + 1
+        f = 2.0 * o * o * 9 * ci * co
+        fwd += f
+        train += 2 * f if i == 0 else 3 * f
+    return fwd if forward_only else train
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--net", choices=["mnist4", "sphere20"], default="mnist4")
@@ -122,6 +152,7 @@ def main():
     x = torch.rand(a.batch, 1, 28, 28)
     labels = torch.arange(a.batch) % 10
     fwd = bwd = upd = 0.0
+    rss_before = resident_mb()
     if a.eval:
         net.eval()
     for i in range(a.warmup + a.steps):
@@ -151,6 +182,9 @@ def main():
         "threads": torch.get_num_threads(), "steps": n, "seconds_per_step": per_step,
         "images_per_second": a.batch / per_step, "forward_seconds": fwd / n,
         "backward_seconds": bwd / n, "optimizer_seconds": upd / n,
+        "gflops": conv_flops(a.net, a.eval) * a.batch / per_step / 1e9,
+        "rss_before_steps_mb": rss_before,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }))
 
 

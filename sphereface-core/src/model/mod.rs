@@ -16,7 +16,7 @@ pub mod params;
 
 use dfdx::prelude::*;
 
-pub use cpu::{conv_kernels, fma_peak_gflops, with_conv_kernels, ConvKernels, Isa};
+pub use cpu::{conv_kernels, conv_route_description, fma_peak_gflops, with_conv_kernels, ConvKernels, Isa};
 pub use head_module::{ClassWeights, HeadModule};
 pub use heads::{count_correct, loss_title, Head, HeadOutput, LossKind, LossName, NORM_EPS};
 pub use layers::{Act, ConvDevice, Mode, Padding};

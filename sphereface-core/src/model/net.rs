@@ -17,7 +17,7 @@ use std::str::FromStr;
 use dfdx::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::layers::{conv_bn_relu_portable, Act, BatchNorm, Conv2d, ConvDevice, Linear, Mode, PRelu, Padding};
+use super::layers::{conv_bn_relu_portable, window_geometry, Act, BatchNorm, Conv2d, ConvDevice, Linear, Mode, PRelu, Padding};
 use super::params::{e, join, xavier_truncated_normal, xavier_uniform, HasParams, ParamKind, Vector};
 use crate::{dev_err, Error, Result, Rng, IMAGE_SIDE};
 
@@ -224,6 +224,33 @@ impl<E: Dtype, D: ConvDevice<E>> Network<E, D> {
             }
         }
         self.fc.forward(flat)
+    }
+}
+
+impl<E: Dtype, D: Storage<E>> Network<E, D> {
+    /// The convolutions in the order they run.
+    fn convs(&self) -> Vec<&Conv2d<E, D>> {
+        match &self.body {
+            Body::Mnist4(layers) => layers.iter().map(|l| &l.conv).collect(),
+            Body::Sphere20(stages) => stages.iter().flat_map(|st| std::iter::once(&st.down.conv).chain(st.units.iter().flat_map(|(a, b)| [&a.conv, &b.conv]))).collect(),
+        }
+    }
+
+    /// Floating-point operations of the convolutions for one 28×28 image, two per
+    /// multiply-add: `(forward, training step)`, the step being forward, dW, and dX for every
+    /// layer that computes it (not the first). Batch norm, activations, the last linear layer
+    /// and the head are left out (under 1 %). `mnist4`: 36.3 M and 108.4 M.
+    pub fn conv_flops_per_image(&self) -> (f64, f64) {
+        let (mut h, mut w, mut fwd, mut train) = (IMAGE_SIDE, IMAGE_SIDE, 0.0, 0.0);
+        for c in self.convs() {
+            let oh = window_geometry(h, c.k, c.stride, c.padding).map_or(0, |g| g.0);
+            let ow = window_geometry(w, c.k, c.stride, c.padding).map_or(0, |g| g.0);
+            let f = 2.0 * (oh * ow * c.k * c.k * c.c_in * c.c_out) as f64;
+            fwd += f;
+            train += if c.input_grad { 3.0 * f } else { 2.0 * f };
+            (h, w) = (oh, ow);
+        }
+        (fwd, train)
     }
 }
 

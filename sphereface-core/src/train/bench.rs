@@ -39,6 +39,36 @@ pub struct BenchResult {
     pub backward_seconds: f64,
     /// Mean seconds in the Adam update (0 in `eval` mode).
     pub optimizer_seconds: f64,
+    /// Convolution GFLOP/s: [`Network::conv_flops_per_image`] (the training step's, or the
+    /// forward pass's in `eval` mode) × images per second.
+    #[serde(default)]
+    pub gflops: f64,
+    /// Resident memory (MiB) just before the first step, network, head, optimizer and
+    /// input built (Linux; 0 elsewhere). The process's peak minus this is what the steps
+    /// add.
+    #[serde(default)]
+    pub rss_before_steps_mb: f64,
+}
+
+/// Resident memory of this process in MiB, from `/proc/self/statm` (0 where unreadable).
+pub fn resident_mb() -> f64 {
+    let pages = std::fs::read_to_string("/proc/self/statm").ok().and_then(|t| t.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok())).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as f64;
+    pages * page / (1024.0 * 1024.0)
+}
+
+/// The process's peak resident memory in MiB (`getrusage`; 0 where unavailable).
+pub fn peak_resident_mb() -> f64 {
+    // SAFETY: getrusage writes into the zeroed struct it is given.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0 {
+            u.ru_maxrss as f64 / 1024.0 // KiB on Linux
+        } else {
+            0.0
+        }
+    }
 }
 
 /// Times `steps` training steps of `net` (2-D embeddings, A-Softmax m = 4) at `batch`,
@@ -59,6 +89,7 @@ pub fn bench<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usiz
     let pixels: Vec<E> = (0..batch * 784).map(|_| e::<E>(rng.gen_range(0.0..1.0))).collect();
     let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
     let (mut fwd, mut bwd, mut upd) = (0.0, 0.0, 0.0);
+    let rss_before_steps_mb = resident_mb();
     for i in 0..warmup + steps {
         let x: Tensor<(usize, usize), E, D> = dev.tensor_from_vec(pixels.clone(), (batch, 784));
         let t0 = Instant::now();
@@ -91,6 +122,8 @@ pub fn bench<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usiz
         forward_seconds: fwd / n,
         backward_seconds: bwd / n,
         optimizer_seconds: upd / n,
+        gflops: network.conv_flops_per_image().1 * batch as f64 / per_step / 1e9,
+        rss_before_steps_mb,
     })
 }
 
@@ -111,6 +144,7 @@ pub fn bench_eval<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps:
     let pixels: Vec<E> = (0..batch * 784).map(|_| e::<E>(rng.gen_range(0.0..1.0))).collect();
     let labels: Vec<usize> = (0..batch).map(|i| i % 10).collect();
     let mut total = 0.0;
+    let rss_before_steps_mb = resident_mb();
     for i in 0..warmup + steps {
         let x: Tensor<(usize, usize), E, D> = dev.tensor_from_vec(pixels.clone(), (batch, 784));
         let t0 = Instant::now();
@@ -134,5 +168,7 @@ pub fn bench_eval<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps:
         forward_seconds: per_batch,
         backward_seconds: 0.0,
         optimizer_seconds: 0.0,
+        gflops: network.conv_flops_per_image().0 * batch as f64 / per_batch / 1e9,
+        rss_before_steps_mb,
     })
 }

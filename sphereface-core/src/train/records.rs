@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `config.json` | the [`TrainConfig`], written first |
 //! | `history.csv` | one [`StepRecord`] per step (`step,loss,acc,margin_acc,lambda,lr`) |
-//! | `metrics.json` | the [`Metrics`] of the finished run, and the machine's CPU ([`cpu_description`]) |
+//! | `metrics.json` | the [`Metrics`] of the finished run, the machine's CPU ([`cpu_description`]) and the convolution route |
 //! | `embeddings.csv` | test embeddings and labels (`x1,..,xd,label`; an open-set run: every test image, known or not) |
 //! | `head.json` | the trained class weights ([`HeadWeights`]) |
 //! | `snapshots/step-NNNNNN.csv` | embeddings of the first test images during training |
@@ -110,6 +110,9 @@ struct MetricsFile<'a> {
     #[serde(flatten)]
     metrics: &'a Metrics,
     cpu: String,
+    /// The convolution route ([`crate::model::conv_route_description`]): the direct kernels
+    /// and im2col sum in different orders, so runs agree across routes only to rounding.
+    conv: String,
 }
 
 /// The machine field of `metrics.json`, read alone (older files lack it).
@@ -354,7 +357,7 @@ impl RunFiles {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn write_metrics(&self, metrics: &Metrics) -> Result<()> {
-        write_json(&self.dir.join(METRICS), &MetricsFile { metrics, cpu: cpu_description() })
+        write_json(&self.dir.join(METRICS), &MetricsFile { metrics, cpu: cpu_description(), conv: crate::model::conv_route_description() })
     }
 
     /// The CPU that `metrics.json` says the run trained on ([`cpu_description`]);

@@ -534,6 +534,15 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             let mut json = serde_json::to_value(&r).unwrap_or_default();
             json["route"] = if a.portable { "portable" } else { "fast" }.into();
             json["malloc"] = if std::env::var_os("SPHEREFACE_MALLOC_DEFAULT").is_some() { "glibc default" } else { "tuned" }.into();
+            json["conv"] = sphereface_core::model::conv_route_description().into();
+            json["cpu"] = sphereface_core::train::cpu_description().into();
+            json["peak_rss_mb"] = sphereface_core::train::bench::peak_resident_mb().into();
+            // The FMA peak of the threads the bench ran on, measured after it (about 0.2 s).
+            if let Some((peak, isa)) = sphereface_core::model::fma_peak_gflops(r.threads) {
+                json["fma_peak_gflops"] = peak.into();
+                json["fma_peak_how"] = format!("measured: {} threads x 12 independent {isa:?} f32 FMA chains", r.threads).into();
+                json["peak_fraction"] = (r.gflops / peak).into();
+            }
             println!("{json}");
         }
         Cmd::Evaluate(a) => {

@@ -120,6 +120,18 @@ pub fn conv_kernels() -> ConvKernels {
     })
 }
 
+/// This thread's convolution route in words, as `metrics.json` and `sphereface bench`
+/// record it: `"direct Avx512 where W <= 640 KiB, else im2col"` (auto), `"direct Avx2"`
+/// (forced), `"im2col"`.
+pub fn conv_route_description() -> String {
+    let choice = conv_kernels();
+    match choice.resolved() {
+        Some(isa) if choice == ConvKernels::Auto => format!("direct {isa:?} where W <= {} KiB, else im2col", MAX_DIRECT_WEIGHT_BYTES >> 10),
+        Some(isa) => format!("direct {isa:?}"),
+        None => "im2col".into(),
+    }
+}
+
 /// Runs `f` with convolutions started on this thread taking route `k` (forward passes
 /// inside `f`, and the backward passes of those forward passes whenever they run).
 pub fn with_conv_kernels<R>(k: ConvKernels, f: impl FnOnce() -> R) -> R {
@@ -147,11 +159,12 @@ pub(super) struct Gather<'a, E> {
     accumulate: bool,
 }
 
-/// One weight-gradient tile: `dst[r, ..] += Σ_{image, row, col} x[.. + r] · dy[..]` over
-/// `nimg` images of `rows × cols` output pixels (dy contiguous, `ldy` apart), R rows × NV
-/// vectors; the tile's rows are `ldd` apart.
+/// One weight-gradient tile: `dst[r, ..] += Σ_{image, row, col} x[.. + xoff[r]] · dy[..]`
+/// over `nimg` images of `rows × cols` output pixels (dy contiguous, `ldy` apart), R rows ×
+/// NV vectors; the tile's rows are `ldd` apart.
 pub(super) struct DwTile<E> {
     x: *const E,
+    xoff: [usize; 8],
     img_stride: usize,
     row_stride: usize,
     px_stride: usize,
@@ -274,6 +287,10 @@ macro_rules! isa_kernels {
                             acc[r][v] = $load(t.dst.add(r * t.ldd + v * $L));
                         }
                     }
+                    let mut off = [0usize; R];
+                    for r in 0..R {
+                        off[r] = t.xoff[r];
+                    }
                     let mut dyp = t.dy;
                     for i in 0..t.nimg {
                         for y in 0..t.rows {
@@ -284,7 +301,7 @@ macro_rules! isa_kernels {
                                     gv[v] = $load(dyp.add(v * $L));
                                 }
                                 for r in 0..R {
-                                    let x = $set1(*xp.add(r));
+                                    let x = $set1(*xp.add(off[r]));
                                     for v in 0..NV {
                                         acc[r][v] = $fma(x, gv[v], acc[r][v]);
                                     }
@@ -648,18 +665,19 @@ pub(super) fn backward_weight<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, xp:
     let (np, co, ci, k) = (g.oh * g.ow, g.co, g.ci, g.k);
     let per_img = (g.xp_image() + np * co) * std::mem::size_of::<E>();
     let chunk = (DW_CHUNK_BYTES / per_img.max(1)).max((2 * TASK_PIXELS).div_ceil(np.max(1))).clamp(1, g.b.max(1));
-    // Tiles: (ky, first row j0 of k·C_in, rows, first column, vectors).
+    // Tiles: (first row q0 of dW, rows, first column, vectors). Row q = ky·k·C_in + j reads
+    // xp at ky·Wp·C_in + j from a patch's corner, so a tile may span several kernel rows
+    // (mnist4's first layer: all nine weights of a filter in one tile).
     let rt = ker.rows_for(ker.max_nv);
+    let kkc = k * k * ci;
     let mut tiles = Vec::new();
     for &(c0, nv) in &ker.col_blocks(co) {
         let r = ker.rows_for(nv).min(rt);
-        for ky in 0..k {
-            let mut j0 = 0;
-            while j0 < k * ci {
-                let rr = r.min(k * ci - j0);
-                tiles.push((ky, j0, rr, c0, nv));
-                j0 += rr;
-            }
+        let mut q0 = 0;
+        while q0 < kkc {
+            let rr = r.min(kkc - q0);
+            tiles.push((q0, rr, c0, nv));
+            q0 += rr;
         }
     }
     let dwp = SendPtr(dw.as_mut_ptr());
@@ -667,10 +685,16 @@ pub(super) fn backward_weight<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, xp:
     while i0 < g.b {
         let n = chunk.min(g.b - i0);
         let (x, d) = (&xp[i0 * g.xp_image()..], &dy[i0 * np * co..]);
-        tiles.par_iter().for_each(|&(ky, j0, r, c0, nv)| {
+        tiles.par_iter().for_each(|&(q0, r, c0, nv)| {
             let dwp = dwp;
+            let mut xoff = [0; 8];
+            for (i, o) in xoff.iter_mut().enumerate().take(r) {
+                let q = q0 + i;
+                *o = q / (k * ci) * g.wp * ci + q % (k * ci);
+            }
             let t = DwTile {
-                x: x[ky * g.wp * ci + j0..].as_ptr(),
+                x: x.as_ptr(),
+                xoff,
                 img_stride: g.xp_image(),
                 row_stride: g.s * g.wp * ci,
                 px_stride: g.s * ci,
@@ -679,9 +703,9 @@ pub(super) fn backward_weight<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, xp:
                 cols: g.ow,
                 dy: d[c0..].as_ptr(),
                 ldy: co,
-                // SAFETY: rows ky·k·C_in + j0 .. + r, columns c0 .. + nv·lanes of dw: a
-                // rectangle no other tile touches.
-                dst: unsafe { dwp.0.add((ky * k * ci + j0) * co + c0) },
+                // SAFETY: rows q0 .. q0 + r, columns c0 .. + nv·lanes of dw: a rectangle no
+                // other tile touches.
+                dst: unsafe { dwp.0.add(q0 * co + c0) },
                 ldd: co,
             };
             // SAFETY: the kernels' features were detected; reads stay in this chunk's

@@ -12,7 +12,7 @@ use dfdx::prelude::*;
 use crate::model::layers::{Act, BatchNorm, Conv2d, ConvDevice, Mode, PRelu};
 use crate::Result;
 
-pub use direct::{conv_kernels, fma_peak_gflops, with_conv_kernels, ConvKernels, Isa};
+pub use direct::{conv_kernels, conv_route_description, fma_peak_gflops, with_conv_kernels, ConvKernels, Isa};
 
 mod batch_norm;
 mod conv;
