@@ -7,7 +7,7 @@
 //! ```
 //! Each line: one `mnist4` or `sphere20` layer shape (batch 256 and 64), forward and backward
 //! (dW, db and, but for the first layer, dX) of conv + bias alone, best of `REPS` (default 20)
-//! after one warm-up, for every route the CPU has, and the route's GFLOP/s.
+//! after one warm-up, with the allocator tuned as the `sphereface` command tunes it, for every route the CPU has, and the route's GFLOP/s.
 
 use std::time::Instant;
 
@@ -19,6 +19,7 @@ use sphereface_core::prelude::*;
 #[test]
 #[ignore]
 fn conv_layer_times() {
+    sphereface_core::tune_allocator(); // as the `sphereface` command does
     let dev = Cpu::default();
     // (side, C_in, C_out, stride, batch, padding, input gradient)
     let same = Padding::Same;

@@ -19,7 +19,7 @@ const CASES: &[Case] = &[
     (28, 28, 1, 32, 3, 1, Padding::Same),   // mnist4's first layer: C_in = 1
     (14, 14, 32, 64, 3, 2, Padding::Same),  // a stride-2 'same' layer (odd pixel bottom/right)
     (7, 7, 16, 48, 3, 1, Padding::Valid),   // 48: a block of 4 vectors and one of 2 (f32, AVX-512: 3 vectors)
-    (5, 5, 16, 16, 3, 2, Padding::Valid),   // 'valid' stride 2 that leaves the last row unread
+    (6, 6, 16, 16, 3, 2, Padding::Valid),   // 'valid' stride 2 that leaves the last row and column unread
     (1, 1, 16, 32, 3, 1, Padding::Same),    // 1×1 image: everything but the centre is border
     (2, 3, 24, 16, 3, 2, Padding::Same),    // border-heavy; C_in = 24 is not whole AVX-512 f32 vectors
     (6, 6, 3, 40, 1, 1, Padding::Same),     // 1×1 kernel, C_in = 3; C_out = 40 not whole f32 vectors

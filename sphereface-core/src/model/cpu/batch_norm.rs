@@ -30,9 +30,9 @@ const SUM_CHUNK_ROWS: usize = 2048;
 /// Rows per parallel task of the elementwise passes.
 pub(super) const ROWS_PER_TASK: usize = 256;
 
-/// Per-channel sums of the pair `f(a, b)` over the rows of two `[N, C]` matrices, in f64,
-/// in parallel, deterministic.
-pub(super) fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl Fn(E, E) -> (f64, f64) + Sync) -> (Vec<f64>, Vec<f64>) {
+/// Per-channel sums of the pair `f(a, b, channel)` over the rows of two `[N, C]` matrices,
+/// in f64, in parallel, deterministic.
+pub(super) fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl Fn(E, E, usize) -> (f64, f64) + Sync) -> (Vec<f64>, Vec<f64>) {
     let chunk = SUM_CHUNK_ROWS * c;
     let partial: Vec<(Vec<f64>, Vec<f64>)> = a
         .par_chunks(chunk)
@@ -40,8 +40,8 @@ pub(super) fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl
         .map(|(pa, pb)| {
             let (mut s0, mut s1) = (vec![0.0f64; c], vec![0.0f64; c]);
             for (ra, rb) in pa.chunks_exact(c).zip(pb.chunks_exact(c)) {
-                for (((t0, t1), &u), &v) in s0.iter_mut().zip(s1.iter_mut()).zip(ra).zip(rb) {
-                    let (p, q) = f(u, v);
+                for (j, (((t0, t1), &u), &v)) in s0.iter_mut().zip(s1.iter_mut()).zip(ra).zip(rb).enumerate() {
+                    let (p, q) = f(u, v, j);
                     *t0 += p;
                     *t1 += q;
                 }
@@ -66,7 +66,7 @@ pub(super) fn bn_relu_parts<E: Dtype + Float>(bn: &mut BatchNorm<E, Cpu>, x: Vec
     let (mean, inv_std): (Vec<f64>, Vec<f64>) = match mode {
         Mode::Train => {
             // One pass: Σx and Σx² in f64, var = E[x²] − E[x]².
-            let (sum, sq) = channel_sums(&x, &x, c, |v, _| {
+            let (sum, sq) = channel_sums(&x, &x, c, |v, _, _| {
                 let v = f(v);
                 (v, v * v)
             });
@@ -100,14 +100,14 @@ pub(super) fn bn_relu_parts<E: Dtype + Float>(bn: &mut BatchNorm<E, Cpu>, x: Vec
     unsafe { y.set_len(n * c) };
     let (g_ghost, b_ghost) = (bn.gamma.ghost(), bn.beta.ghost());
     let backward = move |grads: &mut Gradients<E, Cpu>, dy: &[E]| {
-        // The gradient reaching the batch norm's output: dy where the ReLU passed
-        // (γ x̂ + β > 0, recomputed exactly as in forward), else 0.
-        let mut masked = Vec::with_capacity(n * c);
-        masked.spare_capacity_mut()[..n * c].par_chunks_mut(rows).zip(dy.par_chunks(rows)).zip(xhat.par_chunks(rows)).for_each(|((gs, ds), xs)| relu_mask_rows(gs, ds, xs, &gamma, &beta));
-        // SAFETY: relu_mask_rows wrote every element.
-        unsafe { masked.set_len(n * c) };
-        let dy = &masked[..];
-        let (dbeta, dgamma) = channel_sums(dy, &xhat, c, |g, xh| (f(g), f(g * xh)));
+        // The gradient reaching the batch norm's output is dy where the ReLU passed
+        // (γ x̂ + β > 0, recomputed exactly as in forward), else 0: applied on the fly by
+        // the sums and by dx's pass (no masked copy of dy).
+        let zero = E::default();
+        let (dbeta, dgamma) = channel_sums(dy, &xhat, c, |g, xh, j| {
+            let g = if gamma[j] * xh + beta[j] > zero { g } else { zero };
+            (f(g), f(g * xh))
+        });
         for (acc, v) in grads.get_or_alloc_mut(&g_ghost)?.iter_mut().zip(&dgamma) {
             *acc += to(*v);
         }
@@ -122,7 +122,7 @@ pub(super) fn bn_relu_parts<E: Dtype + Float>(bn: &mut BatchNorm<E, Cpu>, x: Vec
             Mode::Eval => (vec![E::default(); c], vec![E::default(); c]),
         };
         let mut dx = Vec::with_capacity(n * c);
-        dx.spare_capacity_mut()[..n * c].par_chunks_mut(rows).zip(dy.par_chunks(rows)).zip(xhat.par_chunks(rows)).for_each(|((dxs, dys), xhs)| bn_dx_rows(dxs, dys, xhs, &scale, &sub_b, &sub_g));
+        dx.spare_capacity_mut()[..n * c].par_chunks_mut(rows).zip(dy.par_chunks(rows)).zip(xhat.par_chunks(rows)).for_each(|((dxs, dys), xhs)| bn_dx_rows(dxs, dys, xhs, &scale, &sub_b, &sub_g, (&gamma, &beta)));
         // SAFETY: bn_dx_rows wrote every element.
         unsafe { dx.set_len(n * c) };
         Ok(dx)
@@ -148,22 +148,14 @@ fn bn_relu_forward_rows<E: Dtype>(xs: &mut [E], ys: &mut [MaybeUninit<E>], mean:
     }
 }
 
-/// g = dy where γ x̂ + β > 0 (the ReLU passed), else 0.
-fn relu_mask_rows<E: Dtype>(gs: &mut [MaybeUninit<E>], dys: &[E], xs: &[E], gamma: &[E], beta: &[E]) {
+/// dx = scale·(g − sub_b − x̂·sub_g) per channel, with g = dy where the ReLU passed
+/// (γ x̂ + β > 0), else 0.
+fn bn_dx_rows<E: Dtype>(dxs: &mut [MaybeUninit<E>], dys: &[E], xs: &[E], scale: &[E], sub_b: &[E], sub_g: &[E], (gamma, beta): (&[E], &[E])) {
     let zero = E::default();
-    let c = gamma.len();
-    for ((gr, dr), xr) in gs.chunks_exact_mut(c).zip(dys.chunks_exact(c)).zip(xs.chunks_exact(c)) {
-        for (((g, &d), &x), (&a, &b)) in gr.iter_mut().zip(dr).zip(xr).zip(gamma.iter().zip(beta)) {
-            g.write(if a * x + b > zero { d } else { zero });
-        }
-    }
-}
-
-/// dx = scale·(dy − sub_b − x̂·sub_g) per channel.
-fn bn_dx_rows<E: Dtype>(dxs: &mut [MaybeUninit<E>], dys: &[E], xs: &[E], scale: &[E], sub_b: &[E], sub_g: &[E]) {
     let c = scale.len();
     for ((dxr, dyr), xr) in dxs.chunks_exact_mut(c).zip(dys.chunks_exact(c)).zip(xs.chunks_exact(c)) {
-        for (((d, &g), &x), (&sc, (&sb, &sg))) in dxr.iter_mut().zip(dyr).zip(xr).zip(scale.iter().zip(sub_b.iter().zip(sub_g))) {
+        for ((((d, &g), &x), (&sc, (&sb, &sg))), (&a, &b)) in dxr.iter_mut().zip(dyr).zip(xr).zip(scale.iter().zip(sub_b.iter().zip(sub_g))).zip(gamma.iter().zip(beta)) {
+            let g = if a * x + b > zero { g } else { zero };
             d.write(sc * (g - sb - x * sg));
         }
     }

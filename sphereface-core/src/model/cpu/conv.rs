@@ -132,17 +132,23 @@ fn conv_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E
 /// Convolution forward on the direct route ([`direct`]): returns what [`conv_parts`] does.
 fn direct_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu>, b: usize, h: usize, w: usize, ker: &'static Kernels<E>) -> Result<(Vec<E>, usize, usize, ConvBackward<E>)> {
     let (ci, co, k, s) = (conv.c_in, conv.c_out, conv.k, conv.stride);
-    let (oh, pt) = window_geometry(h, k, s, conv.padding)?;
-    let (ow, pl) = window_geometry(w, k, s, conv.padding)?;
-    let g = Geometry { b, h, w, ci, co, k, s, oh, ow, pt, pl, hp: (oh - 1) * s + k, wp: (ow - 1) * s + k };
-    let xp = direct::pad_input(&g, host(t));
+    let g = Geometry::new(b, h, w, ci, co, k, s, window_geometry(h, k, s, conv.padding)?, window_geometry(w, k, s, conv.padding)?);
+    let (oh, ow) = (g.oh, g.ow);
+    let x = host(t);
     let wv = host(&conv.weight); // [k·k·C_in, C_out]
     let bias = conv.bias.as_ref().map(host);
     let n = b * oh * ow;
     let mut out: Vec<E> = Vec::with_capacity(n * co);
-    direct::forward(ker, &g, &xp, &wv, bias.as_deref(), &mut out.spare_capacity_mut()[..n * co]);
-    // SAFETY: `forward` wrote every element.
-    unsafe { out.set_len(n * co) };
+    let xp_len = if g.bordered() { b * g.hp * g.wp * ci } else { 0 };
+    let mut xp: Vec<E> = Vec::with_capacity(xp_len);
+    direct::forward(ker, &g, &x, g.bordered().then(|| &mut xp.spare_capacity_mut()[..xp_len]), &wv, bias.as_deref(), &mut out.spare_capacity_mut()[..n * co]);
+    // SAFETY: `forward` wrote every element of out, and of xp where the input is bordered.
+    unsafe {
+        out.set_len(n * co);
+        xp.set_len(xp_len);
+    }
+    // What dW reads: the bordered copy, or the input itself.
+    let xp = if g.bordered() { xp } else { x };
 
     let x_ghost = conv.input_grad.then(|| t.ghost());
     let w_ghost = conv.weight.ghost();
@@ -273,7 +279,7 @@ pub(super) fn conv_prelu_cpu<E: DirectElem + Float, T: Tape<E, Cpu>>(conv: &Conv
         let dy = super::finished_grad!(grads, &y_ghost);
         let zero = E::default();
         let f = |v: E| v.to_f64().unwrap_or(f64::NAN);
-        let (dalpha, _) = channel_sums(dy, &z, c, |g, zv| (if zv < zero { f(g * zv) } else { 0.0 }, 0.0));
+        let (dalpha, _) = channel_sums(dy, &z, c, |g, zv, _| (if zv < zero { f(g * zv) } else { 0.0 }, 0.0));
         for (acc, v) in grads.get_or_alloc_mut(&a_ghost)?.iter_mut().zip(&dalpha) {
             *acc += E::from_f64(*v).unwrap_or_else(E::nan);
         }

@@ -486,16 +486,29 @@ pub(super) fn direct_kernels<E: DirectElem>(kkc: usize, co: usize) -> Option<&'s
     (co % k.lanes == 0 && co > 0).then_some(k)
 }
 
-/// The zero-bordered input `[B, Hp, Wp, C_in]` from `x` `[B·H·W, C_in]` (every element
-/// written; `x` itself where no border is needed).
-pub(super) fn pad_input<E: Dtype>(g: &Geometry, x: Vec<E>) -> Vec<E> {
-    if g.pt == 0 && g.pl == 0 && g.hp == g.h && g.wp == g.w {
-        return x;
+impl Geometry {
+    /// The geometry of a convolution of `b` images `h × w × ci` → `co` channels: `xp` is
+    /// the input itself where the windows need no zero border ('valid' layers; one that
+    /// leaves the last rows or columns unread included), else the bordered copy.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(b: usize, h: usize, w: usize, ci: usize, co: usize, k: usize, s: usize, (oh, pt): (usize, usize), (ow, pl): (usize, usize)) -> Self {
+        let (hp, wp) = ((oh - 1) * s + k, (ow - 1) * s + k);
+        let (hp, wp) = if pt == 0 && pl == 0 && hp <= h && wp <= w { (h, w) } else { (hp, wp) };
+        Geometry { b, h, w, ci, co, k, s, oh, ow, pt, pl, hp, wp }
     }
-    let (ci, per_in, per_p) = (g.ci, g.h * g.w * g.ci, g.xp_image());
-    let mut xp: Vec<E> = Vec::with_capacity(g.b * per_p);
-    xp.spare_capacity_mut()[..g.b * per_p].par_chunks_mut(per_p).zip(x.par_chunks(per_in)).for_each(|(dst, src)| {
-        for (py, row) in dst.chunks_mut(g.wp * ci).enumerate() {
+
+    /// Whether `xp` is a bordered copy of the input (else the input itself).
+    pub(super) fn bordered(&self) -> bool {
+        !(self.pt == 0 && self.pl == 0 && self.hp == self.h && self.wp == self.w)
+    }
+}
+
+/// The zero-bordered copy `[n, Hp, Wp, C_in]` of `n` images `src` `[n·H·W, C_in]` into
+/// `dst`, every element written.
+fn border_images<E: Dtype>(g: &Geometry, src: &[E], dst: &mut [MaybeUninit<E>]) {
+    let ci = g.ci;
+    for (dimg, simg) in dst.chunks_mut(g.xp_image()).zip(src.chunks(g.h * g.w * ci)) {
+        for (py, row) in dimg.chunks_mut(g.wp * ci).enumerate() {
             let iy = py as isize - g.pt as isize;
             // Columns px with ix = px − pl inside [0, w).
             let (lo, hi) = if iy < 0 || iy >= g.h as isize { (0, 0) } else { (g.pl.min(g.wp), (g.pl + g.w).min(g.wp)) };
@@ -507,13 +520,10 @@ pub(super) fn pad_input<E: Dtype>(g: &Geometry, x: Vec<E>) -> Vec<E> {
             if hi > lo {
                 let start = (iy as usize * g.w + (lo - g.pl)) * ci;
                 // SAFETY: MaybeUninit<E> has E's layout; (hi − lo)·ci elements on both sides.
-                unsafe { std::ptr::copy_nonoverlapping(src[start..].as_ptr(), row[lo * ci..].as_mut_ptr().cast::<E>(), (hi - lo) * ci) };
+                unsafe { std::ptr::copy_nonoverlapping(simg[start..].as_ptr(), row[lo * ci..].as_mut_ptr().cast::<E>(), (hi - lo) * ci) };
             }
         }
-    });
-    // SAFETY: every row was written (zeros outside the image, copies inside).
-    unsafe { xp.set_len(g.b * per_p) };
-    xp
+    }
 }
 
 /// Output pixels a task of forward or dX covers at least (whole images): each weight panel
@@ -530,13 +540,20 @@ fn task_images(g: &Geometry) -> usize {
     g.b.div_ceil(tasks.max(1)).max(1)
 }
 
-/// Forward: `out` `[B·OH·OW, C_out]` = conv(xp, W) (+ bias), every element written.
-pub(super) fn forward<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, xp: &[E], w: &[E], bias: Option<&[E]>, out: &mut [MaybeUninit<E>]) {
+/// Forward: `out` `[B·OH·OW, C_out]` = conv(x, W) (+ bias), every element written. Where
+/// the geometry is [`Geometry::bordered`], `xp` (`[B, Hp, Wp, C_in]`) receives the bordered
+/// copy of `x`, made per task right before its tiles read it (while it is in the cache), and
+/// every element of it is written.
+pub(super) fn forward<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, x: &[E], xp: Option<&mut [MaybeUninit<E>]>, w: &[E], bias: Option<&[E]>, out: &mut [MaybeUninit<E>]) {
     let (np, co, xi) = (g.oh * g.ow, g.co, g.xp_image());
     let blocks = ker.col_blocks(co);
     let rt = tile_rows(ker, &blocks);
     let imgs = task_images(g);
-    out.par_chunks_mut(imgs * np * co).zip(xp.par_chunks(imgs * xi)).for_each(|(o, x)| {
+    let per_in = g.h * g.w * g.ci;
+    // W's column blocks as contiguous panels [K, nv·lanes], read front to back by the tiles.
+    let kkc = g.k * g.k * g.ci;
+    let panels = pack_panels(w, kkc, co, &blocks, ker.lanes);
+    let run = |o: &mut [MaybeUninit<E>], x: &[E]| {
         if let Some(bias) = bias {
             for (d, v) in o.iter_mut().zip(bias.iter().cycle()) {
                 d.write(*v);
@@ -544,7 +561,7 @@ pub(super) fn forward<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, xp: &[E], w
         }
         let n = o.len() / co;
         let o = o.as_mut_ptr().cast::<E>();
-        for &(c0, nv) in &blocks {
+        for (&(c0, nv), panel) in blocks.iter().zip(&panels) {
             let mut p0 = 0;
             while p0 < n {
                 let r = rt.min(n - p0);
@@ -559,14 +576,38 @@ pub(super) fn forward<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, xp: &[E], w
                         dst[i] = o.add((p0 + i) * co + c0);
                     }
                 }
-                let t = Gather { a: &a[..r], nseg: g.k, seg_stride: g.wp * g.ci, seg_len: g.k * g.ci, b: w[c0..].as_ptr(), ldb: co, dst: &dst[..r], accumulate: bias.is_some() };
+                let t = Gather { a: &a[..r], nseg: g.k, seg_stride: g.wp * g.ci, seg_len: g.k * g.ci, b: panel.as_ptr(), ldb: nv * ker.lanes, dst: &dst[..r], accumulate: bias.is_some() };
                 // SAFETY: the kernels' CPU features were detected; the tile's reads stay in
                 // the patch rows and W's columns c0..c0 + nv·lanes, its writes in `o`.
                 unsafe { (ker.gather)(r, nv, &t) };
                 p0 += r;
             }
         }
-    });
+    };
+    let tasks = out.par_chunks_mut(imgs * np * co).zip(x.par_chunks(imgs * per_in));
+    match xp {
+        Some(xp) => tasks.zip(xp.par_chunks_mut(imgs * xi)).for_each(|((o, x), xp)| {
+            border_images(g, x, xp);
+            // SAFETY: border_images wrote every element of this task's xp.
+            run(o, unsafe { std::slice::from_raw_parts(xp.as_ptr().cast::<E>(), xp.len()) });
+        }),
+        None => tasks.for_each(|(o, x)| run(o, x)),
+    }
+}
+
+/// The column blocks of a `rows × cols` matrix `m` as contiguous panels `[rows, nv·lanes]`.
+fn pack_panels<E: Dtype>(m: &[E], rows: usize, cols: usize, blocks: &[(usize, usize)], lanes: usize) -> Vec<Vec<E>> {
+    blocks
+        .iter()
+        .map(|&(c0, nv)| {
+            let wd = nv * lanes;
+            let mut p = Vec::with_capacity(rows * wd);
+            for r in 0..rows {
+                p.extend_from_slice(&m[r * cols + c0..r * cols + c0 + wd]);
+            }
+            p
+        })
+        .collect()
 }
 
 /// Pixels per tile for a layer's column blocks: the fewest any of its blocks takes.
@@ -582,6 +623,9 @@ pub(super) fn backward_input<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, dy: 
     let blocks = ker.col_blocks(ci);
     let rt = tile_rows(ker, &blocks);
     let imgs = task_images(g);
+    // Wᵀ's column blocks, offset by offset, as contiguous panels [C_out, nv·lanes].
+    let cols: Vec<(usize, usize)> = (0..k * k).flat_map(|o| blocks.iter().map(move |&(c0, nv)| (o * ci + c0, nv))).collect();
+    let panels = pack_panels(wt, co, kkc, &cols, ker.lanes);
     dx.par_chunks_mut(imgs * g.h * g.w * ci).zip(dy.par_chunks(imgs * np * co)).for_each(|(dxi, dyi)| {
         let n = dyi.len() / co;
         let mut dxp = vec![E::default(); n / np * xi];
@@ -589,7 +633,7 @@ pub(super) fn backward_input<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, dy: 
         for ky in 0..k {
             for kx in 0..k {
                 let o = ky * k + kx;
-                for &(c0, nv) in &blocks {
+                for (&(c0, nv), panel) in blocks.iter().zip(&panels[o * blocks.len()..]) {
                     let mut p0 = 0;
                     while p0 < n {
                         let r = rt.min(n - p0);
@@ -601,7 +645,7 @@ pub(super) fn backward_input<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, dy: 
                             // SAFETY: inside padded image `img` of this task.
                             dst[i] = unsafe { base.add(img * xi + g.corner(p) + (ky * g.wp + kx) * ci + c0) };
                         }
-                        let t = Gather { a: &a[..r], nseg: 1, seg_stride: 0, seg_len: co, b: wt[o * ci + c0..].as_ptr(), ldb: kkc, dst: &dst[..r], accumulate: true };
+                        let t = Gather { a: &a[..r], nseg: 1, seg_stride: 0, seg_len: co, b: panel.as_ptr(), ldb: nv * ker.lanes, dst: &dst[..r], accumulate: true };
                         // SAFETY: as in `forward`; the writes stay in this task's dxp.
                         unsafe { (ker.gather)(r, nv, &t) };
                         p0 += r;
