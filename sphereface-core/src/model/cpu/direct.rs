@@ -45,7 +45,7 @@ pub enum ConvKernels {
 }
 
 impl ConvKernels {
-    /// The name used by `sphereface bench --conv` and in benchmark records.
+    /// The name `SPHEREFACE_CONV` takes and benchmark records show.
     pub fn name(&self) -> &'static str {
         match self {
             ConvKernels::Auto => "auto",
@@ -724,38 +724,61 @@ pub(super) fn backward_weight<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, xp:
             q0 += rr;
         }
     }
-    let dwp = SendPtr(dw.as_mut_ptr());
-    let mut i0 = 0;
-    while i0 < g.b {
-        let n = chunk.min(g.b - i0);
-        let (x, d) = (&xp[i0 * g.xp_image()..], &dy[i0 * np * co..]);
-        tiles.par_iter().for_each(|&(q0, r, c0, nv)| {
-            let dwp = dwp;
-            let mut xoff = [0; 8];
-            for (i, o) in xoff.iter_mut().enumerate().take(r) {
-                let q = q0 + i;
-                *o = q / (k * ci) * g.wp * ci + q % (k * ci);
-            }
-            let t = DwTile {
-                x: x.as_ptr(),
-                xoff,
-                img_stride: g.xp_image(),
-                row_stride: g.s * g.wp * ci,
-                px_stride: g.s * ci,
-                nimg: n,
-                rows: g.oh,
-                cols: g.ow,
-                dy: d[c0..].as_ptr(),
-                ldy: co,
-                // SAFETY: rows q0 .. q0 + r, columns c0 .. + nv·lanes of dw: a rectangle no
-                // other tile touches.
-                dst: unsafe { dwp.0.add(q0 * co + c0) },
-                ldd: co,
-            };
-            // SAFETY: the kernels' features were detected; reads stay in this chunk's
-            // images of xp and dy.
-            unsafe { (ker.dw)(r, nv, &t) };
-        });
-        i0 += n;
+    let chunks: Vec<(usize, usize)> = (0..g.b).step_by(chunk).map(|i0| (i0, chunk.min(g.b - i0))).collect();
+    if kkc * co * std::mem::size_of::<E>() <= SMALL_DW_BYTES {
+        // A small dW (a first layer's: 9 rows) has too few tiles to share out: the chunks run
+        // in parallel instead, each into its own zeroed copy of dW, added in chunk order.
+        let partials: Vec<Vec<E>> = chunks
+            .par_iter()
+            .map(|&(i0, n)| {
+                let mut part = vec![E::default(); kkc * co];
+                for &tile in &tiles {
+                    dw_tile(ker, g, tile, &xp[i0 * g.xp_image()..], &dy[i0 * np * co..], n, SendPtr(part.as_mut_ptr()));
+                }
+                part
+            })
+            .collect();
+        for part in partials {
+            dw.iter_mut().zip(part).for_each(|(d, p)| *d += p);
+        }
+        return;
     }
+    let dwp = SendPtr(dw.as_mut_ptr());
+    for (i0, n) in chunks {
+        let (x, d) = (&xp[i0 * g.xp_image()..], &dy[i0 * np * co..]);
+        tiles.par_iter().for_each(|&tile| dw_tile(ker, g, tile, x, d, n, dwp));
+    }
+}
+
+/// The weight-gradient bytes below which [`backward_weight`] runs its chunks in parallel
+/// rather than its tiles.
+const SMALL_DW_BYTES: usize = 16 << 10;
+
+/// One dW tile `(q0, rows, c0, nv)` over `n` images from `x` (xp) and `d` (dy), added into
+/// `dst`, a `[k·k·C_in, C_out]` matrix.
+fn dw_tile<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, (q0, r, c0, nv): (usize, usize, usize, usize), x: &[E], d: &[E], n: usize, dst: SendPtr<E>) {
+    let (ci, k, co) = (g.ci, g.k, g.co);
+    let mut xoff = [0; 8];
+    for (i, o) in xoff.iter_mut().enumerate().take(r) {
+        let q = q0 + i;
+        *o = q / (k * ci) * g.wp * ci + q % (k * ci);
+    }
+    let t = DwTile {
+        x: x.as_ptr(),
+        xoff,
+        img_stride: g.xp_image(),
+        row_stride: g.s * g.wp * ci,
+        px_stride: g.s * ci,
+        nimg: n,
+        rows: g.oh,
+        cols: g.ow,
+        dy: d[c0..].as_ptr(),
+        ldy: co,
+        // SAFETY: rows q0 .. q0 + r, columns c0 .. + nv·lanes of dst: a rectangle no other
+        // tile touches.
+        dst: unsafe { dst.0.add(q0 * co + c0) },
+        ldd: co,
+    };
+    // SAFETY: the kernels' features were detected; reads stay in the n images of x and d.
+    unsafe { (ker.dw)(r, nv, &t) };
 }
