@@ -93,14 +93,8 @@ fn conv_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E
         let dw = grads.get_or_alloc_mut(&w_ghost)?;
         matmul(dw, Operand { data: &cols, rows: n, cols: kkc, transposed: true }, Operand { data: dy, rows: n, cols: co, transposed: false }, true);
         drop(cols);
-        // db += Σ_rows dy                                                [C_out]
         if let Some(bg) = &b_ghost {
-            let db = grads.get_or_alloc_mut(bg)?;
-            for row in dy.chunks(co) {
-                for (d, g) in db.iter_mut().zip(row) {
-                    *d += *g;
-                }
-            }
+            add_row_sums(grads.get_or_alloc_mut(bg)?, dy);
         }
         let Some(xg) = &x_ghost else { return Ok(()) };
         // Per chunk of images, as in forward: dcols = dy · Wᵀ  [rows, k·k·C_in], then col2im
@@ -127,6 +121,15 @@ fn conv_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E
         Ok(())
     };
     Ok((out, oh, ow, Box::new(backward)))
+}
+
+/// db += Σ_rows dy `[C_out]` (the bias gradient).
+fn add_row_sums<E: Dtype>(db: &mut [E], dy: &[E]) {
+    for row in dy.chunks(db.len()) {
+        for (d, g) in db.iter_mut().zip(row) {
+            *d += *g;
+        }
+    }
 }
 
 /// Convolution forward on the direct route ([`direct`]): returns what [`conv_parts`] does.
@@ -157,12 +160,7 @@ fn direct_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize),
         direct::backward_weight(ker, &g, &xp, dy, grads.get_or_alloc_mut(&w_ghost)?);
         drop(xp);
         if let Some(bg) = &b_ghost {
-            let db = grads.get_or_alloc_mut(bg)?;
-            for row in dy.chunks(co) {
-                for (d, g) in db.iter_mut().zip(row) {
-                    *d += *g;
-                }
-            }
+            add_row_sums(grads.get_or_alloc_mut(bg)?, dy);
         }
         let Some(xg) = &x_ghost else { return Ok(()) };
         let dx = grads.get_or_alloc_mut(xg)?;

@@ -116,7 +116,13 @@ thread_local! {
 pub fn conv_kernels() -> ConvKernels {
     CHOICE.with(Cell::get).unwrap_or_else(|| {
         static ENV: std::sync::OnceLock<ConvKernels> = std::sync::OnceLock::new();
-        *ENV.get_or_init(|| std::env::var("SPHEREFACE_CONV").ok().and_then(|s| ConvKernels::parse(&s).ok()).unwrap_or(ConvKernels::Auto))
+        *ENV.get_or_init(|| match std::env::var("SPHEREFACE_CONV") {
+            Ok(s) => ConvKernels::parse(&s).unwrap_or_else(|e| {
+                eprintln!("warning: SPHEREFACE_CONV: {e}; using auto");
+                ConvKernels::Auto
+            }),
+            Err(_) => ConvKernels::Auto,
+        })
     })
 }
 
