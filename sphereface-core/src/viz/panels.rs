@@ -118,7 +118,7 @@ pub fn scatter_panels(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_util::{check_figure, clusters, svg_texts, svg_texts_at};
+    use super::super::test_util::{check_figure, clusters, svg_texts_at};
     use super::*;
 
     #[test]
