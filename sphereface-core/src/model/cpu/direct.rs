@@ -1,9 +1,10 @@
 //! Direct convolutions on the channels-last layout the layers keep between them
 //! (`[B·H·W, C]`, a pixel's channels contiguous: the blocked layout of Georganas et al.,
 //! SC'18, with the block as wide as the layer), with register-blocked micro-kernels for
-//! AVX-512 and AVX2 + FMA chosen at run time. No im2col buffer: the input is copied once
-//! into a zero-bordered image (`xp`, kept for the weight gradient), and the kernels read
-//! the patches where they lie.
+//! AVX-512 and AVX2 + FMA chosen at run time. No im2col buffer: where the windows need a
+//! zero border the input is copied once into a bordered image (`xp`, made per task just
+//! before its tiles read it, and kept for the weight gradient), else read in place; the
+//! kernels read the patches where they lie, and W as contiguous column panels.
 //!
 //! ```text
 //! forward: y[p, co]            = Σ_{ky} Σ_{j < k·C_in} xp[pix(p) + ky·Wp·C_in + j] · W[ky·k·C_in + j, co]
@@ -14,9 +15,11 @@
 //!
 //! A tile is R output pixels × NV vectors of output channels (forward, dX) or R weight rows
 //! × NV vectors (dW), summed in R·NV vector registers: 6 × 4 (AVX-512) and 6 × 2 (AVX2) for
-//! four and two vectors. Forward and dX run one image per task; dW runs the batch in chunks
-//! that fit the L2 cache, its tiles spread over the threads within a chunk, so every sum
-//! has one fixed order whatever the thread count.
+//! four and two vectors. Forward and dX run tasks of whole images (about 192 output pixels,
+//! so that a layer with large weights and few pixels reads each panel once per task); dW
+//! runs the batch in chunks that fit the L2 cache, its tiles spread over the threads within
+//! a chunk (a small dW: the chunks in parallel, into copies added in order). Every sum has
+//! one fixed order whatever the thread count.
 //!
 //! The route needs the output channels (forward, dW) and, for dX, the input channels to be
 //! whole vectors (16 f32 or 8 f64 lanes with AVX-512; 8 or 4 with AVX2); a layer that is not
