@@ -8,7 +8,9 @@
 //! (feature `cli`). `docs/ARCHITECTURE.md` maps the modules.
 //!
 //! dfdx 0.13 has no convolution on stable Rust, so [`model::layers`] builds it from stable
-//! tensor ops (an im2col through `gather`, then one matmul), with a fused CPU fast path.
+//! tensor ops (an im2col through `gather`, then one matmul), with a fused CPU fast path
+//! (direct convolutions with AVX-512 / AVX2 kernels chosen at run time, im2col + GEMM for
+//! layers with large weights).
 //! Activations are kept as `[B·H·W, C]` matrices (NHWC order) with their spatial size.
 //!
 //! # Examples

@@ -155,7 +155,7 @@ impl<'de> Deserialize<'de> for OptimConfig {
 pub type Slots<E, D> = (String, Vec<Vector<E, D>>);
 
 /// The optimizer's state: its settings, the number of updates made and the state tensors
-/// of every trainable parameter of a [`HasParams`] model (the crate's networks, [`Head`]
+/// of every trainable parameter of a [`HasParams`] model (the crate's networks, [`Head`](crate::model::Head)
 /// (crate::model::Head), [`Model`](crate::model::Model)). For dfdx modules (your own, and
 /// [`HeadModule`](crate::model::HeadModule)) use dfdx's optimizers, through [`update`].
 ///

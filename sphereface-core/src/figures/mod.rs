@@ -3,7 +3,7 @@
 //! viewpoints, several runs as panels with shared axes), training curves, the intra-class
 //! angle against the step, and the evolution animation (several runs side by side on the
 //! unit circle/sphere, the end state first: [`evolution_animation`]). From the formulas
-//! ([`formulas`]): ψ(θ), the target with λ, the margin family, the λ schedules, decision
+//! (`formulas`): ψ(θ), the target with λ, the margin family, the λ schedules, decision
 //! regions. All drawn with [`crate::viz`] (feature `plot`).
 
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@ use crate::{Error, Result};
 /// The label unknown digits are drawn with: above 9, light grey.
 const UNKNOWN: u8 = 10;
 
-/// The embeddings with every unknown digit relabelled [`UNKNOWN`] and moved after the known
+/// The embeddings with every unknown digit relabelled `UNKNOWN` and moved after the known
 /// ones (drawn on top: where they land is the question).
 pub fn unknown_in_grey(emb: &EmbeddingSet, run: &SavedRun) -> Result<EmbeddingSet> {
     let known = crate::openset::known_of(run)?;

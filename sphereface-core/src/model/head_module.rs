@@ -1,7 +1,7 @@
 //! The heads as a dfdx module: class weights with compile-time sizes that dfdx's optimizers,
 //! `alloc_grads`, `reset_params` and safetensors/npz files see like a `Linear`'s, so one
 //! dfdx optimizer trains your model and the head together. The losses are those of
-//! [`Head`](super::Head), computed by the same code.
+//! [`Head`], computed by the same code.
 
 use dfdx::prelude::*;
 use rand_distr::uniform::SampleUniform;

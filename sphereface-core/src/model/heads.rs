@@ -314,7 +314,7 @@ pub struct HeadOutput<E: Dtype, D: Storage<E>, T> {
 /// A classification head with sizes chosen at run time: weights W `[d, C]` (and bias b `[C]`
 /// for the original softmax), kept as flat tensors so that the crate's optimizer
 /// ([`OptimizerState`](crate::optim::OptimizerState)) and checkpoints cover it with the
-/// network (through [`HasParams`](super::HasParams)). For a head inside your own dfdx model,
+/// network (through [`HasParams`]). For a head inside your own dfdx model,
 /// trained by dfdx's optimizers, see [`HeadModule`](super::HeadModule): the same maths.
 ///
 /// # The tape

@@ -335,7 +335,8 @@ impl<E: Dtype, D: Storage<E>> Conv2d<E, D> {
 
 impl<E: Dtype, D: ConvDevice<E>> Conv2d<E, D> {
     /// Applies the convolution through the device's route ([`ConvDevice`]): on `Cpu` the
-    /// fused im2col + GEMM op, elsewhere [`Conv2d::forward_portable`].
+    /// fused op (direct kernels or im2col + GEMM, see [`crate::model::ConvKernels`]),
+    /// elsewhere [`Conv2d::forward_portable`].
     ///
     /// # Errors
     /// [`Error::Shape`] when the input has the wrong channel count or is too small.

@@ -57,7 +57,7 @@ impl OpenSetFiles {
     /// Writes the test evaluation: `openset.json`, `openset-scores.csv`, `pair-scores.csv`.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file.
+    /// [`Error::Io`](crate::Error::Io) naming the file.
     pub fn write(&self, eval: &OpenSetEvaluation) -> Result<()> {
         let images = to_csv(&eval.images, &self.dir.join(IMAGE_SCORES))?;
         let pairs = to_csv(&eval.pairs, &self.dir.join(PAIR_SCORES))?;
@@ -69,7 +69,7 @@ impl OpenSetFiles {
     /// Writes a probe's validation report, `openset-validation.json`.
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file.
+    /// [`Error::Io`](crate::Error::Io) naming the file.
     pub fn write_validation(&self, report: &OpenSetReport) -> Result<()> {
         write_json(&self.dir.join(VALIDATION_REPORT), report)
     }
@@ -77,7 +77,7 @@ impl OpenSetFiles {
     /// Reads `openset.json`.
     ///
     /// # Errors
-    /// [`Error::Io`] if it cannot be read, [`Error::Config`] if it is not a report.
+    /// [`Error::Io`](crate::Error::Io) if it cannot be read, [`Error::Config`](crate::Error::Config) if it is not a report.
     pub fn read_report(&self) -> Result<OpenSetReport> {
         read_json(&self.dir.join(REPORT))
     }
@@ -93,7 +93,7 @@ impl OpenSetFiles {
     /// Reads `openset-scores.csv` (or `.csv.gz`).
     ///
     /// # Errors
-    /// [`Error::Io`], or [`Error::Config`] naming the bad line.
+    /// [`Error::Io`](crate::Error::Io), or [`Error::Config`](crate::Error::Config) naming the bad line.
     pub fn read_image_scores(&self) -> Result<Vec<ImageScore>> {
         read_csv(&self.dir.join(IMAGE_SCORES))
     }
@@ -101,7 +101,7 @@ impl OpenSetFiles {
     /// Reads `pair-scores.csv` (or `.csv.gz`).
     ///
     /// # Errors
-    /// [`Error::Io`], or [`Error::Config`] naming the bad line.
+    /// [`Error::Io`](crate::Error::Io), or [`Error::Config`](crate::Error::Config) naming the bad line.
     pub fn read_pair_scores(&self) -> Result<Vec<PairScore>> {
         read_csv(&self.dir.join(PAIR_SCORES))
     }
