@@ -50,25 +50,32 @@ pub struct BenchResult {
     pub rss_before_steps_mb: f64,
 }
 
-/// Resident memory of this process in MiB, from `/proc/self/statm` (0 where unreadable).
+/// Resident memory of this process in MiB, from `/proc/self/statm` (Linux; 0 elsewhere or
+/// where unreadable).
 pub fn resident_mb() -> f64 {
-    let pages = std::fs::read_to_string("/proc/self/statm").ok().and_then(|t| t.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok())).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as f64;
-    pages * page / (1024.0 * 1024.0)
+    #[cfg(target_os = "linux")]
+    {
+        let pages = std::fs::read_to_string("/proc/self/statm").ok().and_then(|t| t.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok())).unwrap_or(0.0);
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(0) as f64;
+        pages * page / (1024.0 * 1024.0)
+    }
+    #[cfg(not(target_os = "linux"))]
+    0.0
 }
 
-/// The process's peak resident memory in MiB (`getrusage`; 0 where unavailable).
+/// The process's peak resident memory in MiB (`getrusage`, whose unit is KiB on Linux; 0
+/// elsewhere).
 pub fn peak_resident_mb() -> f64 {
+    #[cfg(target_os = "linux")]
     // SAFETY: getrusage writes into the zeroed struct it is given.
     unsafe {
         let mut u: libc::rusage = std::mem::zeroed();
         if libc::getrusage(libc::RUSAGE_SELF, &mut u) == 0 {
-            u.ru_maxrss as f64 / 1024.0 // KiB on Linux
-        } else {
-            0.0
+            return u.ru_maxrss as f64 / 1024.0;
         }
     }
+    0.0
 }
 
 /// Times `steps` training steps of `net` (2-D embeddings, A-Softmax m = 4) at `batch`,

@@ -165,14 +165,7 @@ fn direct_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize),
         let Some(xg) = &x_ghost else { return Ok(()) };
         let dx = grads.get_or_alloc_mut(xg)?;
         if ci % ker.lanes == 0 {
-            let kkc = k * k * ci;
-            let mut wt = vec![E::default(); kkc * co];
-            for (r, row) in wv.chunks(co).enumerate() {
-                for (c, v) in row.iter().enumerate() {
-                    wt[c * kkc + r] = *v;
-                }
-            }
-            direct::backward_input(ker, &g, dy, &wt, dx);
+            direct::backward_input(ker, &g, dy, &wv, dx);
         } else {
             direct::backward_input_gemm(&g, dy, &wv, dx);
         }

@@ -624,17 +624,19 @@ fn tile_rows<E>(ker: &Kernels<E>, blocks: &[(usize, usize)]) -> usize {
     blocks.iter().map(|&(_, nv)| ker.rows_for(nv)).min().unwrap_or(1)
 }
 
-/// dX: `dx` `[B·H·W, C_in]` += the transposed convolution of `dy` with W. `wt` is W
-/// transposed, `[C_out, k·k·C_in]`. C_in must be whole vectors.
-pub(super) fn backward_input<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, dy: &[E], wt: &[E], dx: &mut [E]) {
+/// dX: `dx` `[B·H·W, C_in]` += the transposed convolution of `dy` with W
+/// (`[k·k·C_in, C_out]`). C_in must be whole vectors.
+pub(super) fn backward_input<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, dy: &[E], w: &[E], dx: &mut [E]) {
     let (np, co, ci, k, xi) = (g.oh * g.ow, g.co, g.ci, g.k, g.xp_image());
-    let kkc = k * k * ci;
     let blocks = ker.col_blocks(ci);
     let rt = tile_rows(ker, &blocks);
     let imgs = task_images(g);
-    // Wᵀ's column blocks, offset by offset, as contiguous panels [C_out, nv·lanes].
-    let cols: Vec<(usize, usize)> = (0..k * k).flat_map(|o| blocks.iter().map(move |&(c0, nv)| (o * ci + c0, nv))).collect();
-    let panels = pack_panels(wt, co, kkc, &cols, ker.lanes);
+    // Wᵀ's column blocks, offset by offset, as contiguous panels [C_out, nv·lanes]: panel
+    // row c holds W[o·C_in + c0 .. + nv·lanes, c].
+    let panels: Vec<Vec<E>> = (0..k * k)
+        .flat_map(|o| blocks.iter().map(move |&(c0, nv)| (o * ci + c0, nv * ker.lanes)))
+        .map(|(r0, wd)| (0..co).flat_map(|c| (r0..r0 + wd).map(move |r| w[r * co + c])).collect())
+        .collect();
     dx.par_chunks_mut(imgs * g.h * g.w * ci).zip(dy.par_chunks(imgs * np * co)).for_each(|(dxi, dyi)| {
         let n = dyi.len() / co;
         let mut dxp = vec![E::default(); n / np * xi];
