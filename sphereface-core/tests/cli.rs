@@ -249,6 +249,48 @@ fn margin_heads_from_the_command() {
     fails_with(&["table", "--from", dir.path().join("c").to_str().unwrap()], "holds no finished runs");
 }
 
+/// `reproduce --jobs N` trains N runs at once: the same files as one at a time, the table in
+/// the order of the runs asked for, and `reproduce.json` with the wall time of the whole.
+#[test]
+fn reproduce_trains_runs_at_once_with_the_same_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = ["--losses", "modified,angular", "--dims", "2,3", "--steps", "3", "--train-subset", "64", "--test-subset", "50", "--quiet"];
+    let run = |name: &str, jobs: &str| {
+        let out = dir.path().join(name);
+        let mut a = vec!["reproduce", "--jobs", jobs, "--out", out.to_str().unwrap()];
+        a.extend_from_slice(&tiny);
+        let (code, stdout, err) = sphereface(&a);
+        assert_eq!(code, 0, "{err}");
+        (out, stdout)
+    };
+    let (one, _) = run("one", "1");
+    let (three, stdout) = run("three", "3");
+    assert!(stdout.contains("4 runs into") && stdout.contains("3 at a time"), "{stdout}");
+    for r in ["modified-d2", "angular-d2", "modified-d3", "angular-d3"] {
+        for f in ["history.csv", "embeddings.csv", "metrics.json"] {
+            let read = |d: &std::path::Path| std::fs::read_to_string(d.join(r).join(f)).unwrap();
+            let (a, b) = (read(&one), read(&three));
+            if f == "metrics.json" {
+                // equal but for the timings and the threads each run had
+                let strip = |t: String| t.lines().filter(|l| !["seconds", "images_per_second", "threads"].iter().any(|k| l.contains(k))).collect::<Vec<_>>().join("\n");
+                assert_eq!(strip(a), strip(b), "{r}/{f}");
+            } else {
+                assert!(a == b, "{r}/{f} differs between --jobs 1 and --jobs 3");
+            }
+        }
+    }
+    let csv = std::fs::read_to_string(three.join("results.csv")).unwrap();
+    let order: Vec<String> = csv.lines().skip(1).map(|l| l.split(',').take(2).collect::<Vec<_>>().join(",")).collect();
+    assert_eq!(order.len(), 4, "{csv}");
+    assert!(order[0].ends_with(",2") && order[1].ends_with(",2") && order[2].ends_with(",3") && order[3].ends_with(",3"), "{order:?}");
+    let rec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(three.join("reproduce.json")).unwrap()).unwrap();
+    assert_eq!((rec["runs"].as_u64(), rec["jobs"].as_u64(), rec["protocol"].as_str()), (Some(4), Some(3), Some("quick")));
+    assert!(rec["wall_seconds"].as_f64().unwrap() > 0.0 && rec["threads_per_job"].as_u64().unwrap() >= 1, "{rec}");
+    let when = rec["finished_utc"].as_str().unwrap();
+    assert!(when.len() == 20 && when.starts_with("20") && when.ends_with('Z'), "{when}");
+    fails_with(&["reproduce", "--jobs", "0", "--out", dir.path().join("zero").to_str().unwrap()], "jobs must be >= 1, got 0");
+}
+
 /// `bench` prints one JSON line; with `--eval` it times evaluation only (no backward, no
 /// optimizer) and says so.
 #[test]

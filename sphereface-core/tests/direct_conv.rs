@@ -193,3 +193,31 @@ fn direct_dx_adds_to_an_existing_gradient() {
         assert_all_close(&format!("{} dx with a shortcut", route.name()), &with, &expected, 1e-12, 1e-12);
     }
 }
+
+/// Every route gives the same bits whatever the number of threads: the tasks split the
+/// pixels differently, but each sum keeps one order (dW over fixed chunks of the batch,
+/// batch norm over fixed blocks of rows). `reproduce --jobs 2` (one thread per run) then
+/// trains what `--jobs 1` (all threads) does. Shapes: dW in several chunks, the small-dW
+/// path (W of 4.5 KiB), stride 2.
+#[test]
+fn every_route_gives_the_same_bits_on_one_two_and_three_threads() {
+    let cases: [Case; 3] = [(14, 14, 32, 64, 3, 2, Padding::Same), (12, 12, 16, 32, 3, 1, Padding::Valid), (10, 10, 8, 16, 3, 1, Padding::Same)];
+    for route in routes() {
+        for op in [Op::Conv, Op::ConvBnRelu, Op::ConvPrelu] {
+            for (i, c) in cases.iter().enumerate() {
+                let on = |threads: usize| {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    pool.install(|| run::<f32>(op, c, 16, 300 + i as u64, Some(route)))
+                };
+                let one = on(1);
+                for threads in [2, 3] {
+                    let many = on(threads);
+                    for (j, (a, b)) in one.iter().zip(&many).enumerate() {
+                        let differ = a.iter().zip(b).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+                        assert_eq!(differ, 0, "{op:?} {} case {c:?}: output {j} differs in {differ} of {} values between 1 and {threads} threads", route.name(), a.len());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -16,6 +16,6 @@ mod trainer;
 
 pub use config::{Protocol, TrainConfig, MAX_VALIDATION};
 pub use progress::{PrintEvery, Progress, Silent, TextBar};
-pub use records::{cpu_description, saved_runs, EmbeddingSet, HeadWeights, Metrics, RunFiles, SavedRun, StepRecord};
+pub use records::{cpu_description, saved_runs, utc_now, EmbeddingSet, HeadWeights, Metrics, RunFiles, SavedRun, StepRecord};
 pub use run::{head_weights, load_data, load_run, run, splits, RunDir};
 pub use trainer::{Evaluation, Trainer};

@@ -133,6 +133,25 @@ pub fn cpu_description() -> String {
     std::fs::read_to_string("/proc/cpuinfo").map(|t| describe_cpu(&t)).unwrap_or_else(|_| "unknown".into())
 }
 
+/// The time now in UTC as `YYYY-MM-DDTHH:MM:SSZ`, for records (`reproduce.json`).
+pub fn utc_now() -> String {
+    utc_string(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()))
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` of a Unix time (days to a civil date by H. Hinnant's algorithm).
+fn utc_string(unix: u64) -> String {
+    let (days, s) = (unix / 86_400, unix % 86_400);
+    let z = days + 719_468;
+    let (era, doe) = (z / 146_097, z % 146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", s / 3_600, s % 3_600 / 60, s % 60)
+}
+
 /// [`cpu_description`] of a `/proc/cpuinfo` text (its first processor's lines).
 fn describe_cpu(cpuinfo: &str) -> String {
     let field = |name: &str| {
@@ -520,6 +539,14 @@ pub fn saved_runs(root: &Path) -> Result<Vec<SavedRun>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn utc_strings_match_known_dates() {
+        assert_eq!(super::utc_string(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::utc_string(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(super::utc_string(1_000_000_000), "2001-09-09T01:46:40Z");
+        assert_eq!(super::utc_string(4_107_542_399), "2100-02-28T23:59:59Z");
+    }
+
     use super::*;
 
     /// The CPU's model name and its AVX2 / AVX-512F flags, from `/proc/cpuinfo` text; a

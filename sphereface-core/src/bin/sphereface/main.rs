@@ -14,6 +14,7 @@ use sphereface_core::report::{results_markdown, rows_of, write_results, ResultRo
 use sphereface_core::train::{self, Metrics, Progress, Protocol, RunDir, SavedRun, StepRecord, TrainConfig};
 use sphereface_core::Error;
 
+mod jobs;
 mod openset;
 
 #[derive(Parser)]
@@ -240,6 +241,9 @@ struct ReproduceArgs {
     /// Losses to train, in this order [default: the seed's three, original,modified,angular].
     #[arg(long, value_enum, value_delimiter = ',', default_value = "original,modified,angular")]
     losses: Vec<LossName>,
+    /// Runs trained at once, each with its own threads (--threads each; default: the cores shared out). Two runs of one thread each finish sooner than one run of two threads, with the same results (docs/PERFORMANCE.md).
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
     #[command(flatten)]
     common: Common,
 }
@@ -469,11 +473,61 @@ fn setup(c: &Common) -> Result<sphereface_core::data::Mnist, Error> {
     train::load_data(c.data_dir.as_deref())
 }
 
-pub(crate) fn print_metrics(m: &Metrics) {
-    println!(
-        "{}: test accuracy {:.4} (margin {:.4}), {} steps in {:.0} s, {:.0} images/s",
-        m.label, m.test_acc, m.test_acc_margin, m.steps, m.train_seconds, m.images_per_second
-    );
+pub(crate) fn metrics_line(m: &Metrics) -> String {
+    format!("{}: test accuracy {:.4} (margin {:.4}), {} steps in {:.0} s, {:.0} images/s", m.label, m.test_acc, m.test_acc_margin, m.steps, m.train_seconds, m.images_per_second)
+}
+
+/// `reproduce`: trains every loss × dimension (`--jobs` at a time), writes the table after
+/// each run (an interrupted reproduction keeps its table), draws the figures and records the
+/// wall time of the whole in `reproduce.json`.
+fn reproduce(a: ReproduceArgs) -> Result<(), Error> {
+    let start = std::time::Instant::now();
+    if a.dims.is_empty() || a.dims.contains(&0) {
+        return Err(Error::Config(format!("dims must be a list of dimensions >= 1, got {:?}", a.dims)));
+    }
+    let c = &a.common;
+    let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(c.protocol().name()));
+    let mut queue = std::collections::VecDeque::new();
+    for &dim in &a.dims {
+        for &loss in &a.losses {
+            queue.push_back((queue.len(), config(loss_kind(loss, true, c)?, dim, c)?));
+        }
+    }
+    let threads = jobs::threads_per_job(c.threads, a.jobs)?;
+    let data = train::load_data(c.data_dir.as_deref())?;
+    let n = queue.len();
+    if a.jobs > 1 {
+        println!("{n} runs into {}, {} at a time with {threads} thread(s) each", out.display(), a.jobs.min(n));
+    }
+    let rows: std::sync::Mutex<Vec<Option<ResultRow>>> = std::sync::Mutex::new(vec![None; n]);
+    let train_one = |(i, cfg): (usize, TrainConfig), group: Option<&MultiProgress>| {
+        let dir = out.join(format!("{}-d{}", cfg.head.name(), cfg.dim));
+        let mut bar = Bar::in_group(&cfg.label(), c.quiet, group);
+        let m = run_in(cfg, &data, &RunDir { path: dir.clone(), force: c.force, resume: c.resume }, c.device, &mut bar)?;
+        drop(bar);
+        Ok((i, m, ResultRow::from_run(&SavedRun::open(&dir)?)?))
+    };
+    jobs::run_queue(queue, a.jobs, threads, c.quiet, train_one, |(i, m, row), group| {
+        jobs::println_above(group, &metrics_line(&m));
+        let mut rows = rows.lock().unwrap_or_else(|p| p.into_inner());
+        rows[i] = Some(row);
+        write_results(&out, &rows.iter().flatten().cloned().collect::<Vec<_>>())
+    })?;
+    let rows: Vec<ResultRow> = rows.into_inner().unwrap_or_else(|p| p.into_inner()).into_iter().flatten().collect();
+    println!("\n{}", results_markdown(&rows));
+    let files = sphereface_core::figures::draw_all(&out)?;
+    let wall = start.elapsed().as_secs_f64();
+    let record = serde_json::json!({
+        "command": std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        "protocol": c.protocol().name(), "runs": n, "jobs": a.jobs.min(n), "threads_per_job": threads,
+        "wall_seconds": wall, "finished_utc": train::utc_now(), "peak_rss_mb": train::bench::peak_resident_mb(),
+        "cpu": train::cpu_description(), "conv": sphereface_core::model::conv_route_description(),
+        "version": env!("CARGO_PKG_VERSION"),
+    });
+    let path = out.join("reproduce.json");
+    sphereface_core::io::write_atomic(&path, format!("{record:#}\n").as_bytes()).map_err(|source| Error::Io { path: path.clone(), source })?;
+    println!("results in {}, {} figure files in {}; {wall:.0} s in all ({})", out.display(), files.len(), out.join("figures").display(), path.display());
+    Ok(())
 }
 
 fn main_inner(cli: Cli) -> Result<(), Error> {
@@ -483,35 +537,10 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             let cfg = config(kind, a.dim, &a.common)?;
             let data = setup(&a.common)?;
             let m = run_one(cfg, &data, a.out.clone(), &a.common)?;
-            print_metrics(&m);
+            println!("{}", metrics_line(&m));
             println!("results in {}", a.out.display());
         }
-        Cmd::Reproduce(a) => {
-            if a.dims.is_empty() || a.dims.contains(&0) {
-                return Err(Error::Config(format!("dims must be a list of dimensions >= 1, got {:?}", a.dims)));
-            }
-            let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(a.common.protocol().name()));
-            let mut cfgs = Vec::new();
-            for &dim in &a.dims {
-                for &loss in &a.losses {
-                    cfgs.push(config(loss_kind(loss, true, &a.common)?, dim, &a.common)?);
-                }
-            }
-            let data = setup(&a.common)?;
-            let mut rows = Vec::new();
-            for cfg in cfgs {
-                let (loss, dim) = (cfg.head.name(), cfg.dim);
-                let dir = out.join(format!("{loss}-d{dim}"));
-                let m = run_one(cfg, &data, dir.clone(), &a.common)?;
-                print_metrics(&m);
-                rows.push(ResultRow::from_run(&SavedRun::open(dir)?)?);
-                // Written after every run, so an interrupted reproduction keeps its table.
-                write_results(&out, &rows)?;
-            }
-            println!("\n{}", results_markdown(&rows));
-            let files = sphereface_core::figures::draw_all(&out)?;
-            println!("results in {}, {} figure files in {}", out.display(), files.len(), out.join("figures").display());
-        }
+        Cmd::Reproduce(a) => reproduce(a)?,
         Cmd::Bench(a) => {
             set_threads(a.threads)?;
             let net = a.net;

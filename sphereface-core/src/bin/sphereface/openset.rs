@@ -3,8 +3,6 @@
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::{Args, Subcommand};
@@ -15,7 +13,7 @@ use sphereface_core::openset::{self, OpenSetFiles, Pairs, Splits};
 use sphereface_core::train::{self, Protocol, RunDir, SavedRun, TrainConfig};
 use sphereface_core::Error;
 
-use super::{config, loss_kind, run_in, set_threads, Bar, Common, FiguresArgs, STOP};
+use super::{config, jobs, loss_kind, run_in, set_threads, Bar, Common, FiguresArgs};
 
 /// The embedding size of the benchmark runs, chosen on the validation split
 /// (docs/EXPERIMENTS.md, "Open set").
@@ -158,64 +156,24 @@ fn run(a: RunArgs) -> Result<(), Error> {
     let splits = Splits::load_default()?;
     let chosen = a.splits.iter().map(|s| splits.get(s).cloned()).collect::<Result<Vec<_>, _>>()?;
     let out = a.out.clone().unwrap_or_else(|| PathBuf::from("runs").join("openset"));
-    let mut jobs = VecDeque::new();
+    let mut queue = VecDeque::new();
     for (i, split) in chosen.iter().enumerate() {
         let dims = if i == 0 { std::iter::once(a.dim).chain(a.picture_dims.iter().copied()).collect() } else { vec![a.dim] };
         for dim in dims {
             for &loss in &a.losses {
                 let mut cfg = config(loss_kind(loss, true, &common)?, dim, &common)?;
                 cfg.known = Some(split.known.clone());
-                jobs.push_back(Job { dir: out.join(&split.name).join(format!("{}-d{dim}", loss.as_str())), cfg });
+                queue.push_back(Job { dir: out.join(&split.name).join(format!("{}-d{dim}", loss.as_str())), cfg });
             }
         }
     }
     let data = train::load_data(common.data_dir.as_deref())?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = match common.threads {
-        Some(0) => return Err(Error::Config("threads must be >= 1, got 0".into())),
-        Some(t) => t,
-        None => (cores / a.jobs).max(1),
-    };
-    println!("{} runs into {}, {} at a time with {threads} thread(s) each", jobs.len(), out.display(), a.jobs.min(jobs.len()));
-    let queue = Mutex::new(jobs);
-    let failure: Mutex<Option<Error>> = Mutex::new(None);
-    let group = (!common.quiet).then(MultiProgress::new);
-    std::thread::scope(|s| {
-        for _ in 0..a.jobs {
-            s.spawn(|| {
-                let pool = match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
-                    Ok(p) => p,
-                    Err(e) => {
-                        failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(Error::Config(format!("cannot start {threads} threads: {e}")));
-                        return;
-                    }
-                };
-                loop {
-                    if STOP.load(Ordering::SeqCst) || failure.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
-                        return;
-                    }
-                    let Some(job) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else { return };
-                    match pool.install(|| train_and_evaluate(job, &data, &common, group.as_ref())) {
-                        Ok(line) => match &group {
-                            Some(g) => {
-                                let _ = g.println(line);
-                            }
-                            None => println!("{line}"),
-                        },
-                        Err(e) => {
-                            failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
-                        }
-                    }
-                }
-            });
-        }
-    });
-    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
-    }
-    if STOP.load(Ordering::SeqCst) {
-        return Err(Error::Interrupted { step: 0 });
-    }
+    let threads = jobs::threads_per_job(common.threads, a.jobs)?;
+    println!("{} runs into {}, {} at a time with {threads} thread(s) each", queue.len(), out.display(), a.jobs.min(queue.len()));
+    jobs::run_queue(queue, a.jobs, threads, common.quiet, |job, group| train_and_evaluate(job, &data, &common, group), |line, group| {
+        jobs::println_above(group, &line);
+        Ok(())
+    })?;
     let rows = openset::write_tables(&out)?;
     println!("\n{}", openset::summary_markdown(&rows));
     let files = sphereface_core::figures::openset::draw_all(&out)?;
