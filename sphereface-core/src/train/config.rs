@@ -24,7 +24,7 @@ pub enum Protocol {
     /// The seed protocol made stronger to clear the seed's table honestly: 4× the steps
     /// (6,400 of 256), 3× the learning rate (3e-3·0.9^(t/500), ending at 7.8e-4) and
     /// augmentation by random shifts of up to 2 pixels. Each change was measured on angular
-    /// 2-D (see the README's strong-protocol section).
+    /// 2-D (docs/EXPERIMENTS.md, "Strong").
     Strong,
     /// The strong protocol stretched for 2-D embeddings: 51,200 steps of 64 (twice strong's
     /// images, in eight times the steps), learning rate 3e-3·0.9^(t/2000) (ending at 2.0e-4),
