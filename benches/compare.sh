@@ -22,7 +22,8 @@ CONVS=${CONVS:-auto im2col}
 PY="python3 benches/pytorch_bench.py --threads $THREADS"
 CPU=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 FLAGS=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f)$' | tr '\n' ' ' | sed 's/ $//')
-SITTING="$(date -u '+%F %H:%M UTC'), $CPU ($FLAGS), $(nproc) cores"
+# NOTE, if set, is added to the sitting tag (e.g. how a machine was simulated).
+SITTING="$(date -u '+%F %H:%M UTC'), $CPU ($FLAGS), $(nproc) cores${NOTE:+, $NOTE}"
 BUILD=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- sphereface-core || echo "+changes")
 tag() {
     python3 -c 'import json, sys
