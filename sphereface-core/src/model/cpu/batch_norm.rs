@@ -30,9 +30,11 @@ const SUM_CHUNK_ROWS: usize = 2048;
 /// Rows per parallel task of the elementwise passes.
 pub(super) const ROWS_PER_TASK: usize = 256;
 
-/// Per-channel sums of the pair `f(a, b, channel)` over the rows of two `[N, C]` matrices,
-/// in f64, in parallel, deterministic.
-pub(super) fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl Fn(E, E, usize) -> (f64, f64) + Sync) -> (Vec<f64>, Vec<f64>) {
+/// Per-channel sums over the rows of two `[N, C]` matrices, in f64, in parallel,
+/// deterministic: `row(a_row, b_row, s0, s1)` adds one row's terms into the two sums (one
+/// of the `*_sums_row` functions below: plain loops over slices, which the compiler
+/// vectorises, where a closure per element with indexed lookups did not).
+pub(super) fn channel_sums<E: Dtype>(a: &[E], b: &[E], c: usize, row: impl Fn(&[E], &[E], &mut [f64], &mut [f64]) + Sync) -> (Vec<f64>, Vec<f64>) {
     let chunk = SUM_CHUNK_ROWS * c;
     let partial: Vec<(Vec<f64>, Vec<f64>)> = a
         .par_chunks(chunk)
@@ -40,11 +42,7 @@ pub(super) fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl
         .map(|(pa, pb)| {
             let (mut s0, mut s1) = (vec![0.0f64; c], vec![0.0f64; c]);
             for (ra, rb) in pa.chunks_exact(c).zip(pb.chunks_exact(c)) {
-                for (j, (((t0, t1), &u), &v)) in s0.iter_mut().zip(s1.iter_mut()).zip(ra).zip(rb).enumerate() {
-                    let (p, q) = f(u, v, j);
-                    *t0 += p;
-                    *t1 += q;
-                }
+                row(ra, rb, &mut s0, &mut s1);
             }
             (s0, s1)
         })
@@ -57,6 +55,25 @@ pub(super) fn channel_sums<E: Dtype + Float>(a: &[E], b: &[E], c: usize, f: impl
     (t0, t1)
 }
 
+/// Σx and Σx² (x in f64) of one row.
+fn sum_and_squares_row<E: Dtype + Float>(x: &[E], _: &[E], s0: &mut [f64], s1: &mut [f64]) {
+    for ((t0, t1), &v) in s0.iter_mut().zip(s1.iter_mut()).zip(x) {
+        let v = v.to_f64().unwrap_or(f64::NAN);
+        *t0 += v;
+        *t1 += v * v;
+    }
+}
+
+/// Σg and Σg·x̂ of one row, g = dy where the ReLU passed (γ x̂ + β > 0), else 0.
+fn masked_grad_sums_row<E: Dtype + Float>(dy: &[E], xh: &[E], (gamma, beta): (&[E], &[E]), s0: &mut [f64], s1: &mut [f64]) {
+    let zero = E::default();
+    for ((((t0, t1), &g), &x), (&a, &b)) in s0.iter_mut().zip(s1.iter_mut()).zip(dy).zip(xh).zip(gamma.iter().zip(beta)) {
+        let g = if a * x + b > zero { g } else { zero };
+        *t0 += g.to_f64().unwrap_or(f64::NAN);
+        *t1 += (g * x).to_f64().unwrap_or(f64::NAN);
+    }
+}
+
 /// Batch norm and ReLU on the host values `x` `[N, C]`: returns the output and the backward
 /// half. Updates the running statistics in training.
 pub(super) fn bn_relu_parts<E: Dtype + Float>(bn: &mut BatchNorm<E, Cpu>, x: Vec<E>, c: usize, mode: Mode) -> Result<(Vec<E>, BnBackward<E>)> {
@@ -66,10 +83,7 @@ pub(super) fn bn_relu_parts<E: Dtype + Float>(bn: &mut BatchNorm<E, Cpu>, x: Vec
     let (mean, inv_std): (Vec<f64>, Vec<f64>) = match mode {
         Mode::Train => {
             // One pass: Σx and Σx² in f64, var = E[x²] − E[x]².
-            let (sum, sq) = channel_sums(&x, &x, c, |v, _, _| {
-                let v = f(v);
-                (v, v * v)
-            });
+            let (sum, sq) = channel_sums(&x, &x, c, sum_and_squares_row);
             let mean: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
             let var: Vec<f64> = sq.iter().zip(&mean).map(|(q, m)| (q / n as f64 - m * m).max(0.0)).collect();
             // running ← (1 − m)·running + m·batch (unbiased variance, as PyTorch)
@@ -103,11 +117,7 @@ pub(super) fn bn_relu_parts<E: Dtype + Float>(bn: &mut BatchNorm<E, Cpu>, x: Vec
         // The gradient reaching the batch norm's output is dy where the ReLU passed
         // (γ x̂ + β > 0, recomputed exactly as in forward), else 0: applied on the fly by
         // the sums and by dx's pass (no masked copy of dy).
-        let zero = E::default();
-        let (dbeta, dgamma) = channel_sums(dy, &xhat, c, |g, xh, j| {
-            let g = if gamma[j] * xh + beta[j] > zero { g } else { zero };
-            (f(g), f(g * xh))
-        });
+        let (dbeta, dgamma) = channel_sums(dy, &xhat, c, |d, x, s0, s1| masked_grad_sums_row(d, x, (&gamma, &beta), s0, s1));
         for (acc, v) in grads.get_or_alloc_mut(&g_ghost)?.iter_mut().zip(&dgamma) {
             *acc += to(*v);
         }

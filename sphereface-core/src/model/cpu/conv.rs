@@ -268,9 +268,7 @@ pub(super) fn conv_prelu_cpu<E: DirectElem + Float, T: Tape<E, Cpu>>(conv: &Conv
     let (y_ghost, a_ghost) = (y.ghost(), act.alpha.ghost());
     tape.add_backward_op(move |grads| {
         let dy = super::finished_grad!(grads, &y_ghost);
-        let zero = E::default();
-        let f = |v: E| v.to_f64().unwrap_or(f64::NAN);
-        let (dalpha, _) = channel_sums(dy, &z, c, |g, zv, _| (if zv < zero { f(g * zv) } else { 0.0 }, 0.0));
+        let (dalpha, _) = channel_sums(dy, &z, c, prelu_alpha_sums_row);
         for (acc, v) in grads.get_or_alloc_mut(&a_ghost)?.iter_mut().zip(&dalpha) {
             *acc += E::from_f64(*v).unwrap_or_else(E::nan);
         }
@@ -281,6 +279,14 @@ pub(super) fn conv_prelu_cpu<E: DirectElem + Float, T: Tape<E, Cpu>>(conv: &Conv
         conv_backward(grads, &dz)
     });
     Ok(Act { t: y.put_tape(tape), b, h: oh, w: ow })
+}
+
+/// dα's terms of one row: Σ dy·z where z < 0 (the second sum stays 0).
+fn prelu_alpha_sums_row<E: Dtype + Float>(dy: &[E], z: &[E], s0: &mut [f64], _: &mut [f64]) {
+    let zero = E::default();
+    for ((t, &g), &zv) in s0.iter_mut().zip(dy).zip(z) {
+        *t += if zv < zero { (g * zv).to_f64().unwrap_or(f64::NAN) } else { 0.0 };
+    }
 }
 
 /// y = z where z > 0, else α_c·z (rows of C values). A select with one store per element,
