@@ -172,25 +172,27 @@ fn direct_conv_prelu_matches_portable_route() {
 }
 
 /// A residual unit's input receives gradient from two consumers: the direct route adds its
-/// dx to what is there instead of overwriting it.
+/// dx to what is there instead of overwriting it, with a zero border ('same') or without
+/// ('valid').
 #[test]
 fn direct_dx_adds_to_an_existing_gradient() {
-    let c: Case = (6, 6, 16, 16, 3, 1, Padding::Same);
-    for route in routes() {
+    for (route, padding) in routes().into_iter().flat_map(|r| [(r, Padding::Same), (r, Padding::Valid)]) {
+        let c: Case = (6, 6, 16, 16, 3, 1, padding);
         let dev = Cpu::default();
         let conv = conv_of::<f64>(&dev, &c, 7, true);
         let xt: Tensor<(usize, usize), f64, Cpu> = dev.tensor_from_vec(uniform(2 * 36 * 16, -1.0, 1.0, 8), (2, 36 * 16));
         let grad_of = |shortcut: bool| {
             with_conv_kernels(route, || {
                 let a = Act::from_images(xt.leaky_trace(), 6, 6, 16).unwrap();
-                let y = conv.forward(a).unwrap().t.reshape_like(&(2usize, 36 * 16));
-                let loss = if shortcut { (y + xt.leaky_trace()).sum() } else { y.sum() };
+                let y = conv.forward(a).unwrap().t.sum();
+                // the second consumer's backward runs first (recorded last): dx is 1 there
+                let loss = if shortcut { y + xt.leaky_trace().sum() } else { y };
                 loss.backward().get(&xt).as_vec()
             })
         };
         let (with, without) = (grad_of(true), grad_of(false));
         let expected: Vec<f64> = without.iter().map(|g| g + 1.0).collect();
-        assert_all_close(&format!("{} dx with a shortcut", route.name()), &with, &expected, 1e-12, 1e-12);
+        assert_all_close(&format!("{} {padding:?} dx with a shortcut", route.name()), &with, &expected, 1e-12, 1e-12);
     }
 }
 
