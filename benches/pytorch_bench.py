@@ -1,4 +1,4 @@
-"""PyTorch CPU reference for `sphereface bench`: the same networks (mnist4, sphere20), the same
+"""PyTorch reference for `sphereface bench` (CPU by default, `--device cuda` for GPU 0): the same networks (mnist4, sphere20), the same
 A-Softmax head and Adam step, timed the same way (forward, backward, optimizer after warm-up
 steps, fixed random input); with --eval the forward pass alone in evaluation mode, as
 `sphereface bench --eval`. Prints one JSON line with the same fields.
@@ -143,48 +143,58 @@ def main():
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="cuda: the same steps on GPU 0, the clock read after the GPU finishes")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    net = Mnist4(padding=a.padding) if a.net == "mnist4" else Sphere20()
-    w = nn.Parameter(torch.randn(2, 10) * 0.1)
+    dev = torch.device(a.device)
+    net = (Mnist4(padding=a.padding) if a.net == "mnist4" else Sphere20()).to(dev)
+    w = nn.Parameter((torch.randn(2, 10) * 0.1).to(dev))
     opt = torch.optim.Adam(list(net.parameters()) + [w], lr=1e-3)
-    x = torch.rand(a.batch, 1, 28, 28)
-    labels = torch.arange(a.batch) % 10
+    x = torch.rand(a.batch, 1, 28, 28).to(dev)
+    labels = (torch.arange(a.batch) % 10).to(dev)
+
+    def clock():
+        if a.device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter()
     fwd = bwd = upd = 0.0
     rss_before = resident_mb()
     if a.eval:
         net.eval()
     for i in range(a.warmup + a.steps):
         if a.eval:
-            t0 = time.perf_counter()
+            t0 = clock()
             with torch.inference_mode():
                 emb = net(x)
                 logits = emb @ (w / w.norm(dim=0, keepdim=True))
                 logits.argmax(1)
-            t1 = t2 = t3 = time.perf_counter()
+            t1 = t2 = t3 = clock()
         else:
-            t0 = time.perf_counter()
+            t0 = clock()
             loss = a_softmax_loss(net(x), w, labels, i)
-            t1 = time.perf_counter()
+            t1 = clock()
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            t2 = time.perf_counter()
+            t2 = clock()
             opt.step()
-            t3 = time.perf_counter()
+            t3 = clock()
         if i >= a.warmup:
             fwd, bwd, upd = fwd + t1 - t0, bwd + t2 - t1, upd + t3 - t2
     n = a.steps
     per_step = (fwd + bwd + upd) / n
     print(json.dumps({
         "mode": "eval" if a.eval else "train", "net": a.net,
-        "framework": f"pytorch {torch.__version__}", "padding": a.padding, "batch": a.batch,
+        "framework": f"pytorch {torch.__version__}",
+        "device": torch.cuda.get_device_name(0) if a.device == "cuda" else "cpu", "padding": a.padding, "batch": a.batch,
         "threads": torch.get_num_threads(), "steps": n, "seconds_per_step": per_step,
         "images_per_second": a.batch / per_step, "forward_seconds": fwd / n,
         "backward_seconds": bwd / n, "optimizer_seconds": upd / n,
         "gflops": conv_flops(a.net, a.eval) * a.batch / per_step / 1e9,
         "rss_before_steps_mb": rss_before,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        **({"gpu_peak_allocated_mb": torch.cuda.max_memory_allocated() / 2**20} if a.device == "cuda" else {}),
     }))
 
 

@@ -49,6 +49,17 @@ impl<E: Dtype, D: Storage<E>> HasParams<E, D> for Model<'_, E, D> {
     }
 }
 
+/// The convolution route of a run on `device` (`cpu` or `cuda`, as [`device_name`] gives),
+/// in words, as `metrics.json`, `reproduce.json` and `sphereface bench` record it: on the CPU
+/// [`conv_route_description`]; on CUDA dfdx's own ops (the portable route: gather + matmul).
+pub fn conv_route_on(device: &str) -> String {
+    if device == "cuda" {
+        "dfdx CUDA ops (portable route)".into()
+    } else {
+        conv_route_description()
+    }
+}
+
 /// `cpu` or `cuda`, from the device type.
 pub fn device_name<E: Dtype, D: Storage<E>>() -> String {
     if std::any::type_name::<D>().contains("Cuda") {

@@ -110,7 +110,7 @@ struct MetricsFile<'a> {
     #[serde(flatten)]
     metrics: &'a Metrics,
     cpu: String,
-    /// The convolution route ([`crate::model::conv_route_description`]): the direct kernels
+    /// The convolution route ([`crate::model::conv_route_on`]): the direct kernels
     /// and im2col sum in different orders, so runs agree across routes only to rounding.
     conv: String,
 }
@@ -376,7 +376,7 @@ impl RunFiles {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn write_metrics(&self, metrics: &Metrics) -> Result<()> {
-        write_json(&self.dir.join(METRICS), &MetricsFile { metrics, cpu: cpu_description(), conv: crate::model::conv_route_description() })
+        write_json(&self.dir.join(METRICS), &MetricsFile { metrics, cpu: cpu_description(), conv: crate::model::conv_route_on(&metrics.device) })
     }
 
     /// The CPU that `metrics.json` says the run trained on ([`cpu_description`]);

@@ -521,7 +521,7 @@ fn reproduce(a: ReproduceArgs) -> Result<(), Error> {
         "command": std::env::args().skip(1).collect::<Vec<_>>().join(" "),
         "protocol": c.protocol().name(), "runs": n, "jobs": a.jobs.min(n), "threads_per_job": threads,
         "wall_seconds": wall, "finished_utc": train::utc_now(), "peak_rss_mb": train::bench::peak_resident_mb(),
-        "cpu": train::cpu_description(), "conv": sphereface_core::model::conv_route_description(),
+        "cpu": train::cpu_description(), "conv": sphereface_core::model::conv_route_on(if matches!(c.device, DeviceArg::Cuda) { "cuda" } else { "cpu" }),
         "version": env!("CARGO_PKG_VERSION"),
     });
     let path = out.join("reproduce.json");
@@ -563,11 +563,12 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
             let mut json = serde_json::to_value(&r).unwrap_or_default();
             json["route"] = if a.portable { "portable" } else { "fast" }.into();
             json["malloc"] = if std::env::var_os("SPHEREFACE_MALLOC_DEFAULT").is_some() { "glibc default" } else { "tuned" }.into();
-            json["conv"] = sphereface_core::model::conv_route_description().into();
+            json["conv"] = sphereface_core::model::conv_route_on(&r.device).into();
             json["cpu"] = sphereface_core::train::cpu_description().into();
             json["peak_rss_mb"] = sphereface_core::train::bench::peak_resident_mb().into();
-            // The FMA peak of the threads the bench ran on, measured after it (about 0.2 s).
-            if let Some((peak, isa)) = sphereface_core::model::fma_peak_gflops(r.threads) {
+            // The FMA peak of the threads the bench ran on, measured after it (about 0.2 s);
+            // not for a GPU's step, which those threads only feed.
+            if let Some((peak, isa)) = sphereface_core::model::fma_peak_gflops(r.threads).filter(|_| r.device == "cpu") {
                 json["fma_peak_gflops"] = peak.into();
                 json["fma_peak_how"] = format!("measured: {} threads x 12 independent {isa:?} f32 FMA chains", r.threads).into();
                 json["peak_fraction"] = (r.gflops / peak).into();
