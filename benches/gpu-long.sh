@@ -18,18 +18,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 B=${GPU_BIN:+$GPU_BIN/}sphereface
 [ -n "${GPU_BIN:-}" ] || B=target/release/sphereface
-if [ -n "${GPU_BIN:-}" ]; then
-    # The same library and path set-up as gpu-check.sh.
-    for lib in libcuda.so.1 libcublas.so.13 libcublasLt.so.13 libnvrtc.so.13 libcurand.so.10; do
-        dir=$(find /usr/local/nvidia /usr/local/cuda* /usr/lib/x86_64-linux-gnu /opt /usr/local/lib \
-            -name "$lib" -not -path '*/stubs/*' 2>/dev/null | head -1 | xargs -r dirname)
-        [ -n "$dir" ] && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    done
-    built_in=$(cat "$GPU_BIN/built-in")
-    [ -d "$built_in/data/mnist" ] || { mkdir -p "$(dirname "$built_in")" && ln -sfn "$PWD" "$built_in"; }
-    dfdx_out=$(cat "$GPU_BIN/dfdx-out.path")
-    [ -d "$dfdx_out" ] || { mkdir -p "$(dirname "$dfdx_out")" && ln -sfn "$(readlink -f "$GPU_BIN/dfdx-out")" "$dfdx_out"; }
-fi
+[ -n "${GPU_BIN:-}" ] && source benches/gpu-env.sh
 start=$SECONDS
 limit=${LIMIT:-540}
 steps=${STEPS:-51200}
