@@ -243,56 +243,125 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
     /// `grads` counts as a zero gradient (dfdx 0.13 cannot tell "absent" from "zero"
     /// through its public API); the crate's own [`Head`](crate::model::Head) makes sure its
     /// gradients reach `grads` (its `forward` refuses a tape that would drop them).
+    /// A refused step changes neither the model nor the state. Adam on CPU tensors updates
+    /// all tensors at once, spread over the threads (the same bits as one at a time).
     pub fn step(&mut self, model: &mut impl HasParams<E, D>, grads: &mut Gradients<E, D>, lr: f64) -> Result<()> {
         if !(lr.is_finite() && lr >= 0.0) {
             return Err(Error::Config(format!("learning rate must be finite and >= 0, got {lr}")));
         }
-        self.t += 1;
-        let t = self.t as i32;
+        let t = (self.t + 1) as i32;
         let cfg = self.cfg;
         let keep = e::<E>(1.0 - lr * cfg.weight_decay);
+        // 1. Check the model against the state and list what to update: (slot, parameter,
+        //    parameter after weight decay), each gradient allocated (zeros where absent).
         let mut i = 0;
         let mut failure: Option<Error> = None;
-        let slots = &mut self.slots;
+        let mut work: Vec<(usize, Vector<E, D>, Vector<E, D>)> = Vec::new();
+        {
+            let slots = &self.slots;
+            let frozen = &self.frozen;
+            model.visit("", &mut |name, kind, p| {
+                if kind != ParamKind::Trainable || failure.is_some() {
+                    return;
+                }
+                let Some((n, _)) = slots.get(i) else {
+                    failure = Some(Error::Config(format!("parameter {name} is not known to the optimizer")));
+                    return;
+                };
+                if n != name {
+                    failure = Some(Error::Config(format!("optimizer state is for {n}, the model has {name}")));
+                    return;
+                }
+                i += 1;
+                if frozen.iter().any(|f| f == name) {
+                    return;
+                }
+                if let Err(err) = grads.try_alloc_for(p) {
+                    failure = Some(dev_err(err));
+                    return;
+                }
+                let decay = cfg.weight_decay > 0.0 && (name == "weight" || name.ends_with(".weight"));
+                work.push((i - 1, p.clone(), if decay { p.clone() * keep } else { p.clone() }));
+            });
+        }
+        if let Some(err) = failure {
+            return Err(err);
+        }
+        if i != self.slots.len() {
+            return Err(Error::Config(format!("the model has {i} trainable tensors, the optimizer {}", self.slots.len())));
+        }
+        // 2. The new parameters (and the state updated in place): Adam on CPU tensors for
+        //    all tensors at once, spread over the threads; otherwise one tensor at a time.
+        let new = match cfg.optimizer {
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                let hyper = (beta1, beta2, eps);
+                match adam_cpu_all::<f32, E, D>(&work, &mut self.slots, grads, t, lr, hyper).or_else(|| adam_cpu_all::<f64, E, D>(&work, &mut self.slots, grads, t, lr, hyper)) {
+                    Some(new) => new?,
+                    None => work.into_iter().map(|(k, p, decayed)| match &mut self.slots[k].1[..] {
+                        [m, v] => adam_update(m, v, grads, &p, decayed, t, lr, hyper),
+                        _ => Err(Error::Config(format!("optimizer state of {} does not match {:?}", self.slots[k].0, cfg.optimizer))),
+                    }).collect::<Result<Vec<_>>>()?,
+                }
+            }
+            OptimizerKind::Sgd { momentum } => work.into_iter().map(|(k, p, decayed)| match &mut self.slots[k].1[..] {
+                [b] => sgd_update(b, grads.get(&p), decayed, lr, momentum),
+                _ => Err(Error::Config(format!("optimizer state of {} does not match {:?}", self.slots[k].0, cfg.optimizer))),
+            }).collect::<Result<Vec<_>>>()?,
+        };
+        // 3. Put them in place, in the same visiting order: nothing changed before this, so
+        //    a step refused above leaves model and state as they were.
+        self.t += 1;
         let frozen = &self.frozen;
+        let mut new = new.into_iter();
         model.visit_mut("", &mut |name, kind, p| {
-            if kind != ParamKind::Trainable || failure.is_some() {
-                return;
-            }
-            let Some((n, s)) = slots.get_mut(i) else {
-                failure = Some(Error::Config(format!("parameter {name} is not known to the optimizer")));
-                return;
-            };
-            if n != name {
-                failure = Some(Error::Config(format!("optimizer state is for {n}, the model has {name}")));
-                return;
-            }
-            i += 1;
-            if frozen.iter().any(|f| f == name) {
-                return;
-            }
-            if let Err(err) = grads.try_alloc_for(p) {
-                failure = Some(dev_err(err));
-                return;
-            }
-            let decay = cfg.weight_decay > 0.0 && (name == "weight" || name.ends_with(".weight"));
-            let decayed = if decay { p.clone() * keep } else { p.clone() };
-            let res = match (cfg.optimizer, &mut s[..]) {
-                (OptimizerKind::Adam { beta1, beta2, eps }, [m, v]) => adam_update(m, v, grads, p, decayed, t, lr, (beta1, beta2, eps)),
-                (OptimizerKind::Sgd { momentum }, [b]) => sgd_update(b, grads.get(p), decayed, lr, momentum),
-                _ => Err(Error::Config(format!("optimizer state of {name} does not match {:?}", cfg.optimizer))),
-            };
-            match res {
-                Ok(new) => *p = new,
-                Err(err) => failure = Some(err),
+            if kind == ParamKind::Trainable && !frozen.iter().any(|f| f == name) {
+                if let Some(t) = new.next() {
+                    *p = t;
+                }
             }
         });
-        match failure {
-            Some(err) => Err(err),
-            None if i != slots.len() => Err(Error::Config(format!("the model has {i} trainable tensors, the optimizer {}", slots.len()))),
-            None => Ok(()),
+        Ok(())
+    }
+}
+
+/// Adam on CPU tensors of `F` for every `(slot, parameter, decayed parameter)` of `work` at
+/// once, the tensors spread over the threads (each as [`adam_host`]: the same operations in
+/// the same order as one at a time, so the same bits). `None` when the tensors are not CPU
+/// tensors of `F`.
+#[allow(clippy::type_complexity)]
+fn adam_cpu_all<F: Dtype + Float, E: Dtype, D: Device<E>>(work: &[(usize, Vector<E, D>, Vector<E, D>)], slots: &mut [Slots<E, D>], grads: &mut Gradients<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Option<Result<Vec<Vector<E, D>>>> {
+    let grads = (grads as &mut dyn Any).downcast_mut::<Gradients<F, Cpu>>()?;
+    // Each gradient as a slice: read only, its buffer does not move while the others are
+    // looked up (the same reasoning as `model::cpu::finished_grad`).
+    let mut gs: Vec<&[F]> = Vec::with_capacity(work.len());
+    for (_, p, _) in work {
+        let p = (p as &dyn Any).downcast_ref::<Vector<F, Cpu>>()?;
+        match grads.get_or_alloc_mut(p) {
+            // SAFETY: see above; `grads` is not used again until `gs` is dropped.
+            Ok(g) => gs.push(unsafe { std::slice::from_raw_parts(g.as_ptr(), g.len()) }),
+            Err(err) => return Some(Err(dev_err(err))),
         }
     }
+    // The state of the listed slots (in increasing order), as CPU tensors of `F`.
+    let mut states: Vec<&mut Vec<Vector<E, D>>> = Vec::with_capacity(work.len());
+    let mut wanted = work.iter().map(|(k, _, _)| *k).peekable();
+    for (k, (_, s)) in slots.iter_mut().enumerate() {
+        if wanted.peek() == Some(&k) {
+            wanted.next();
+            states.push(s);
+        }
+    }
+    let mut mv: Vec<(&mut Vector<F, Cpu>, &mut Vector<F, Cpu>)> = Vec::with_capacity(work.len());
+    for s in states {
+        let [m, v] = &mut s[..] else { return Some(Err(Error::Config("Adam needs two state tensors per parameter".into()))) };
+        mv.push(((m as &mut dyn Any).downcast_mut::<Vector<F, Cpu>>()?, (v as &mut dyn Any).downcast_mut::<Vector<F, Cpu>>()?));
+    }
+    let mut ps: Vec<&Vector<F, Cpu>> = Vec::with_capacity(work.len());
+    for (_, _, decayed) in work {
+        ps.push((decayed as &dyn Any).downcast_ref::<Vector<F, Cpu>>()?);
+    }
+    let new: Result<Vec<Vector<F, Cpu>>> = mv.into_par_iter().zip(gs.into_par_iter()).zip(ps.into_par_iter()).map(|(((m, v), g), p)| adam_host(m, v, g, p, t, lr, hyper)).collect();
+    Some(new.and_then(|new| new.into_iter().map(|t| (Box::new(t) as Box<dyn Any>).downcast::<Vector<E, D>>().map(|b| *b).map_err(|_| Error::Device("Adam: tensor type mismatch".into()))).collect()))
 }
 
 /// One update of a dfdx optimizer (`Adam`, `Sgd`, `RMSprop`) on a dfdx module, as
@@ -365,14 +434,11 @@ impl<E: Dtype, D: Device<E>> TensorVisitor<E, D> for Names {
 }
 
 /// Adam's moments updated in place; returns the new parameter (from the decayed one `p`;
-/// the gradient is `param`'s in `grads`). On the CPU one pass over the host values
-/// ([`adam_host`]), elsewhere dfdx ops; both do the same floating-point operations in the
-/// same order, so they agree bit for bit.
+/// the gradient is `param`'s in `grads`), with dfdx ops (any device). CPU tensors take
+/// [`adam_cpu_all`] instead: the same floating-point operations in the same order, so the
+/// two agree bit for bit.
 #[allow(clippy::too_many_arguments)]
 fn adam_update<E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D>, grads: &mut Gradients<E, D>, param: &Vector<E, D>, p: Vector<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Result<Vector<E, D>> {
-    if let Some(new) = adam_on_cpu::<f32, E, D>(m, v, grads, param, &p, t, lr, hyper).or_else(|| adam_on_cpu::<f64, E, D>(m, v, grads, param, &p, t, lr, hyper)) {
-        return new;
-    }
     let g = grads.get(param);
     let (beta1, beta2, eps) = hyper;
     let (b1, b2) = (e::<E>(beta1), e::<E>(beta2));
@@ -385,20 +451,7 @@ fn adam_update<E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D
     p.try_sub(upd).map_err(dev_err)
 }
 
-/// [`adam_host`] when the tensors are CPU tensors of `F` (a downcast: the optimizer is
-/// generic over devices and element types); `None` otherwise.
-#[allow(clippy::too_many_arguments)]
-fn adam_on_cpu<F: Dtype + Float, E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D>, grads: &mut Gradients<E, D>, param: &Vector<E, D>, p: &Vector<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Option<Result<Vector<E, D>>> {
-    let m = (m as &mut dyn Any).downcast_mut::<Vector<F, Cpu>>()?;
-    let v = (v as &mut dyn Any).downcast_mut::<Vector<F, Cpu>>()?;
-    let grads = (grads as &mut dyn Any).downcast_mut::<Gradients<F, Cpu>>()?;
-    let param = (param as &dyn Any).downcast_ref::<Vector<F, Cpu>>()?;
-    let p = (p as &dyn Any).downcast_ref::<Vector<F, Cpu>>()?;
-    let new = grads.get_or_alloc_mut(param).map_err(dev_err).and_then(|g| adam_host(m, v, g, p, t, lr, hyper)).map(|new| Box::new(new) as Box<dyn Any>);
-    Some(new.and_then(|b| b.downcast::<Vector<E, D>>().map(|b| *b).map_err(|_| Error::Device("Adam: tensor type mismatch".into()))))
-}
-
-/// [`adam_update`] on the CPU: m, v and the parameter in one pass over host values (in
+/// Adam on one CPU tensor: m, v and the parameter in one pass over host values (in
 /// parallel chunks: elementwise, so the values do not depend on the split), with the
 /// operations of the dfdx route in the same order. The gradient `g` is read in place, and
 /// the new m, v and parameter become tensors without copying their buffers back.

@@ -187,3 +187,34 @@ fn freezing_is_explicit() {
     assert_ne!(head.weight.as_vec(), w);
     assert_eq!(head.bias.as_ref().unwrap().as_vec(), b);
 }
+
+/// A state used on a model it was not made for is refused by name, and the refused step
+/// changes nothing: not the tensors it could have matched, not the step count.
+#[test]
+fn a_state_for_another_model_changes_nothing() {
+    let dev = Cpu::default();
+    let mut rng = Rng::seed_from_u64(7);
+    let mut with_bias = Head::<f64, Cpu>::new(LossKind::Original { bias: true }, 2, 3, &dev, &mut rng).unwrap();
+    let mut no_bias = Head::<f64, Cpu>::new(LossKind::Modified, 2, 3, &dev, &mut rng).unwrap();
+    let x: Tensor<Rank2<3, 2>, f64, Cpu> = dev.sample_normal();
+    // a state for `weight` alone, on a model with `weight` and `bias`
+    let mut opt = OptimizerState::new(&no_bias, OptimConfig::default()).unwrap();
+    let w = with_bias.weight.as_vec();
+    let mut grads = with_bias.forward(x.clone().leaky_traced(), &[0, 1, 2], 0).unwrap().loss.backward();
+    let err = opt.step(&mut with_bias, &mut grads, 0.1).unwrap_err();
+    assert!(err.to_string().contains("parameter bias is not known to the optimizer"), "{err}");
+    assert_eq!(with_bias.weight.as_vec(), w, "the weight it knew must not move in a refused step");
+    assert_eq!(opt.t, 0);
+    // a state for `weight` and `bias`, on a model with `weight` alone
+    let mut opt = OptimizerState::new(&with_bias, OptimConfig::default()).unwrap();
+    let w = no_bias.weight.as_vec();
+    let mut grads = no_bias.forward(x.leaky_traced(), &[0, 1, 2], 0).unwrap().loss.backward();
+    let err = opt.step(&mut no_bias, &mut grads, 0.1).unwrap_err();
+    assert!(err.to_string().contains("the model has 1 trainable tensors, the optimizer 2"), "{err}");
+    assert_eq!(no_bias.weight.as_vec(), w);
+    // and the state that fits moves the weight
+    let mut opt = OptimizerState::new(&no_bias, OptimConfig::default()).unwrap();
+    opt.step(&mut no_bias, &mut grads, 0.1).unwrap();
+    assert_ne!(no_bias.weight.as_vec(), w);
+    assert_eq!(opt.t, 1);
+}
