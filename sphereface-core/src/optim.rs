@@ -154,6 +154,9 @@ impl<'de> Deserialize<'de> for OptimConfig {
 /// A parameter's name with its state tensors (in the order of [`OptimizerKind::slot_names`]).
 pub type Slots<E, D> = (String, Vec<Vector<E, D>>);
 
+/// One tensor to update: its slot, the parameter and the parameter after weight decay.
+type Work<E, D> = (usize, Vector<E, D>, Vector<E, D>);
+
 /// The optimizer's state: its settings, the number of updates made and the state tensors
 /// of every trainable parameter of a [`HasParams`] model (the crate's networks, [`Head`](crate::model::Head)
 /// (crate::model::Head), [`Model`](crate::model::Model)). For dfdx modules (your own, and
@@ -256,7 +259,7 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
         //    parameter after weight decay), each gradient allocated (zeros where absent).
         let mut i = 0;
         let mut failure: Option<Error> = None;
-        let mut work: Vec<(usize, Vector<E, D>, Vector<E, D>)> = Vec::new();
+        let mut work: Vec<Work<E, D>> = Vec::new();
         {
             let slots = &self.slots;
             let frozen = &self.frozen;
@@ -329,7 +332,7 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
 /// the same order as one at a time, so the same bits). `None` when the tensors are not CPU
 /// tensors of `F`.
 #[allow(clippy::type_complexity)]
-fn adam_cpu_all<F: Dtype + Float, E: Dtype, D: Device<E>>(work: &[(usize, Vector<E, D>, Vector<E, D>)], slots: &mut [Slots<E, D>], grads: &mut Gradients<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Option<Result<Vec<Vector<E, D>>>> {
+fn adam_cpu_all<F: Dtype + Float, E: Dtype, D: Device<E>>(work: &[Work<E, D>], slots: &mut [Slots<E, D>], grads: &mut Gradients<E, D>, t: i32, lr: f64, hyper: (f64, f64, f64)) -> Option<Result<Vec<Vector<E, D>>>> {
     let grads = (grads as &mut dyn Any).downcast_mut::<Gradients<F, Cpu>>()?;
     // Each gradient as a slice: read only, its buffer does not move while the others are
     // looked up (the same reasoning as `model::cpu::finished_grad`).
