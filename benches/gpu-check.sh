@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The prepared GPU check: on a machine with an NVIDIA GPU, runs the CUDA tests (one training
 # step of every network and head on the GPU against the same step on the CPU), times training
-# and evaluation steps of ours and of PyTorch on the GPU, and trains and evaluates a quick run
-# there. One JSON line per measurement on stdout (and in $OUT/gpu-check.jsonl when OUT is
+# and evaluation steps of ours and of PyTorch on the GPU, trains and evaluates a quick run
+# there and times `reproduce` (quick and lecture) on it. One JSON line per measurement on stdout (and in $OUT/gpu-check.jsonl when OUT is
 # set); build and test logs go to stderr. Each step has its own time limit and a failed step
 # is reported and does not stop the others; the script exits non-zero if any step failed.
 #
