@@ -5,7 +5,7 @@
 //! ```sh
 //! cargo test --release -p sphereface-core --test conv_layer_times -- --ignored --nocapture
 //! ```
-//! Each line: one `mnist4` or `sphere20` layer shape (batch 256 and 64), forward and backward
+//! Each line: one `mnist4` or `sphere20` layer shape (batch 256 and 64; the last three lines are diagnostic shapes), forward and backward
 //! (dW, db and, but for the first layer, dX) of conv + bias alone, best of `REPS` (default 20)
 //! after one warm-up, with the allocator tuned as the `sphereface` command tunes it, for every route the CPU has, and the route's GFLOP/s.
 
@@ -36,6 +36,12 @@ fn conv_layer_times() {
         (4, 256, 256, 1, 64, same, true),
         (4, 256, 512, 2, 64, same, true),
         (2, 512, 512, 1, 64, same, true),
+        // Not layers of the networks: why mnist4's second layer runs slower than its third.
+        // The same layer 'valid' on 29x29 (the same windows read in place, no bordered
+        // copy), its channels at stride 1, and stride 2 with 64 input channels.
+        (29, 32, 64, 2, 256, Padding::Valid, true),
+        (28, 32, 64, 1, 64, same, true),
+        (28, 64, 64, 2, 256, same, true),
     ];
     let reps: usize = std::env::var("REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
     let mut routes = vec![ConvKernels::Im2col];
