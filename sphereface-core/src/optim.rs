@@ -267,12 +267,20 @@ impl<E: Dtype, D: Device<E>> OptimizerState<E, D> {
                 if kind != ParamKind::Trainable || failure.is_some() {
                     return;
                 }
-                let Some((n, _)) = slots.get(i) else {
+                let Some((n, state)) = slots.get(i) else {
                     failure = Some(Error::Config(format!("parameter {name} is not known to the optimizer")));
                     return;
                 };
                 if n != name {
                     failure = Some(Error::Config(format!("optimizer state is for {n}, the model has {name}")));
+                    return;
+                }
+                if state.len() != cfg.optimizer.slot_names().len() {
+                    failure = Some(Error::Config(format!("optimizer state of {name} has {} tensors, {:?} keeps {}", state.len(), cfg.optimizer, cfg.optimizer.slot_names().len())));
+                    return;
+                }
+                if let Some(s) = state.iter().find(|s| s.shape().0 != p.shape().0) {
+                    failure = Some(Error::Shape(format!("optimizer state of {name} holds {} values, the parameter {}", s.shape().0, p.shape().0)));
                     return;
                 }
                 i += 1;
@@ -363,8 +371,23 @@ fn adam_cpu_all<F: Dtype + Float, E: Dtype, D: Device<E>>(work: &[Work<E, D>], s
     for (_, _, decayed) in work {
         ps.push((decayed as &dyn Any).downcast_ref::<Vector<F, Cpu>>()?);
     }
-    let new: Result<Vec<Vector<F, Cpu>>> = mv.into_par_iter().zip(gs.into_par_iter()).zip(ps.into_par_iter()).map(|(((m, v), g), p)| adam_host(m, v, g, p, t, lr, hyper)).collect();
-    Some(new.and_then(|new| new.into_iter().map(|t| (Box::new(t) as Box<dyn Any>).downcast::<Vector<E, D>>().map(|b| *b).map_err(|_| Error::Device("Adam: tensor type mismatch".into()))).collect()))
+    // Every tensor's new values first, then the tensors, then the state: a failure on the
+    // way changes nothing.
+    let run = || -> Result<Vec<Vector<E, D>>> {
+        let values: Vec<[Vec<F>; 3]> = mv.par_iter().zip(gs.into_par_iter()).zip(ps.par_iter()).map(|(((m, v), g), p)| adam_host(m, v, g, p, t, lr, hyper)).collect::<Result<_>>()?;
+        let mut tensors = Vec::with_capacity(values.len());
+        for ([m, v, p], old) in values.into_iter().zip(&ps) {
+            let (n, dev) = (p.len(), old.device());
+            let mk = |x: Vec<F>| dev.try_tensor_from_vec(x, (n,)).map_err(dev_err);
+            let p = (Box::new(mk(p)?) as Box<dyn Any>).downcast::<Vector<E, D>>().map(|b| *b).map_err(|_| Error::Device("Adam: tensor type mismatch".into()))?;
+            tensors.push((mk(m)?, mk(v)?, p));
+        }
+        Ok(mv.into_iter().zip(tensors).map(|((m, v), (new_m, new_v, p))| {
+            (*m, *v) = (new_m, new_v);
+            p
+        }).collect())
+    };
+    Some(run())
 }
 
 /// One update of a dfdx optimizer (`Adam`, `Sgd`, `RMSprop`) on a dfdx module, as
@@ -457,15 +480,16 @@ fn adam_update<E: Dtype, D: Device<E>>(m: &mut Vector<E, D>, v: &mut Vector<E, D
 /// Adam on one CPU tensor: m, v and the parameter in one pass over host values (in
 /// parallel chunks: elementwise, so the values do not depend on the split), with the
 /// operations of the dfdx route in the same order. The gradient `g` is read in place, and
-/// the new m, v and parameter become tensors without copying their buffers back.
-fn adam_host<F: Dtype + Float>(m: &mut Vector<F, Cpu>, v: &mut Vector<F, Cpu>, g: &[F], p: &Vector<F, Cpu>, t: i32, lr: f64, (beta1, beta2, eps): (f64, f64, f64)) -> Result<Vector<F, Cpu>> {
+/// the new m, v and parameter are returned as host vectors (for tensors made without
+/// copying their buffers again).
+fn adam_host<F: Dtype + Float>(m: &Vector<F, Cpu>, v: &Vector<F, Cpu>, g: &[F], p: &Vector<F, Cpu>, t: i32, lr: f64, (beta1, beta2, eps): (f64, f64, f64)) -> Result<[Vec<F>; 3]> {
     let (b1, b2) = (e::<F>(beta1), e::<F>(beta2));
     let step = e::<F>(lr / (1.0 - beta1.powi(t)));
     let vscale = e::<F>(1.0 / (1.0 - beta2.powi(t)));
     let (one_b1, one_b2, eps) = (F::ONE - b1, F::ONE - b2, e::<F>(eps));
     let n = p.shape().0;
-    if g.len() != n {
-        return Err(Error::Shape(format!("Adam: gradient of {} values for a parameter of {n}", g.len())));
+    if g.len() != n || m.shape().0 != n || v.shape().0 != n {
+        return Err(Error::Shape(format!("Adam: gradient of {}, moments of {} and {} values for a parameter of {n}", g.len(), m.shape().0, v.shape().0)));
     }
     let (mut mv, mut vv, mut pv) = (vec![F::default(); n], vec![F::default(); n], vec![F::default(); n]);
     m.copy_into(&mut mv);
@@ -479,10 +503,7 @@ fn adam_host<F: Dtype + Float>(m: &mut Vector<F, Cpu>, v: &mut Vector<F, Cpu>, g
             *p = *p - (*m * step) / ((*v * vscale).sqrt() + eps);
         }
     });
-    let dev = p.device();
-    *m = dev.try_tensor_from_vec(mv, (n,)).map_err(dev_err)?;
-    *v = dev.try_tensor_from_vec(vv, (n,)).map_err(dev_err)?;
-    dev.try_tensor_from_vec(pv, (n,)).map_err(dev_err)
+    Ok([mv, vv, pv])
 }
 
 /// SGD's velocity updated in place; returns the new parameter (from the decayed one).

@@ -208,10 +208,21 @@ fn a_state_for_another_model_changes_nothing() {
     // a state for `weight` and `bias`, on a model with `weight` alone
     let mut opt = OptimizerState::new(&with_bias, OptimConfig::default()).unwrap();
     let w = no_bias.weight.as_vec();
-    let mut grads = no_bias.forward(x.leaky_traced(), &[0, 1, 2], 0).unwrap().loss.backward();
+    let mut grads = no_bias.forward(x.clone().leaky_traced(), &[0, 1, 2], 0).unwrap().loss.backward();
     let err = opt.step(&mut no_bias, &mut grads, 0.1).unwrap_err();
     assert!(err.to_string().contains("the model has 1 trainable tensors, the optimizer 2"), "{err}");
     assert_eq!(no_bias.weight.as_vec(), w);
+    // a state whose bias moments have the wrong length (weight first, so it would be
+    // updated before the bias were found wrong): an error, and neither moves
+    let mut opt = OptimizerState::new(&with_bias, OptimConfig::default()).unwrap();
+    opt.slots[1].1 = vec![dev.zeros_like(&(5,)); 2];
+    let wb = (with_bias.weight.as_vec(), with_bias.bias.as_ref().unwrap().as_vec());
+    let mut bias_grads = with_bias.forward(x.clone().leaky_traced(), &[0, 1, 2], 0).unwrap().loss.backward();
+    let err = opt.step(&mut with_bias, &mut bias_grads, 0.1).unwrap_err();
+    assert!(err.to_string().contains("optimizer state of bias holds 5 values, the parameter 3"), "{err}");
+    assert_eq!((with_bias.weight.as_vec(), with_bias.bias.as_ref().unwrap().as_vec()), wb);
+    assert!(opt.slots[0].1.iter().all(|m| m.as_vec().iter().all(|&v| v == 0.0)), "the weight's moments must stay zero");
+    assert_eq!(opt.t, 0);
     // and the state that fits moves the weight
     let mut opt = OptimizerState::new(&no_bias, OptimConfig::default()).unwrap();
     opt.step(&mut no_bias, &mut grads, 0.1).unwrap();
