@@ -87,6 +87,11 @@ pub fn tune_allocator() {
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 
+/// docs/LIBRARY.md's Rust example (the heads in your own dfdx model), run as a doctest.
+#[doc = include_str!("../../docs/LIBRARY.md")]
+#[cfg(doctest)]
+pub struct LibraryDoctests;
+
 /// Everything a user of the crate usually needs, plus dfdx's prelude (no name here is one of
 /// dfdx's: the optimizer choice is [`OptimizerKind`](crate::optim::OptimizerKind), not
 /// dfdx's `Optimizer` trait).
