@@ -5,9 +5,11 @@
 //! ```sh
 //! cargo test --release -p sphereface-core --test conv_layer_times -- --ignored --nocapture
 //! ```
-//! Each line: one `mnist4` or `sphere20` layer shape (batch 256 and 64; the last three lines are diagnostic shapes), forward and backward
+//! Each line: one `mnist4` or `sphere20` layer shape (batch 256 and 64, sphere20's last two at both; the last three lines are diagnostic shapes), forward and backward
 //! (dW, db and, but for the first layer, dX) of conv + bias alone, best of `REPS` (default 20)
-//! after one warm-up, with the allocator tuned as the `sphereface` command tunes it, for every route the CPU has, and the route's GFLOP/s.
+//! after one warm-up, with the allocator tuned as the `sphereface` command tunes it, for every route the CPU has, and the route's GFLOP/s
+//! (of the plain im2col's multiply-adds, border included, for every route: `taps` skips the
+//! border's, so its figure counts work it does not do). `MAX_SIDE=7` keeps the small images.
 
 use std::time::Instant;
 
@@ -36,6 +38,8 @@ fn conv_layer_times() {
         (4, 256, 256, 1, 64, same, true),
         (4, 256, 512, 2, 64, same, true),
         (2, 512, 512, 1, 64, same, true),
+        (4, 256, 256, 1, 256, same, true),
+        (2, 512, 512, 1, 256, same, true),
         // Not layers of the networks: why mnist4's second layer runs slower than its third.
         // The same layer 'valid' on 29x29 (the same windows read in place, no bordered
         // copy), its channels at stride 1, and stride 2 with 64 input channels.
@@ -44,9 +48,11 @@ fn conv_layer_times() {
         (28, 64, 64, 2, 256, same, true),
     ];
     let reps: usize = std::env::var("REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let mut routes = vec![ConvKernels::Im2col];
+    // MAX_SIDE (env): only the shapes with images at most this wide.
+    let max_side: usize = std::env::var("MAX_SIDE").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+    let mut routes = vec![ConvKernels::Im2col, ConvKernels::Taps];
     routes.extend([(Isa::Avx512, ConvKernels::Avx512), (Isa::Avx2, ConvKernels::Avx2)].into_iter().filter(|(i, _)| i.available()).map(|(_, k)| k));
-    for (h, ci, co, s, b, pad, input_grad) in cases {
+    for (h, ci, co, s, b, pad, input_grad) in cases.into_iter().filter(|c| c.0 <= max_side) {
         let conv = Conv2d::<f32, Cpu> { weight: vector(&dev, vec![0.01; 9 * ci * co]), bias: Some(vector(&dev, vec![0.0; co])), c_in: ci, c_out: co, k: 3, stride: s, padding: pad, input_grad, indices: Default::default() };
         let x: Tensor<(usize, usize), f32, Cpu> = dev.tensor_from_vec(vec![0.5; b * h * h * ci], (b, h * h * ci));
         let oh = window_geometry(h, 3, s, pad).unwrap().0;

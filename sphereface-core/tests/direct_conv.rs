@@ -24,6 +24,8 @@ const CASES: &[Case] = &[
     (2, 3, 24, 16, 3, 2, Padding::Same),    // border-heavy; C_in = 24 is not whole AVX-512 f32 vectors
     (6, 6, 3, 40, 1, 1, Padding::Same),     // 1×1 kernel, C_in = 3; C_out = 40 not whole f32 vectors
     (9, 9, 8, 8, 3, 1, Padding::Same),      // narrow: one AVX2 f32 vector
+    (4, 4, 16, 24, 3, 1, Padding::Same),    // sphere20's third stage in small: nine tap classes
+    (5, 4, 8, 16, 5, 2, Padding::Same),     // 5×5 kernel, stride 2, an image not square
 ];
 
 /// The batch sizes: one image, and enough that the last pixel tile is cut short.
@@ -38,6 +40,7 @@ fn routes() -> Vec<ConvKernels> {
         r.push(ConvKernels::Avx2);
     }
     r.push(ConvKernels::Im2col);
+    r.push(ConvKernels::Taps);
     r
 }
 
@@ -48,7 +51,7 @@ fn auto_takes_the_widest_direct_kernels_the_cpu_has() {
     let expected = [Isa::Avx512, Isa::Avx2].into_iter().find(Isa::available);
     assert_eq!(ConvKernels::Auto.resolved(), expected);
     assert_eq!(ConvKernels::Im2col.resolved(), None);
-    for name in ["auto", "avx512", "avx2", "im2col"] {
+    for name in ["auto", "avx512", "avx2", "im2col", "taps"] {
         assert_eq!(ConvKernels::parse(name).unwrap().name(), name);
     }
     assert!(ConvKernels::parse("avx3").is_err());

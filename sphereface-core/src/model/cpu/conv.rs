@@ -13,6 +13,7 @@ use num_traits::Float;
 use rayon::prelude::*;
 
 use super::direct::{self, DirectElem, Geometry, Kernels};
+use super::taps;
 use super::batch_norm::{bn_relu_parts, channel_sums, ROWS_PER_TASK};
 use super::eval::CHUNK_IMAGES;
 use super::gemm::{matmul, matmul_on, matmul_uninit, Operand};
@@ -22,7 +23,7 @@ use crate::{dev_err, Result};
 
 /// The backward half of a fused op: given the gradient of its output, adds the gradients
 /// of its parameters into `grads`; the convolution's also adds its input's (if wanted).
-type ConvBackward<E> = Box<dyn FnOnce(&mut Gradients<E, Cpu>, &[E]) -> std::result::Result<(), CpuError>>;
+pub(super) type ConvBackward<E> = Box<dyn FnOnce(&mut Gradients<E, Cpu>, &[E]) -> std::result::Result<(), CpuError>>;
 
 /// The largest weight matrix (bytes) for which a convolution runs in chunks of
 /// [`CHUNK_IMAGES`] images, one chunk per thread: each chunk packs W again, which pays while
@@ -38,9 +39,19 @@ fn conv_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E
         return direct_parts(conv, t, b, h, w, ker);
     }
     let (ci, co, k) = (conv.c_in, conv.c_out, conv.k);
-    let (idx, oh, ow, _) = patch_indices(h, w, k, conv.stride, conv.padding)?;
+    let (idx, oh, ow, padded) = patch_indices(h, w, k, conv.stride, conv.padding)?;
     let (np, kk, kkc) = (oh * ow, k * k, k * k * ci);
     let pad = h * w;
+    // Under `Auto`, a layer whose zero border is a large part of the work (small images)
+    // multiplies only the in-image taps; `Taps` forces that for every layer.
+    let choice = direct::conv_kernels();
+    if choice == direct::ConvKernels::Taps || (padded && choice == direct::ConvKernels::Auto) {
+        let (classes, waste) = taps::tap_classes(&idx, k, pad);
+        if choice == direct::ConvKernels::Taps || waste >= taps::MIN_BORDER_WASTE {
+            let (out, backward) = taps::taps_parts(conv, t, b, pad, np, idx, classes);
+            return Ok((out, oh, ow, backward));
+        }
+    }
     let n = b * np;
     let xv = host(t); // [B·H·W·C_in]
     let wv = host(&conv.weight); // [k·k·C_in, C_out]
@@ -124,7 +135,7 @@ fn conv_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E
 }
 
 /// db += Σ_rows dy `[C_out]` (the bias gradient).
-fn add_row_sums<E: Dtype>(db: &mut [E], dy: &[E]) {
+pub(super) fn add_row_sums<E: Dtype>(db: &mut [E], dy: &[E]) {
     for row in dy.chunks(db.len()) {
         for (d, g) in db.iter_mut().zip(row) {
             *d += *g;

@@ -45,6 +45,10 @@ pub enum ConvKernels {
     Avx2,
     /// im2col + GEMM (the `gemm` crate), the route of rounds 1–3.
     Im2col,
+    /// im2col + GEMM on the in-image taps only (the border's zeros skipped), for every layer. `Auto`
+    /// takes it for the layers that do not take the direct kernels and whose zero border is
+    /// at least a quarter of the taps.
+    Taps,
 }
 
 impl ConvKernels {
@@ -55,10 +59,11 @@ impl ConvKernels {
             ConvKernels::Avx512 => "avx512",
             ConvKernels::Avx2 => "avx2",
             ConvKernels::Im2col => "im2col",
+            ConvKernels::Taps => "taps",
         }
     }
 
-    /// Parses `auto`, `avx512`, `avx2` or `im2col`.
+    /// Parses `auto`, `avx512`, `avx2`, `im2col` or `taps`.
     ///
     /// # Errors
     /// [`crate::Error::Config`] for any other name.
@@ -68,14 +73,15 @@ impl ConvKernels {
             "avx512" => Ok(ConvKernels::Avx512),
             "avx2" => Ok(ConvKernels::Avx2),
             "im2col" => Ok(ConvKernels::Im2col),
-            other => Err(crate::Error::Config(format!("unknown convolution route {other:?} (expected auto, avx512, avx2 or im2col)"))),
+            "taps" => Ok(ConvKernels::Taps),
+            other => Err(crate::Error::Config(format!("unknown convolution route {other:?} (expected auto, avx512, avx2, im2col or taps)"))),
         }
     }
 
     /// The direct instruction set this choice runs on this CPU, or `None` for im2col.
     pub fn resolved(&self) -> Option<Isa> {
         match self {
-            ConvKernels::Im2col => None,
+            ConvKernels::Im2col | ConvKernels::Taps => None,
             ConvKernels::Avx512 => Isa::Avx512.available().then_some(Isa::Avx512),
             ConvKernels::Avx2 => Isa::Avx2.available().then_some(Isa::Avx2),
             ConvKernels::Auto => [Isa::Avx512, Isa::Avx2].into_iter().find(Isa::available),
@@ -114,7 +120,7 @@ thread_local! {
 }
 
 /// The route of convolutions started on this thread: the one set by [`with_conv_kernels`],
-/// else `SPHEREFACE_CONV` from the environment (`auto`, `avx512`, `avx2`, `im2col`), else
+/// else `SPHEREFACE_CONV` from the environment (`auto`, `avx512`, `avx2`, `im2col`, `taps`), else
 /// `Auto`. A layer's backward pass runs the route its forward pass took.
 pub fn conv_kernels() -> ConvKernels {
     CHOICE.with(Cell::get).unwrap_or_else(|| {
@@ -130,14 +136,18 @@ pub fn conv_kernels() -> ConvKernels {
 }
 
 /// This thread's convolution route in words, as `metrics.json` and `sphereface bench`
-/// record it: `"direct Avx512 where W <= 640 KiB, else im2col"` (auto), `"direct Avx2"`
-/// (forced), `"im2col"`.
+/// record it: `"direct Avx512 where W <= 640 KiB, else im2col (in-image taps only where
+/// the border is >= 25 % of them)"` (auto), `"direct Avx2"` (forced), `"im2col"`,
+/// `"im2col on the in-image taps"` (`taps`).
 pub fn conv_route_description() -> String {
     let choice = conv_kernels();
-    match choice.resolved() {
-        Some(isa) if choice == ConvKernels::Auto => format!("direct {isa:?} where W <= {} KiB, else im2col", MAX_DIRECT_WEIGHT_BYTES >> 10),
-        Some(isa) => format!("direct {isa:?}"),
-        None => "im2col".into(),
+    let taps = format!("(in-image taps only where the border is >= {:.0} % of them)", super::taps::MIN_BORDER_WASTE * 100.0);
+    match (choice, choice.resolved()) {
+        (ConvKernels::Auto, Some(isa)) => format!("direct {isa:?} where W <= {} KiB, else im2col {taps}", MAX_DIRECT_WEIGHT_BYTES >> 10),
+        (ConvKernels::Auto, None) => format!("im2col {taps}"),
+        (ConvKernels::Taps, _) => "im2col on the in-image taps".into(),
+        (_, Some(isa)) => format!("direct {isa:?}"),
+        (_, None) => "im2col".into(),
     }
 }
 

@@ -107,3 +107,55 @@ unsafe fn matmul_raw<E: Dtype>(dst: *mut E, a: Operand<E>, b: Operand<E>, accumu
     }
 }
 
+
+/// A matrix inside a slice: element (i, j) at `offset + i·rs + j·cs` (a column block of a
+/// wider matrix, or a transposed one).
+pub(super) struct View<'a, E> {
+    pub(super) data: &'a [E],
+    pub(super) offset: usize,
+    pub(super) rows: usize,
+    pub(super) cols: usize,
+    pub(super) rs: usize,
+    pub(super) cs: usize,
+}
+
+impl<E> View<'_, E> {
+    fn check(&self) {
+        if self.rows > 0 && self.cols > 0 {
+            assert!(self.offset + (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len(), "matmul view outside its slice");
+        }
+    }
+}
+
+/// dst += a · b on all threads, where dst's element (i, j) is `dst[off + i·rs + j]`.
+pub(super) fn matmul_view_acc<E: Dtype>(dst: &mut [E], off: usize, rs: usize, a: View<E>, b: View<E>) {
+    // SAFETY: dst is initialised, so the GEMM may read it.
+    unsafe { matmul_view_raw(dst.as_mut_ptr(), dst.len(), off, rs, true, a, b) }
+}
+
+/// dst = a · b on all threads into memory that need not be initialised (written, never
+/// read), dst's element (i, j) at `dst[off + i·rs + j]`.
+pub(super) fn matmul_view_into<E: Dtype>(dst: &mut [std::mem::MaybeUninit<E>], off: usize, rs: usize, a: View<E>, b: View<E>) {
+    // SAFETY: without accumulation the GEMM writes dst's elements without reading them.
+    unsafe { matmul_view_raw(dst.as_mut_ptr().cast::<E>(), dst.len(), off, rs, false, a, b) }
+}
+
+/// # Safety
+/// `dst` must be valid for writes of `len` elements and, with `accumulate`, hold
+/// initialised values; it must not overlap `a` or `b`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn matmul_view_raw<E: Dtype>(dst: *mut E, len: usize, off: usize, rs: usize, accumulate: bool, a: View<E>, b: View<E>) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(b.rows == k && rs >= n, "matmul view sizes");
+    a.check();
+    b.check();
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(off + (m - 1) * rs + n <= len, "matmul destination outside its slice");
+    // SAFETY: the asserts keep every element of a, b and dst inside its slice; the rest as
+    // the caller promised.
+    unsafe {
+        gemm::gemm(m, n, k, dst.add(off), 1, rs as isize, accumulate, a.data.as_ptr().add(a.offset), a.cs as isize, a.rs as isize, b.data.as_ptr().add(b.offset), b.cs as isize, b.rs as isize, E::ONE, E::ONE, false, false, false, parallelism(true))
+    };
+}

@@ -1,6 +1,7 @@
 //! The CPU fast path: [`ConvDevice`] for dfdx's `Cpu`, with the convolution and the
 //! `mnist4` block conv → batch norm → ReLU as single ops on the tape whose intermediate
-//! values stay host vectors ([`conv`], [`batch_norm`]), our own GEMMs ([`gemm`]), and for
+//! values stay host vectors ([`conv`], [`batch_norm`]), our own GEMMs ([`gemm`]), im2col on
+//! the in-image taps only for small images with a wide zero border ([`taps`]), and for
 //! evaluation the `mnist4` body with batch norm folded into the convolutions ([`eval`]),
 //! its stride-1 layer by Winograd's F(2×2, 3×3) ([`winograd`]).
 //! Other devices use the portable composition of dfdx ops ([`Conv2d::forward_portable`],
@@ -19,6 +20,7 @@ mod conv;
 mod direct;
 mod eval;
 mod gemm;
+mod taps;
 mod winograd;
 
 macro_rules! cpu_fast_path {
