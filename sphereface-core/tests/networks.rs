@@ -312,23 +312,29 @@ fn folded_evaluation_matches_block_by_block_routes() {
 
 /// The FLOP count behind `sphereface bench`'s GFLOP/s: two per multiply-add of every
 /// convolution, from each layer's output size (TF padding) and shape; training adds dW for
-/// every layer and dX for all but the first.
+/// every layer and dX for all but the first. The in-image count keeps, per output row (and
+/// column), only the kernel rows that fall inside the input: e.g. a 'same' 3×3 on 4 pixels
+/// has 2 + 3 + 3 + 2 = 10 of 12.
 #[test]
 fn conv_flops_per_image_counts_every_layer() {
     let dev = Cpu::default();
-    // (output side, C_in, C_out) of each 3×3 convolution, by hand from net.rs's layout.
-    let mnist4 = [(28, 1, 32), (14, 32, 64), (12, 64, 128), (5, 128, 128)];
-    let mut sphere20 = vec![(14, 1, 64), (14, 64, 64), (14, 64, 64), (7, 64, 128)];
-    sphere20.extend([(7, 128, 128); 4]);
-    sphere20.push((4, 128, 256));
-    sphere20.extend([(4, 256, 256); 8]);
-    sphere20.push((2, 256, 512));
-    sphere20.extend([(2, 512, 512); 2]);
+    // (output side, in-image kernel offsets summed over one side's outputs, C_in, C_out) of
+    // each 3×3 convolution, by hand from net.rs's layout.
+    let mnist4 = [(28, 82, 1, 32), (14, 41, 32, 64), (12, 36, 64, 128), (5, 15, 128, 128)];
+    let mut sphere20 = vec![(14, 41, 1, 64), (14, 40, 64, 64), (14, 40, 64, 64), (7, 20, 64, 128)];
+    sphere20.extend([(7, 19, 128, 128); 4]);
+    sphere20.push((4, 10, 128, 256));
+    sphere20.extend([(4, 10, 256, 256); 8]);
+    sphere20.push((2, 5, 256, 512));
+    sphere20.extend([(2, 4, 512, 512); 2]);
     for (kind, layers) in [(NetKind::Mnist4, mnist4.to_vec()), (NetKind::Sphere20, sphere20)] {
         let net = Network::<f32, Cpu>::new(kind, 2, &dev, &mut Rng::seed_from_u64(0)).unwrap();
-        let f: Vec<f64> = layers.iter().map(|&(o, ci, co)| 2.0 * (o * o * 9 * ci * co) as f64).collect();
-        let fwd: f64 = f.iter().sum();
-        let train = 3.0 * fwd - f[0];
-        assert_eq!(net.conv_flops_per_image(), (fwd, train), "{kind:?}");
+        let count = |f: &dyn Fn(usize, usize) -> usize| {
+            let f: Vec<f64> = layers.iter().map(|&(o, t, ci, co)| 2.0 * (f(o, t) * ci * co) as f64).collect();
+            let fwd: f64 = f.iter().sum();
+            (fwd, 3.0 * fwd - f[0])
+        };
+        assert_eq!(net.conv_flops_per_image(), count(&|o, _| o * o * 9), "{kind:?}");
+        assert_eq!(net.conv_flops_per_image_in_image(), count(&|_, t| t * t), "{kind:?} in-image");
     }
 }

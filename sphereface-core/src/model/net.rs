@@ -252,6 +252,28 @@ impl<E: Dtype, D: Storage<E>> Network<E, D> {
         }
         (fwd, train)
     }
+
+    /// As [`Self::conv_flops_per_image`], counting only the multiply-adds whose input lies
+    /// inside the image (not the zero border): the work of a convolution that skips the
+    /// border, as the `taps` route does (and, by its figures, PyTorch's oneDNN). `mnist4`:
+    /// 99 % of the full count; `sphere20`: 71 % (its 4×4 and 2×2 stages).
+    pub fn conv_flops_per_image_in_image(&self) -> (f64, f64) {
+        // Kernel offsets inside an input of n for each of the window's out positions, summed.
+        let inside = |n: usize, c: &Conv2d<E, D>| -> (usize, usize) {
+            let Ok((out, start)) = window_geometry(n, c.k, c.stride, c.padding) else { return (0, 0) };
+            let taps = (0..out).map(|o| (0..c.k).filter(|&ky| (o * c.stride + ky).checked_sub(start).is_some_and(|y| y < n)).count()).sum();
+            (out, taps)
+        };
+        let (mut h, mut w, mut fwd, mut train) = (IMAGE_SIDE, IMAGE_SIDE, 0.0, 0.0);
+        for c in self.convs() {
+            let ((oh, ty), (ow, tx)) = (inside(h, c), inside(w, c));
+            let f = 2.0 * (ty * tx * c.c_in * c.c_out) as f64;
+            fwd += f;
+            train += if c.input_grad { 3.0 * f } else { 2.0 * f };
+            (h, w) = (oh, ow);
+        }
+        (fwd, train)
+    }
 }
 
 /// An inverted-dropout mask of `n` values: 0 with probability `p`, else 1/(1 − p), drawn

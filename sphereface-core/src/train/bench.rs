@@ -43,6 +43,11 @@ pub struct BenchResult {
     /// forward pass's in `eval` mode) × images per second.
     #[serde(default)]
     pub gflops: f64,
+    /// As `gflops`, counting only the multiply-adds with in-image inputs
+    /// ([`Network::conv_flops_per_image_in_image`]): the work done where a layer skips its
+    /// zero border (`sphere20`'s last stages), a lower bound elsewhere.
+    #[serde(default)]
+    pub gflops_in_image: f64,
     /// Resident memory (MiB) just before the first step, network, head, optimizer and
     /// input built (Linux; 0 elsewhere). The process's peak minus this is what the steps
     /// add.
@@ -130,6 +135,7 @@ pub fn bench<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps: usiz
         backward_seconds: bwd / n,
         optimizer_seconds: upd / n,
         gflops: network.conv_flops_per_image().1 * batch as f64 / per_step / 1e9,
+        gflops_in_image: network.conv_flops_per_image_in_image().1 * batch as f64 / per_step / 1e9,
         rss_before_steps_mb,
     })
 }
@@ -176,6 +182,7 @@ pub fn bench_eval<E: Dtype, D: ConvDevice<E>>(net: NetKind, batch: usize, steps:
         backward_seconds: 0.0,
         optimizer_seconds: 0.0,
         gflops: network.conv_flops_per_image().0 * batch as f64 / per_batch / 1e9,
+        gflops_in_image: network.conv_flops_per_image_in_image().0 * batch as f64 / per_batch / 1e9,
         rss_before_steps_mb,
     })
 }

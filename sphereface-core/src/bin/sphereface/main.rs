@@ -572,6 +572,7 @@ fn main_inner(cli: Cli) -> Result<(), Error> {
                 json["fma_peak_gflops"] = peak.into();
                 json["fma_peak_how"] = format!("measured: {} threads x 12 independent {isa:?} f32 FMA chains", r.threads).into();
                 json["peak_fraction"] = (r.gflops / peak).into();
+                json["peak_fraction_in_image"] = (r.gflops_in_image / peak).into();
             }
             println!("{json}");
         }
