@@ -79,7 +79,8 @@ pub(super) fn taps_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usi
     let xv = host(t); // [B·H·W·C_in]
     let wv = host(&conv.weight); // [k·k·C_in, C_out]
     let bias = conv.bias.as_ref().map(host);
-    let mut out = vec![E::default(); b * np * co];
+    // Every output row is written once, by its pixel's class.
+    let mut out: Vec<E> = Vec::with_capacity(b * np * co);
     let mut saved: Vec<Vec<E>> = Vec::with_capacity(classes.len());
     for c in &classes {
         let (nky, nkx) = (c.ky.1 - c.ky.0, c.kx.1 - c.kx.0);
@@ -115,13 +116,18 @@ pub(super) fn taps_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usi
             let w = View { data: &wv, offset: w0 * co, rows: run, cols: co, rs: co, cs: 1 };
             matmul_view_acc(&mut yc, 0, co, a, w);
         }
-        out.par_chunks_mut(np * co).zip(yc.par_chunks(pc * co)).for_each(|(oimg, yimg)| {
+        out.spare_capacity_mut()[..b * np * co].par_chunks_mut(np * co).zip(yc.par_chunks(pc * co)).for_each(|(oimg, yimg)| {
             for (r, &p) in yimg.chunks(co).zip(&c.pixels) {
-                oimg[p * co..(p + 1) * co].copy_from_slice(r);
+                for (d, v) in oimg[p * co..(p + 1) * co].iter_mut().zip(r) {
+                    d.write(*v);
+                }
             }
         });
         saved.push(cols);
     }
+    // SAFETY: the classes hold every output pixel once, and each class wrote its pixels' rows
+    // of every image above.
+    unsafe { out.set_len(b * np * co) };
     drop(xv);
 
     let x_ghost = conv.input_grad.then(|| t.ghost());
@@ -164,12 +170,14 @@ pub(super) fn taps_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usi
         // Wᵀ [C_out, k·k·C_in], so that the GEMMs read each piece of it row by row (packing
         // a piece of W read across its rows cost more than the product).
         let kkc = kk * ci;
-        let mut wt = vec![E::default(); kkc * co];
-        wt.par_chunks_mut(kkc).enumerate().for_each(|(o, row)| {
+        let mut wt: Vec<E> = Vec::with_capacity(kkc * co);
+        wt.spare_capacity_mut()[..kkc * co].par_chunks_mut(kkc).enumerate().for_each(|(o, row)| {
             for (i, d) in row.iter_mut().enumerate() {
-                *d = wv[i * co + o];
+                d.write(wv[i * co + o]);
             }
         });
+        // SAFETY: every row of Wᵀ was written above.
+        unsafe { wt.set_len(kkc * co) };
         for (c, dyc) in classes.iter().zip(&dys) {
             let (nky, nkx) = (c.ky.1 - c.ky.0, c.kx.1 - c.kx.0);
             let (kc, pc) = (nky * nkx * ci, c.pixels.len());
