@@ -127,24 +127,25 @@ impl<E> View<'_, E> {
     }
 }
 
-/// dst += a · b on all threads, where dst's element (i, j) is `dst[off + i·rs + j]`.
-pub(super) fn matmul_view_acc<E: Dtype>(dst: &mut [E], off: usize, rs: usize, a: View<E>, b: View<E>) {
+/// dst += a · b, where dst's element (i, j) is `dst[off + i·rs + j]`, on all threads or
+/// (`all_threads` false) on the calling thread.
+pub(super) fn matmul_view_acc<E: Dtype>(dst: &mut [E], off: usize, rs: usize, a: View<E>, b: View<E>, all_threads: bool) {
     // SAFETY: dst is initialised, so the GEMM may read it.
-    unsafe { matmul_view_raw(dst.as_mut_ptr(), dst.len(), off, rs, true, a, b) }
+    unsafe { matmul_view_raw(dst.as_mut_ptr(), dst.len(), off, rs, true, a, b, all_threads) }
 }
 
-/// dst = a · b on all threads into memory that need not be initialised (written, never
-/// read), dst's element (i, j) at `dst[off + i·rs + j]`.
-pub(super) fn matmul_view_into<E: Dtype>(dst: &mut [std::mem::MaybeUninit<E>], off: usize, rs: usize, a: View<E>, b: View<E>) {
+/// dst = a · b into memory that need not be initialised (written, never read), dst's
+/// element (i, j) at `dst[off + i·rs + j]`; threads as for [`matmul_view_acc`].
+pub(super) fn matmul_view_into<E: Dtype>(dst: &mut [std::mem::MaybeUninit<E>], off: usize, rs: usize, a: View<E>, b: View<E>, all_threads: bool) {
     // SAFETY: without accumulation the GEMM writes dst's elements without reading them.
-    unsafe { matmul_view_raw(dst.as_mut_ptr().cast::<E>(), dst.len(), off, rs, false, a, b) }
+    unsafe { matmul_view_raw(dst.as_mut_ptr().cast::<E>(), dst.len(), off, rs, false, a, b, all_threads) }
 }
 
 /// # Safety
 /// `dst` must be valid for writes of `len` elements and, with `accumulate`, hold
 /// initialised values; it must not overlap `a` or `b`.
 #[allow(clippy::too_many_arguments)]
-unsafe fn matmul_view_raw<E: Dtype>(dst: *mut E, len: usize, off: usize, rs: usize, accumulate: bool, a: View<E>, b: View<E>) {
+unsafe fn matmul_view_raw<E: Dtype>(dst: *mut E, len: usize, off: usize, rs: usize, accumulate: bool, a: View<E>, b: View<E>, all_threads: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert!(b.rows == k && rs >= n, "matmul view sizes");
     a.check();
@@ -156,6 +157,6 @@ unsafe fn matmul_view_raw<E: Dtype>(dst: *mut E, len: usize, off: usize, rs: usi
     // SAFETY: the asserts keep every element of a, b and dst inside its slice; the rest as
     // the caller promised.
     unsafe {
-        gemm::gemm(m, n, k, dst.add(off), 1, rs as isize, accumulate, a.data.as_ptr().add(a.offset), a.cs as isize, a.rs as isize, b.data.as_ptr().add(b.offset), b.cs as isize, b.rs as isize, E::ONE, E::ONE, false, false, false, parallelism(true))
+        gemm::gemm(m, n, k, dst.add(off), 1, rs as isize, accumulate, a.data.as_ptr().add(a.offset), a.cs as isize, a.rs as isize, b.data.as_ptr().add(b.offset), b.cs as isize, b.rs as isize, E::ONE, E::ONE, false, false, false, parallelism(all_threads))
     };
 }
