@@ -1,8 +1,9 @@
-//! The direct convolution kernels (AVX-512, AVX2 + FMA) against the portable route, in
-//! f64 and f32: values and the gradients of input, weight and bias, alone and fused with
-//! batch norm + ReLU and with PReLU, on shapes that reach every edge of the kernels (one
-//! image, 1×1 and 2×2 images, borders, stride 2, 'valid', 1×1 kernels, channel counts that
-//! are not whole vectors, tiles cut short by the last pixels).
+//! The direct convolution kernels (AVX-512, AVX2 + FMA), im2col, and im2col on the in-image
+//! taps only (`taps`) against the portable route, in f64 and f32: values and the gradients
+//! of input, weight and bias, alone and fused with batch norm + ReLU and with PReLU, on
+//! shapes that reach every edge of the kernels (one image, 1×1, 2×2 and 4×4 images, borders,
+//! stride 2, 'valid', 1×1 and 5×5 kernels, channel counts that are not whole vectors, tiles
+//! cut short by the last pixels).
 
 mod common;
 
