@@ -241,16 +241,7 @@ impl<E: Dtype, D: Storage<E>> Network<E, D> {
     /// layer that computes it (not the first). Batch norm, activations, the last linear layer
     /// and the head are left out (under 1 %). `mnist4`: 36.3 M and 108.4 M.
     pub fn conv_flops_per_image(&self) -> (f64, f64) {
-        let (mut h, mut w, mut fwd, mut train) = (IMAGE_SIDE, IMAGE_SIDE, 0.0, 0.0);
-        for c in self.convs() {
-            let oh = window_geometry(h, c.k, c.stride, c.padding).map_or(0, |g| g.0);
-            let ow = window_geometry(w, c.k, c.stride, c.padding).map_or(0, |g| g.0);
-            let f = 2.0 * (oh * ow * c.k * c.k * c.c_in * c.c_out) as f64;
-            fwd += f;
-            train += if c.input_grad { 3.0 * f } else { 2.0 * f };
-            (h, w) = (oh, ow);
-        }
-        (fwd, train)
+        self.conv_flops(false)
     }
 
     /// As [`Self::conv_flops_per_image`], counting only the multiply-adds whose input lies
@@ -258,15 +249,20 @@ impl<E: Dtype, D: Storage<E>> Network<E, D> {
     /// border, as the `taps` route does (and, by its figures, PyTorch's oneDNN). `mnist4`:
     /// 99 % of the full count; `sphere20`: 71 % (its 4×4 and 2×2 stages).
     pub fn conv_flops_per_image_in_image(&self) -> (f64, f64) {
-        // Kernel offsets inside an input of n for each of the window's out positions, summed.
-        let inside = |n: usize, c: &Conv2d<E, D>| -> (usize, usize) {
+        self.conv_flops(true)
+    }
+
+    /// The two counts above: per layer and side, the kernel offsets summed over the output
+    /// positions, all k of them or (`in_image`) those that fall inside the input.
+    fn conv_flops(&self, in_image: bool) -> (f64, f64) {
+        let side = |n: usize, c: &Conv2d<E, D>| -> (usize, usize) {
             let Ok((out, start)) = window_geometry(n, c.k, c.stride, c.padding) else { return (0, 0) };
-            let taps = (0..out).map(|o| (0..c.k).filter(|&ky| (o * c.stride + ky).checked_sub(start).is_some_and(|y| y < n)).count()).sum();
-            (out, taps)
+            let inside = |o: usize| (0..c.k).filter(|&ky| (o * c.stride + ky).checked_sub(start).is_some_and(|y| y < n)).count();
+            (out, if in_image { (0..out).map(inside).sum() } else { out * c.k })
         };
         let (mut h, mut w, mut fwd, mut train) = (IMAGE_SIDE, IMAGE_SIDE, 0.0, 0.0);
         for c in self.convs() {
-            let ((oh, ty), (ow, tx)) = (inside(h, c), inside(w, c));
+            let ((oh, ty), (ow, tx)) = (side(h, c), side(w, c));
             let f = 2.0 * (ty * tx * c.c_in * c.c_out) as f64;
             fwd += f;
             train += if c.input_grad { 3.0 * f } else { 2.0 * f };

@@ -16,7 +16,7 @@ pub(super) struct Operand<'a, E> {
 pub(super) fn matmul<E: Dtype>(dst: &mut [E], a: Operand<E>, b: Operand<E>, accumulate: bool) {
     assert!(dst.len() == a.out_rows() * b.out_cols(), "matmul sizes");
     // SAFETY: dst holds exactly the m·n elements written.
-    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate, parallelism(true)) }
+    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate, true) }
 }
 
 /// As [`matmul`], on all threads or (`all_threads` false) on the calling thread only, for
@@ -24,7 +24,7 @@ pub(super) fn matmul<E: Dtype>(dst: &mut [E], a: Operand<E>, b: Operand<E>, accu
 pub(super) fn matmul_on<E: Dtype>(dst: &mut [E], a: Operand<E>, b: Operand<E>, accumulate: bool, all_threads: bool) {
     assert!(dst.len() == a.out_rows() * b.out_cols(), "matmul sizes");
     // SAFETY: dst holds exactly the m·n elements written.
-    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate, parallelism(all_threads)) }
+    unsafe { matmul_raw(dst.as_mut_ptr(), a, b, accumulate, all_threads) }
 }
 
 /// dst[m, n] = a · b into memory that need not be initialised (the GEMM writes every
@@ -33,7 +33,7 @@ pub(super) fn matmul_uninit<E: Dtype>(dst: &mut [std::mem::MaybeUninit<E>], a: O
     assert!(dst.len() == a.out_rows() * b.out_cols(), "matmul sizes");
     // SAFETY: with `accumulate` false the GEMM writes all m·n elements of dst without
     // reading them.
-    unsafe { matmul_raw(dst.as_mut_ptr().cast::<E>(), a, b, false, parallelism(all_threads)) }
+    unsafe { matmul_raw(dst.as_mut_ptr().cast::<E>(), a, b, false, all_threads) }
 }
 
 /// dst = a · b on the calling thread for operands whose rows lie `a_rs` and `dst_rs` elements
@@ -44,12 +44,10 @@ pub(super) fn matmul_rows<E: Dtype>(dst: &mut [E], dst_rs: usize, a: &[E], a_rs:
     if m == 0 || n == 0 {
         return;
     }
-    assert!(a_rs >= k && dst_rs >= n && b.len() == k * n, "matmul_rows strides");
-    assert!(a.len() >= (m - 1) * a_rs + k && dst.len() >= (m - 1) * dst_rs + n, "matmul_rows sizes");
-    // SAFETY: the asserts above keep every row of a and dst inside its slice; b is k × n.
-    unsafe {
-        gemm::gemm(m, n, k, dst.as_mut_ptr(), 1, dst_rs as isize, false, a.as_ptr(), 1, a_rs as isize, b.as_ptr(), 1, n as isize, E::ONE, E::ONE, false, false, false, gemm::Parallelism::None);
-    }
+    assert!(a_rs >= k && b.len() == k * n, "matmul_rows strides");
+    let a = View { data: a, offset: 0, rows: m, cols: k, rs: a_rs, cs: 1 };
+    let b = View { data: b, offset: 0, rows: k, cols: n, rs: n, cs: 1 };
+    matmul_view_acc(dst, 0, dst_rs, a, b, false);
 }
 
 fn parallelism(all_threads: bool) -> gemm::Parallelism {
@@ -72,41 +70,18 @@ impl<E> Operand<'_, E> {
 /// # Safety
 /// `dst` must be valid for writes (and, with `accumulate`, reads) of m·n elements, where
 /// m and n are the logical rows of `a` and columns of `b`, and not overlap `a` or `b`.
-unsafe fn matmul_raw<E: Dtype>(dst: *mut E, a: Operand<E>, b: Operand<E>, accumulate: bool, parallelism: gemm::Parallelism) {
-    let (m, k) = (a.out_rows(), a.out_cols());
-    let (k2, n) = (b.out_rows(), b.out_cols());
-    assert!(k == k2 && a.data.len() == a.rows * a.cols && b.data.len() == b.rows * b.cols, "matmul sizes");
-    // Strides (column step, row step) of the logical operand in its row-major storage.
-    let strides = |o: &Operand<E>| if o.transposed { (o.cols as isize, 1) } else { (1, o.cols as isize) };
-    let (a_cs, a_rs) = strides(&a);
-    let (b_cs, b_rs) = strides(&b);
-    // SAFETY: the sizes and strides above describe exactly a and b; dst as the caller
-    // promised.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            1,
-            n as isize,
-            accumulate,
-            a.data.as_ptr(),
-            a_cs,
-            a_rs,
-            b.data.as_ptr(),
-            b_cs,
-            b_rs,
-            E::ONE,
-            E::ONE,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+unsafe fn matmul_raw<E: Dtype>(dst: *mut E, a: Operand<E>, b: Operand<E>, accumulate: bool, all_threads: bool) {
+    assert!(a.data.len() == a.rows * a.cols && b.data.len() == b.rows * b.cols, "matmul sizes");
+    // The logical operand as a view of its row-major storage.
+    fn view<'a, E>(o: Operand<'a, E>) -> View<'a, E> {
+        let (rs, cs) = if o.transposed { (1, o.cols) } else { (o.cols, 1) };
+        View { data: o.data, offset: 0, rows: o.out_rows(), cols: o.out_cols(), rs, cs }
     }
+    let (a, b) = (view(a), view(b));
+    let n = b.cols;
+    // SAFETY: as the caller promised, for the m·n elements of a row-major dst.
+    unsafe { matmul_view_raw(dst, a.rows * n, 0, n, accumulate, a, b, all_threads) }
 }
-
 
 /// A matrix inside a slice: element (i, j) at `offset + i·rs + j·cs` (a column block of a
 /// wider matrix, or a transposed one).

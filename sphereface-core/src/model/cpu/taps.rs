@@ -41,6 +41,27 @@ impl TapClass {
     fn taps(&self) -> usize {
         (self.ky.1 - self.ky.0) * (self.kx.1 - self.kx.0)
     }
+
+    /// For a kernel of side `k` on `ci` input channels: a row's width in `cols_c`, and the
+    /// GEMM pieces: one per tap row of `run` columns, or one for them all where the rows are
+    /// whole (their rows of W then lie together). Piece j starts at column j·run of `cols_c`
+    /// and at row [`Self::w_row`] of W.
+    fn layout(&self, k: usize, ci: usize) -> (usize, usize, usize) {
+        let (nky, nkx) = (self.ky.1 - self.ky.0, self.kx.1 - self.kx.0);
+        let kc = nky * nkx * ci;
+        let (pieces, run) = if nkx == k { (1.min(nky), kc) } else { (nky, nkx * ci) };
+        (kc, pieces, run)
+    }
+
+    /// W's first row for GEMM piece `j`.
+    fn w_row(&self, j: usize, k: usize, ci: usize) -> usize {
+        ((self.ky.0 + j) * k + self.kx.0) * ci
+    }
+
+    /// The kernel offsets `ky·k + kx` of the in-image taps, in `cols_c`'s order.
+    fn offsets(&self, k: usize) -> impl Iterator<Item = usize> + '_ {
+        (self.ky.0..self.ky.1).flat_map(move |ky| (self.kx.0..self.kx.1).map(move |kx| ky * k + kx))
+    }
 }
 
 /// The classes of a layer's output pixels from its patch indices (`idx`: `k·k` per pixel,
@@ -51,12 +72,12 @@ pub(super) fn tap_classes(idx: &[usize], k: usize, pad: usize) -> (Vec<TapClass>
     let mut classes: Vec<TapClass> = Vec::new();
     for (p, patch) in idx.chunks(kk).enumerate() {
         let inside = |ky: usize, kx: usize| patch[ky * k + kx] != pad;
-        let rows: Vec<usize> = (0..k).filter(|&ky| (0..k).any(|kx| inside(ky, kx))).collect();
-        let cols: Vec<usize> = (0..k).filter(|&kx| (0..k).any(|ky| inside(ky, kx))).collect();
+        let row_in = |ky: &usize| (0..k).any(|kx| inside(*ky, kx));
+        let col_in = |kx: &usize| (0..k).any(|ky| inside(ky, *kx));
         // A pixel with no tap in the image (a border wider than the kernel) has no terms:
         // it keeps only the bias. An empty rectangle stands for it.
-        let (ky, kx) = match (rows.first(), rows.last(), cols.first(), cols.last()) {
-            (Some(&y0), Some(&y1), Some(&x0), Some(&x1)) => ((y0, y1 + 1), (x0, x1 + 1)),
+        let (ky, kx) = match ((0..k).find(row_in), (0..k).rev().find(row_in), (0..k).find(col_in), (0..k).rev().find(col_in)) {
+            (Some(y0), Some(y1), Some(x0), Some(x1)) => ((y0, y1 + 1), (x0, x1 + 1)),
             _ => ((0, 0), (0, 0)),
         };
         debug_assert!((ky.0..ky.1).all(|y| (kx.0..kx.1).all(|x| inside(y, x))), "in-image taps form a rectangle");
@@ -83,19 +104,14 @@ pub(super) fn taps_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usi
     // split well: measured 10–18 % faster for sphere20's 4×4 and 2×2 layers at batch 64,
     // docs/PERFORMANCE.md): cols_c and y_c.
     let per_class = |c: &TapClass| -> (Vec<E>, Vec<E>) {
-        let (nky, nkx) = (c.ky.1 - c.ky.0, c.kx.1 - c.kx.0);
-        let (kc, pc) = (nky * nkx * ci, c.pixels.len());
-        // One GEMM per tap row, or one for them all where the rows are whole (their rows of W
-        // then lie together).
-        let (pieces, run) = if nkx == k { (1.min(nky), kc) } else { (nky, nkx * ci) };
+        let ((kc, pieces, run), pc) = (c.layout(k, ci), c.pixels.len());
         let rows = b * pc;
         // cols_c: each row's taps, C_in values each.
         let mut cols: Vec<E> = Vec::with_capacity(rows * kc);
         if kc > 0 {
             for (img, src) in cols.spare_capacity_mut()[..rows * kc].chunks_mut(pc * kc).zip(xv.chunks(hw * ci)) {
                 for (row, &p) in img.chunks_mut(kc).zip(&c.pixels) {
-                    let taps = (c.ky.0..c.ky.1).flat_map(|ky| (c.kx.0..c.kx.1).map(move |kx| ky * k + kx));
-                    for (d, t) in row.chunks_mut(ci).zip(taps) {
+                    for (d, t) in row.chunks_mut(ci).zip(c.offsets(k)) {
                         let q = idx[p * kk + t];
                         for (d, s) in d.iter_mut().zip(&src[q * ci..(q + 1) * ci]) {
                             d.write(*s);
@@ -111,7 +127,7 @@ pub(super) fn taps_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usi
             None => vec![E::default(); rows * co],
         };
         for j in 0..pieces {
-            let w0 = ((c.ky.0 + j) * k + c.kx.0) * ci;
+            let w0 = c.w_row(j, k, ci);
             let a = View { data: &cols, offset: j * run, rows, cols: run, rs: kc, cs: 1 };
             let w = View { data: &wv, offset: w0 * co, rows: run, cols: co, rs: co, cs: 1 };
             matmul_view_acc(&mut yc, 0, co, a, w, false);
@@ -146,9 +162,7 @@ pub(super) fn taps_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usi
         let dw = grads.get_or_alloc_mut(&w_ghost)?;
         let mut dys: Vec<Vec<E>> = Vec::with_capacity(classes.len());
         for (c, cols) in classes.iter().zip(&saved) {
-            let (nky, nkx) = (c.ky.1 - c.ky.0, c.kx.1 - c.kx.0);
-            let (kc, pc) = (nky * nkx * ci, c.pixels.len());
-            let (pieces, run) = if nkx == k { (1.min(nky), kc) } else { (nky, nkx * ci) };
+            let ((kc, pieces, run), pc) = (c.layout(k, ci), c.pixels.len());
             let rows = b * pc;
             let mut dyc: Vec<E> = Vec::with_capacity(rows * co);
             dyc.spare_capacity_mut()[..rows * co].par_chunks_mut(pc * co).zip(dy.par_chunks(np * co)).for_each(|(dimg, simg)| {
@@ -161,7 +175,7 @@ pub(super) fn taps_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usi
             // SAFETY: every row of dyc was written above.
             unsafe { dyc.set_len(rows * co) };
             for j in 0..pieces {
-                let w0 = ((c.ky.0 + j) * k + c.kx.0) * ci;
+                let w0 = c.w_row(j, k, ci);
                 let a = View { data: cols, offset: j * run, rows: run, cols: rows, rs: 1, cs: kc };
                 let g = View { data: &dyc, offset: 0, rows, cols: co, rs: co, cs: 1 };
                 matmul_view_acc(dw, w0 * co, co, a, g, true);
@@ -187,16 +201,14 @@ pub(super) fn taps_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usi
         // SAFETY: every row of Wᵀ was written above.
         unsafe { wt.set_len(kkc * co) };
         for (c, dyc) in classes.iter().zip(&dys) {
-            let (nky, nkx) = (c.ky.1 - c.ky.0, c.kx.1 - c.kx.0);
-            let (kc, pc) = (nky * nkx * ci, c.pixels.len());
-            let (pieces, run) = if nkx == k { (1.min(nky), kc) } else { (nky, nkx * ci) };
+            let ((kc, pieces, run), pc) = (c.layout(k, ci), c.pixels.len());
             let rows = b * pc;
             if kc == 0 {
                 continue;
             }
             let mut dcols: Vec<E> = Vec::with_capacity(rows * kc);
             for j in 0..pieces {
-                let w0 = ((c.ky.0 + j) * k + c.kx.0) * ci;
+                let w0 = c.w_row(j, k, ci);
                 let g = View { data: dyc, offset: 0, rows, cols: co, rs: co, cs: 1 };
                 let wt = View { data: &wt, offset: w0, rows: co, cols: run, rs: kkc, cs: 1 };
                 matmul_view_into(&mut dcols.spare_capacity_mut()[..rows * kc], j * run, kc, g, wt, true);
@@ -205,8 +217,7 @@ pub(super) fn taps_parts<E: Dtype>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usi
             unsafe { dcols.set_len(rows * kc) };
             dx.par_chunks_mut(hw * ci).zip(dcols.par_chunks(pc * kc)).for_each(|(img, dimg)| {
                 for (row, &p) in dimg.chunks(kc).zip(&c.pixels) {
-                    let taps = (c.ky.0..c.ky.1).flat_map(|ky| (c.kx.0..c.kx.1).map(move |kx| ky * k + kx));
-                    for (s, t) in row.chunks(ci).zip(taps) {
+                    for (s, t) in row.chunks(ci).zip(c.offsets(k)) {
                         let q = idx[p * kk + t];
                         for (d, s) in img[q * ci..(q + 1) * ci].iter_mut().zip(s) {
                             *d += *s;
