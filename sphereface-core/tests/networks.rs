@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use sphereface_core::model::net::dropout_mask;
-use sphereface_core::model::{HasParams, ParamKind, Vector};
+use sphereface_core::model::{with_conv_kernels, ConvKernels, HasParams, ParamKind, Vector};
 use sphereface_core::optim::OptimConfig;
 use sphereface_core::rng::{stream, Stream};
 use sphereface_core::prelude::*;
@@ -285,9 +285,17 @@ fn dropout_masks_and_forward() {
 /// Evaluation without a tape takes the CPU's own route for `mnist4` (batch norm folded into
 /// the convolutions, the batch cut into chunks): it must give the embeddings of the
 /// block-by-block fast path (taped) and of the portable route, with batch statistics that
-/// moved away from their initial values, for a batch that does not fill the last chunk.
+/// moved away from their initial values, for a batch that does not fill the last chunk;
+/// on each convolution route (`Auto`: the direct kernels and Winograd's F(4×4, 3×3) where
+/// the CPU has them; `Im2col`: im2col + GEMM and F(2×2, 3×3); `Avx2`).
 #[test]
 fn folded_evaluation_matches_block_by_block_routes() {
+    for route in [ConvKernels::Auto, ConvKernels::Im2col, ConvKernels::Avx2] {
+        with_conv_kernels(route, folded_evaluation_matches);
+    }
+}
+
+fn folded_evaluation_matches() {
     let dev = Cpu::default();
     let mut n = net(NetKind::Mnist4, 3, 4);
     for seed in 0..3 {

@@ -563,54 +563,93 @@ fn task_images(g: &Geometry) -> usize {
 /// the geometry is [`Geometry::bordered`], `xp` (`[B, Hp, Wp, C_in]`) receives the bordered
 /// copy of `x`, made per task right before its tiles read it (while it is in the cache), and
 /// every element of it is written.
-pub(super) fn forward<E: DirectElem>(ker: &Kernels<E>, g: &Geometry, x: &[E], xp: Option<&mut [MaybeUninit<E>]>, w: &[E], bias: Option<&[E]>, out: &mut [MaybeUninit<E>]) {
+pub(super) fn forward<E: DirectElem>(ker: &'static Kernels<E>, g: &Geometry, x: &[E], xp: Option<&mut [MaybeUninit<E>]>, w: &[E], bias: Option<&[E]>, out: &mut [MaybeUninit<E>]) {
     let (np, co, xi) = (g.oh * g.ow, g.co, g.xp_image());
-    let blocks = ker.col_blocks(co);
-    let rt = tile_rows(ker, &blocks);
     let imgs = task_images(g);
     let per_in = g.h * g.w * g.ci;
-    // W's column blocks as contiguous panels [K, nv·lanes], read front to back by the tiles.
-    let kkc = g.k * g.k * g.ci;
-    let panels = pack_panels(w, kkc, co, &blocks, ker.lanes);
-    let run = |o: &mut [MaybeUninit<E>], x: &[E]| {
-        if let Some(bias) = bias {
-            for (d, v) in o.iter_mut().zip(bias.iter().cycle()) {
-                d.write(*v);
-            }
-        }
-        let n = o.len() / co;
-        let o = o.as_mut_ptr().cast::<E>();
-        for (&(c0, nv), panel) in blocks.iter().zip(&panels) {
-            let mut p0 = 0;
-            while p0 < n {
-                let r = rt.min(n - p0);
-                let mut a = [std::ptr::null::<E>(); 8];
-                let mut dst = [std::ptr::null_mut::<E>(); 8];
-                for i in 0..r {
-                    let (img, p) = ((p0 + i) / np, (p0 + i) % np);
-                    // SAFETY: pixel p's patch lies inside xp image `img` of this task; its
-                    // output row inside `o`.
-                    unsafe {
-                        a[i] = x.as_ptr().add(img * xi + g.corner(p));
-                        dst[i] = o.add((p0 + i) * co + c0);
-                    }
-                }
-                let t = Gather { a: &a[..r], nseg: g.k, seg_stride: g.wp * g.ci, seg_len: g.k * g.ci, b: panel.as_ptr(), ldb: nv * ker.lanes, dst: &dst[..r], accumulate: bias.is_some() };
-                // SAFETY: the kernels' CPU features were detected; the tile's reads stay in
-                // the patch rows and W's columns c0..c0 + nv·lanes, its writes in `o`.
-                unsafe { (ker.gather)(r, nv, &t) };
-                p0 += r;
-            }
-        }
-    };
+    let plan = ForwardPlan::new(ker, g, w);
     let tasks = out.par_chunks_mut(imgs * np * co).zip(x.par_chunks(imgs * per_in));
     match xp {
         Some(xp) => tasks.zip(xp.par_chunks_mut(imgs * xi)).for_each(|((o, x), xp)| {
             border_images(g, x, xp);
             // SAFETY: border_images wrote every element of this task's xp.
-            run(o, unsafe { std::slice::from_raw_parts(xp.as_ptr().cast::<E>(), xp.len()) });
+            plan.run(g, unsafe { std::slice::from_raw_parts(xp.as_ptr().cast::<E>(), xp.len()) }, bias, o);
         }),
-        None => tasks.for_each(|(o, x)| run(o, x)),
+        None => tasks.for_each(|(o, x)| plan.run(g, x, bias, o)),
+    }
+}
+
+/// A layer's forward tiles with W packed once: its column blocks as contiguous panels
+/// `[K, nv·lanes]`, read front to back by the tiles.
+pub(super) struct ForwardPlan<E: 'static> {
+    ker: &'static Kernels<E>,
+    blocks: Vec<(usize, usize)>,
+    panels: Vec<Vec<E>>,
+    rt: usize,
+}
+
+impl<E: DirectElem> ForwardPlan<E> {
+    /// The plan of a layer of geometry `g` with weights `w` `[k·k·C_in, C_out]`.
+    pub(super) fn new(ker: &'static Kernels<E>, g: &Geometry, w: &[E]) -> Self {
+        let blocks = ker.col_blocks(g.co);
+        let rt = tile_rows(ker, &blocks);
+        let panels = pack_panels(w, g.k * g.k * g.ci, g.co, &blocks, ker.lanes);
+        ForwardPlan { ker, blocks, panels, rt }
+    }
+
+    /// The outputs `o` (`[n·OH·OW, C_out]`, every element written) of the n images whose
+    /// `xp` (bordered copy or the input itself) is `x`, on the calling thread; each output
+    /// starts from its bias.
+    fn run(&self, g: &Geometry, x: &[E], bias: Option<&[E]>, o: &mut [MaybeUninit<E>]) {
+        let (np, co, xi, lanes) = (g.oh * g.ow, g.co, g.xp_image(), self.ker.lanes);
+        if let Some(bias) = bias {
+            assert_eq!(bias.len(), co, "one bias per output channel");
+            for row in o.chunks_exact_mut(co) {
+                // SAFETY: MaybeUninit<E> has E's layout; a row and the bias hold C_out values.
+                unsafe { std::ptr::copy_nonoverlapping(bias.as_ptr(), row.as_mut_ptr().cast::<E>(), co) };
+            }
+        }
+        let n = o.len() / co;
+        let o = o.as_mut_ptr().cast::<E>();
+        for (&(c0, nv), panel) in self.blocks.iter().zip(&self.panels) {
+            let mut p0 = 0;
+            while p0 < n {
+                let r = self.rt.min(n - p0);
+                let mut a = [std::ptr::null::<E>(); 8];
+                let mut dst = [std::ptr::null_mut::<E>(); 8];
+                for i in 0..r {
+                    let (img, p) = ((p0 + i) / np, (p0 + i) % np);
+                    // SAFETY: pixel p's patch lies inside xp image `img` of these images;
+                    // its output row inside `o`.
+                    unsafe {
+                        a[i] = x.as_ptr().add(img * xi + g.corner(p));
+                        dst[i] = o.add((p0 + i) * co + c0);
+                    }
+                }
+                let t = Gather { a: &a[..r], nseg: g.k, seg_stride: g.wp * g.ci, seg_len: g.k * g.ci, b: panel.as_ptr(), ldb: nv * lanes, dst: &dst[..r], accumulate: bias.is_some() };
+                // SAFETY: the kernels' CPU features were detected; the tile's reads stay in
+                // the patch rows and W's columns c0..c0 + nv·lanes, its writes in `o`.
+                unsafe { (self.ker.gather)(r, nv, &t) };
+                p0 += r;
+            }
+        }
+    }
+
+    /// The forward pass of the images `x` (`[n, H·W·C_in]`) on the calling thread into `o`
+    /// (`[n·OH·OW, C_out]`, every element written), from `bias`: the evaluation route's,
+    /// one chunk of images per thread. Where the geometry is bordered the copy is made in
+    /// `scratch`.
+    pub(super) fn run_images(&self, g: &Geometry, x: &[E], scratch: &mut Vec<E>, bias: &[E], o: &mut [MaybeUninit<E>]) {
+        if !g.bordered() {
+            return self.run(g, x, Some(bias), o);
+        }
+        let len = x.len() / (g.h * g.w * g.ci) * g.xp_image();
+        scratch.clear();
+        scratch.reserve(len);
+        border_images(g, x, &mut scratch.spare_capacity_mut()[..len]);
+        // SAFETY: border_images wrote every element of the first `len`.
+        unsafe { scratch.set_len(len) };
+        self.run(g, scratch, Some(bias), o);
     }
 }
 

@@ -3,7 +3,7 @@
 //! values stay host vectors ([`conv`], [`batch_norm`]), our own GEMMs ([`gemm`]), im2col on
 //! the in-image taps only for small images with a wide zero border ([`taps`]), and for
 //! evaluation the `mnist4` body with batch norm folded into the convolutions ([`eval`]),
-//! its stride-1 layer by Winograd's F(2×2, 3×3) ([`winograd`]).
+//! its stride-1 layer by Winograd's minimal filtering ([`winograd`]).
 //! Other devices use the portable composition of dfdx ops ([`Conv2d::forward_portable`],
 //! [`BatchNorm::forward_portable`]); the tests check that both routes agree in values and
 //! gradients.
