@@ -164,21 +164,8 @@ impl<E: Dtype> Winograd<E> {
                     });
                 }
             }
-            // t = Bᵀ d (t[i][c] from column c of d), then V = t B (row i of V from row i of t).
-            let tmp = &mut scratch[..aa * ci];
-            for c in 0..al {
-                let col: [&[E]; MAX_ALPHA] = std::array::from_fn(|r| if r < al { d[r * al + c] } else { &[] });
-                for (i, b) in self.bt.iter().enumerate() {
-                    combine(&mut tmp[(i * al + c) * ci..][..ci], b, &col[..al]);
-                }
-            }
-            for i in 0..al {
-                let mut parts = tmp[i * al * ci..][..al * ci].chunks_exact(ci);
-                let row: [&[E]; MAX_ALPHA] = std::array::from_fn(|_| parts.next().unwrap_or(&[]));
-                for (k, b) in self.bt.iter().enumerate() {
-                    combine(&mut vt[(i * al + k) * ci..][..ci], b, &row[..al]);
-                }
-            }
+            // V = Bᵀ d B
+            sandwich(&self.bt, &d, &mut scratch[..aa * ci], vt, ci);
         }
         // M[tile][ξ][c_out] = V[·][ξ][·] · U[ξ]
         let mut mm = vec![E::default(); tiles * aa * co];
@@ -189,21 +176,10 @@ impl<E: Dtype> Winograd<E> {
         let mut y = vec![E::default(); m * m * co];
         for (t, mt) in mm.chunks_exact(aa * co).enumerate() {
             let (img, ty, tx) = (t / (th * tw), t / tw % th, t % tw);
-            // s = Aᵀ M (s[i][k] from column k of M), then Y = s A (row i of Y from row i of s).
-            let s = &mut scratch[..m * al * co];
-            for k in 0..al {
-                let col: [&[E]; MAX_ALPHA] = std::array::from_fn(|r| if r < al { &mt[(r * al + k) * co..][..co] } else { &[] });
-                for (i, a) in self.at.iter().enumerate() {
-                    combine(&mut s[(i * al + k) * co..][..co], a, &col[..al]);
-                }
-            }
-            for i in 0..m {
-                let mut parts = s[i * al * co..][..al * co].chunks_exact(co);
-                let row: [&[E]; MAX_ALPHA] = std::array::from_fn(|_| parts.next().unwrap_or(&[]));
-                for (j, a) in self.at.iter().enumerate() {
-                    combine(&mut y[(i * m + j) * co..][..co], a, &row[..al]);
-                }
-            }
+            // Y = Aᵀ M A
+            let mut parts = mt.chunks_exact(co);
+            let grid: [&[E]; MAX_ALPHA * MAX_ALPHA] = std::array::from_fn(|_| parts.next().unwrap_or(&[]));
+            sandwich(&self.at, &grid[..aa], &mut scratch[..m * al * co], &mut y, co);
             for (q, yq) in y.chunks_exact(co).enumerate() {
                 let (oy, ox) = (m * ty + q / m, m * tx + q % m);
                 if oy < self.oh && ox < self.ow {
@@ -216,6 +192,26 @@ impl<E: Dtype> Winograd<E> {
             }
         }
         out
+    }
+}
+
+/// `out = T x Tᵀ` for an α×α grid `x` of `ch` values per cell (row by row) and a transform
+/// T of `t.len()` rows × α: first `mid = T x` (`mid[i][c]` from column c of x), then `out =
+/// mid Tᵀ` (row i of out from row i of mid), each cell one [`combine`].
+fn sandwich<E: Dtype>(t: &Terms<E>, x: &[&[E]], mid: &mut [E], out: &mut [E], ch: usize) {
+    let (rows, al) = (t.len(), x.len().isqrt());
+    for c in 0..al {
+        let col: [&[E]; MAX_ALPHA] = std::array::from_fn(|r| if r < al { x[r * al + c] } else { &[] });
+        for (i, ti) in t.iter().enumerate() {
+            combine(&mut mid[(i * al + c) * ch..][..ch], ti, &col[..al]);
+        }
+    }
+    for i in 0..rows {
+        let mut parts = mid[i * al * ch..][..al * ch].chunks_exact(ch);
+        let row: [&[E]; MAX_ALPHA] = std::array::from_fn(|_| parts.next().unwrap_or(&[]));
+        for (j, tj) in t.iter().enumerate() {
+            combine(&mut out[(i * rows + j) * ch..][..ch], tj, &row[..al]);
+        }
     }
 }
 
