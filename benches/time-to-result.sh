@@ -9,14 +9,25 @@
 # with the CPU and the build, the same fields as benches/time-to-result-2026-12-04.jsonl:
 #   cargo build --release -p sphereface-core --bin sphereface
 #   bash benches/time-to-result.sh | tee -a benches/time-to-result-$(date +%F).jsonl
+# ROUTES (default: im2col auto) picks the routes, LOSSES (default: the seed's three) the
+# losses, and OUT keeps the runs there instead of a temporary directory; one round of the
+# `long` protocol, two runs (one loss in 2-D and 3-D) at once on the direct route:
+#   ROUNDS=1 PROTOCOLS=long LOSSES=angular ROUTES=auto LONG_STEPS=0 OUT=/tmp/ttr bash benches/time-to-result.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-target/release/sphereface}
 ROUNDS=${ROUNDS:-2}
 PROTOCOLS=${PROTOCOLS:-quick lecture}
 LONG_STEPS=${LONG_STEPS:-1500}
-WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+ROUTES=${ROUTES:-im2col auto}
+LOSSES=${LOSSES:-original,modified,angular}
+if [ -n "${OUT:-}" ]; then
+    WORK=$OUT
+    mkdir -p "$WORK"
+else
+    WORK=$(mktemp -d)
+    trap 'rm -rf "$WORK"' EXIT
+fi
 CPU="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') ($(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|avx512f)$' | tr '\n' ',' | sed 's/,$//; s/,/, /'))"
 BUILD=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- sphereface-core || echo "+changes")
 # record FILE ROUTE ROUND [KEY=VALUE...]: FILE's JSON with the route asked, round, build,
@@ -35,11 +46,11 @@ PY
 }
 for round in $(seq "$ROUNDS"); do
     for protocol in $PROTOCOLS; do
-        for route in im2col auto; do
+        for route in $ROUTES; do
             jobs=$([ "$route" = im2col ] && echo 1 || echo 2)
             out="$WORK/$protocol-$route"
             rm -rf "$out"
-            SPHEREFACE_CONV=$route /usr/bin/time -v -o "$WORK/time.txt" "$B" reproduce --protocol "$protocol" --jobs "$jobs" --out "$out" --quiet > "$WORK/log.txt" 2>&1
+            SPHEREFACE_CONV=$route /usr/bin/time -v -o "$WORK/time.txt" "$B" reproduce --protocol "$protocol" --losses "$LOSSES" --jobs "$jobs" --out "$out" --quiet > "$WORK/log.txt" 2>&1
             rss=$(awk -F: '/Maximum resident/ {printf "%.1f", $2 / 1024}' "$WORK/time.txt")
             record "$out/reproduce.json" "$route" "$round" "PEAK_RSS_MB=$rss" "PEAK_RSS_HOW=/usr/bin/time -v"
         done
