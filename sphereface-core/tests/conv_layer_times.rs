@@ -52,6 +52,7 @@ fn conv_layer_times() {
     let max_side: usize = std::env::var("MAX_SIDE").ok().and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
     let mut routes = vec![ConvKernels::Im2col, ConvKernels::Taps];
     routes.extend([(Isa::Avx512, ConvKernels::Avx512), (Isa::Avx2, ConvKernels::Avx2)].into_iter().filter(|(i, _)| i.available()).map(|(_, k)| k));
+    routes.push(ConvKernels::Winograd); // F(4x4, 3x3) on the stride-1 layers, the others as `auto`
     for (h, ci, co, s, b, pad, input_grad) in cases.into_iter().filter(|c| c.0 <= max_side) {
         let conv = Conv2d::<f32, Cpu> { weight: vector(&dev, vec![0.01; 9 * ci * co]), bias: Some(vector(&dev, vec![0.0; co])), c_in: ci, c_out: co, k: 3, stride: s, padding: pad, input_grad, indices: Default::default() };
         let x: Tensor<(usize, usize), f32, Cpu> = dev.tensor_from_vec(vec![0.5; b * h * h * ci], (b, h * h * ci));

@@ -1,5 +1,6 @@
-//! The direct convolution kernels (AVX-512, AVX2 + FMA), im2col, and im2col on the in-image
-//! taps only (`taps`) against the portable route, in f64 and f32: values and the gradients
+//! The direct convolution kernels (AVX-512, AVX2 + FMA), im2col, im2col on the in-image
+//! taps only (`taps`), and Winograd's F(4×4, 3×3) for every stride-1 3×3 layer it takes
+//! (`winograd`) against the portable route, in f64 and f32: values and the gradients
 //! of input, weight and bias, alone and fused with batch norm + ReLU and with PReLU, on
 //! shapes that reach every edge of the kernels (one image, 1×1, 2×2 and 4×4 images, borders,
 //! stride 2, 'valid', 1×1 and 5×5 kernels, channel counts that are not whole vectors, tiles
@@ -42,6 +43,7 @@ fn routes() -> Vec<ConvKernels> {
     }
     r.push(ConvKernels::Im2col);
     r.push(ConvKernels::Taps);
+    r.push(ConvKernels::Winograd);
     r
 }
 
@@ -52,7 +54,8 @@ fn auto_takes_the_widest_direct_kernels_the_cpu_has() {
     let expected = [Isa::Avx512, Isa::Avx2].into_iter().find(Isa::available);
     assert_eq!(ConvKernels::Auto.resolved(), expected);
     assert_eq!(ConvKernels::Im2col.resolved(), None);
-    for name in ["auto", "avx512", "avx2", "im2col", "taps"] {
+    assert_eq!(ConvKernels::Winograd.resolved(), expected);
+    for name in ["auto", "avx512", "avx2", "im2col", "taps", "winograd"] {
         assert_eq!(ConvKernels::parse(name).unwrap().name(), name);
     }
     assert!(ConvKernels::parse("avx3").is_err());

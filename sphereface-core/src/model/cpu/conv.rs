@@ -15,7 +15,8 @@ use rayon::prelude::*;
 use super::direct::{self, DirectElem, Geometry, Kernels};
 use super::taps;
 use super::batch_norm::{bn_relu_parts, channel_sums, ROWS_PER_TASK};
-use super::eval::CHUNK_IMAGES;
+use super::eval::{CHUNK_IMAGES, WINOGRAD_MIN_C_IN};
+use super::winograd::{Winograd, F4};
 use super::gemm::{matmul, matmul_on, matmul_uninit, Operand};
 use super::host;
 use crate::model::layers::{patch_indices, window_geometry, Act, BatchNorm, Conv2d, Mode, PRelu};
@@ -34,7 +35,10 @@ const MAX_CHUNKED_WEIGHT_BYTES: usize = 640 << 10;
 
 /// Convolution forward on the host: returns the output `[B·OH·OW, C_out]`, OH, OW and the
 /// backward half.
-fn conv_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu>, b: usize, h: usize, w: usize) -> Result<(Vec<E>, usize, usize, ConvBackward<E>)> {
+fn conv_parts<E: DirectElem + Float>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu>, b: usize, h: usize, w: usize) -> Result<(Vec<E>, usize, usize, ConvBackward<E>)> {
+    if winograd_trains(conv, h, w)? {
+        return winograd_parts(conv, t, h, w);
+    }
     if let Some(ker) = direct::direct_kernels::<E>(conv.k * conv.k * conv.c_in, conv.c_out) {
         return direct_parts(conv, t, b, h, w, ker);
     }
@@ -45,7 +49,7 @@ fn conv_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E
     // Under `Auto`, a layer whose zero border is a large part of the work (small images)
     // multiplies only the in-image taps; `Taps` forces that for every layer.
     let choice = direct::conv_kernels();
-    if choice == direct::ConvKernels::Taps || (padded && choice == direct::ConvKernels::Auto) {
+    if choice == direct::ConvKernels::Taps || (padded && choice.per_layer()) {
         let (classes, waste) = taps::tap_classes(&idx, k, pad);
         if choice == direct::ConvKernels::Taps || waste >= taps::MIN_BORDER_WASTE {
             let (out, backward) = taps::taps_parts(conv, t, b, pad, np, idx, classes);
@@ -134,6 +138,49 @@ fn conv_parts<E: DirectElem>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E
     Ok((out, oh, ow, Box::new(backward)))
 }
 
+/// Whether a layer trains on Winograd's F(4×4, 3×3) ([`winograd`]): a stride-1 3×3 layer
+/// with at least [`WINOGRAD_MIN_C_IN`] input channels, every one under `Winograd`, and under
+/// `Auto` (on a CPU with direct kernels) those whose tiles need fewer than half the direct
+/// products: 36 per tile of 4×4 outputs against 9 per output, so 8·tiles ≤ OH·OW (not
+/// `sphere20`'s 2×2 images, where one tile serves four outputs).
+fn winograd_trains<E: Dtype>(conv: &Conv2d<E, Cpu>, h: usize, w: usize) -> Result<bool> {
+    let choice = direct::conv_kernels();
+    if conv.k != 3 || conv.stride != 1 || conv.c_in < WINOGRAD_MIN_C_IN || !choice.per_layer() {
+        return Ok(false);
+    }
+    let ((oh, _), (ow, _)) = (window_geometry(h, 3, 1, conv.padding)?, window_geometry(w, 3, 1, conv.padding)?);
+    let tiles = oh.div_ceil(4) * ow.div_ceil(4);
+    Ok(choice == direct::ConvKernels::Winograd || (choice.resolved().is_some() && 8 * tiles <= oh * ow))
+}
+
+/// Convolution forward by Winograd's F(4×4, 3×3): returns what [`conv_parts`] does; the
+/// transformed input V is kept for backward instead of the input.
+fn winograd_parts<E: DirectElem + Float>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usize, usize), E, Cpu>, h: usize, w: usize) -> Result<(Vec<E>, usize, usize, ConvBackward<E>)> {
+    let wg = Winograd::for_training(&F4, &host(&conv.weight), conv.c_in, conv.c_out, h, w, conv.padding)?;
+    let bias = conv.bias.as_ref().map(host);
+    let (out, v) = wg.forward(&host(t), bias.as_deref());
+    let (oh, ow) = wg.out_size();
+    let wg_ci_co = conv.c_in * conv.c_out;
+    let x_ghost = conv.input_grad.then(|| t.ghost());
+    let w_ghost = conv.weight.ghost();
+    let b_ghost = conv.bias.as_ref().map(|b| b.ghost());
+    let backward = move |grads: &mut Gradients<E, Cpu>, dy: &[E]| {
+        if let Some(bg) = &b_ghost {
+            add_row_sums(grads.get_or_alloc_mut(bg)?, dy);
+        }
+        // dW and dx come from one pass: dW into a buffer of its own, added after.
+        let mut dw = vec![E::default(); 9 * wg_ci_co];
+        let dx = match &x_ghost {
+            Some(xg) => Some(&mut grads.get_or_alloc_mut(xg)?[..]),
+            None => None,
+        };
+        wg.backward(&v, dy, &mut dw, dx);
+        grads.get_or_alloc_mut(&w_ghost)?.iter_mut().zip(&dw).for_each(|(g, d)| *g += *d);
+        Ok(())
+    };
+    Ok((out, oh, ow, Box::new(backward)))
+}
+
 /// db += Σ_rows dy `[C_out]` (the bias gradient).
 pub(super) fn add_row_sums<E: Dtype>(db: &mut [E], dy: &[E]) {
     for row in dy.chunks(db.len()) {
@@ -216,7 +263,7 @@ pub(super) fn im2col_image<E: Dtype>(dst: &mut [std::mem::MaybeUninit<E>], src: 
     }
 }
 
-pub(super) fn conv2d_cpu<E: DirectElem, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
+pub(super) fn conv2d_cpu<E: DirectElem + Float, T: Tape<E, Cpu>>(conv: &Conv2d<E, Cpu>, x: Act<E, Cpu, T>) -> Result<Act<E, Cpu, T>> {
     let Act { t, b, h, w } = conv.check_input(x)?;
     let (t, mut tape) = t.split_tape();
     let (out, oh, ow, backward) = conv_parts(conv, &t, b, h, w)?;

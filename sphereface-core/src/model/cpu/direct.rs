@@ -49,6 +49,9 @@ pub enum ConvKernels {
     /// takes it for the layers that do not take the direct kernels and whose zero border is
     /// at least a quarter of the taps.
     Taps,
+    /// As `Auto`, with every stride-1 3×3 layer of at least 8 input channels on Winograd's
+    /// F(4×4, 3×3) (`Auto` takes it where it needs fewer than half the direct products).
+    Winograd,
 }
 
 impl ConvKernels {
@@ -60,10 +63,11 @@ impl ConvKernels {
             ConvKernels::Avx2 => "avx2",
             ConvKernels::Im2col => "im2col",
             ConvKernels::Taps => "taps",
+            ConvKernels::Winograd => "winograd",
         }
     }
 
-    /// Parses `auto`, `avx512`, `avx2`, `im2col` or `taps`.
+    /// Parses `auto`, `avx512`, `avx2`, `im2col`, `taps` or `winograd`.
     ///
     /// # Errors
     /// [`crate::Error::Config`] for any other name.
@@ -74,7 +78,8 @@ impl ConvKernels {
             "avx2" => Ok(ConvKernels::Avx2),
             "im2col" => Ok(ConvKernels::Im2col),
             "taps" => Ok(ConvKernels::Taps),
-            other => Err(crate::Error::Config(format!("unknown convolution route {other:?} (expected auto, avx512, avx2, im2col or taps)"))),
+            "winograd" => Ok(ConvKernels::Winograd),
+            other => Err(crate::Error::Config(format!("unknown convolution route {other:?} (expected auto, avx512, avx2, im2col, taps or winograd)"))),
         }
     }
 
@@ -84,8 +89,13 @@ impl ConvKernels {
             ConvKernels::Im2col | ConvKernels::Taps => None,
             ConvKernels::Avx512 => Isa::Avx512.available().then_some(Isa::Avx512),
             ConvKernels::Avx2 => Isa::Avx2.available().then_some(Isa::Avx2),
-            ConvKernels::Auto => [Isa::Avx512, Isa::Avx2].into_iter().find(Isa::available),
+            ConvKernels::Auto | ConvKernels::Winograd => [Isa::Avx512, Isa::Avx2].into_iter().find(Isa::available),
         }
+    }
+
+    /// Whether the route is chosen layer by layer (`Auto`, `Winograd`) rather than forced.
+    pub fn per_layer(&self) -> bool {
+        matches!(self, ConvKernels::Auto | ConvKernels::Winograd)
     }
 }
 
@@ -120,7 +130,8 @@ thread_local! {
 }
 
 /// The route of convolutions started on this thread: the one set by [`with_conv_kernels`],
-/// else `SPHEREFACE_CONV` from the environment (`auto`, `avx512`, `avx2`, `im2col`, `taps`), else
+/// else `SPHEREFACE_CONV` from the environment (`auto`, `avx512`, `avx2`, `im2col`, `taps`,
+/// `winograd`), else
 /// `Auto`. A layer's backward pass runs the route its forward pass took.
 pub fn conv_kernels() -> ConvKernels {
     CHOICE.with(Cell::get).unwrap_or_else(|| {
@@ -142,9 +153,15 @@ pub fn conv_kernels() -> ConvKernels {
 pub fn conv_route_description() -> String {
     let choice = conv_kernels();
     let taps = format!("(in-image taps only where the border is >= {:.0} % of them)", super::taps::MIN_BORDER_WASTE * 100.0);
+    let rest = match choice.resolved() {
+        Some(isa) => format!("direct {isa:?} where W <= {} KiB, else im2col {taps}", MAX_DIRECT_WEIGHT_BYTES >> 10),
+        None => format!("im2col {taps}"),
+    };
+    let winograd = format!("stride-1 3x3 layers with C_in >= {} by Winograd F(4x4,3x3)", super::eval::WINOGRAD_MIN_C_IN);
     match (choice, choice.resolved()) {
-        (ConvKernels::Auto, Some(isa)) => format!("direct {isa:?} where W <= {} KiB, else im2col {taps}", MAX_DIRECT_WEIGHT_BYTES >> 10),
-        (ConvKernels::Auto, None) => format!("im2col {taps}"),
+        (ConvKernels::Auto, Some(_)) => format!("{rest}; {winograd} where it needs under half the products"),
+        (ConvKernels::Auto, None) => rest,
+        (ConvKernels::Winograd, _) => format!("{winograd}, every one; the others {rest}"),
         (ConvKernels::Taps, _) => "im2col on the in-image taps".into(),
         (_, Some(isa)) => format!("direct {isa:?}"),
         (_, None) => "im2col".into(),
@@ -450,7 +467,7 @@ direct_elem!(f64, avx512_f64, avx2_f64);
 /// A pointer that may cross to another thread: each task writes a part of the buffer no
 /// other task touches.
 #[derive(Clone, Copy)]
-struct SendPtr<E>(*mut E);
+pub(super) struct SendPtr<E>(pub(super) *mut E);
 // SAFETY: see the type's doc; the buffers outlive the parallel loops that use them.
 unsafe impl<E> Send for SendPtr<E> {}
 unsafe impl<E> Sync for SendPtr<E> {}
@@ -498,7 +515,7 @@ pub(super) const MAX_DIRECT_WEIGHT_BYTES: usize = 640 << 10;
 pub(super) fn direct_kernels<E: DirectElem>(kkc: usize, co: usize) -> Option<&'static Kernels<E>> {
     let choice = conv_kernels();
     let isa = choice.resolved()?;
-    if choice == ConvKernels::Auto && kkc * co * std::mem::size_of::<E>() > MAX_DIRECT_WEIGHT_BYTES {
+    if choice.per_layer() && kkc * co * std::mem::size_of::<E>() > MAX_DIRECT_WEIGHT_BYTES {
         return None;
     }
     let k = E::kernels(isa);

@@ -1,9 +1,10 @@
 //! The CPU fast path: [`ConvDevice`] for dfdx's `Cpu`, with the convolution and the
 //! `mnist4` block conv → batch norm → ReLU as single ops on the tape whose intermediate
 //! values stay host vectors ([`conv`], [`batch_norm`]), our own GEMMs ([`gemm`]), im2col on
-//! the in-image taps only for small images with a wide zero border ([`taps`]), and for
-//! evaluation the `mnist4` body with batch norm folded into the convolutions ([`eval`]),
-//! its stride-1 layer by Winograd's minimal filtering ([`winograd`]).
+//! the in-image taps only for small images with a wide zero border ([`taps`]), stride-1 3×3
+//! layers by Winograd's minimal filtering ([`winograd`]) in training where it saves more
+//! than half the products, and for evaluation the `mnist4` body with batch norm folded into
+//! the convolutions ([`eval`]), its stride-1 layer by Winograd too.
 //! Other devices use the portable composition of dfdx ops ([`Conv2d::forward_portable`],
 //! [`BatchNorm::forward_portable`]); the tests check that both routes agree in values and
 //! gradients.
