@@ -468,6 +468,13 @@ direct_elem!(f64, avx512_f64, avx2_f64);
 /// other task touches.
 #[derive(Clone, Copy)]
 pub(super) struct SendPtr<E>(pub(super) *mut E);
+
+impl<E> SendPtr<E> {
+    /// The pointer (a method, so that a closure captures the whole `SendPtr`).
+    pub(super) fn ptr(self) -> *mut E {
+        self.0
+    }
+}
 // SAFETY: see the type's doc; the buffers outlive the parallel loops that use them.
 unsafe impl<E> Send for SendPtr<E> {}
 unsafe impl<E> Sync for SendPtr<E> {}

@@ -298,12 +298,12 @@ impl<E: Dtype> Winograd<E> {
                         Some(bias) => {
                             for ((o, &s), &b) in o.iter_mut().zip(yq).zip(bias) {
                                 let s = s + b;
-                                o.write(if relu && !(s > E::default()) { E::default() } else { s });
+                                o.write(if !relu || s > E::default() { s } else { E::default() });
                             }
                         }
                         None => {
                             for (o, &s) in o.iter_mut().zip(yq) {
-                                o.write(if relu && !(s > E::default()) { E::default() } else { s });
+                                o.write(if !relu || s > E::default() { s } else { E::default() });
                             }
                         }
                     }
@@ -438,11 +438,10 @@ fn par_sandwich<E: Dtype>(t: &Terms<E>, cells: &[&[E]], ch: usize, out: SendPtr<
         let mut mid = vec![E::default(); rows * al * len];
         let mut res = vec![E::default(); rows * rows * len];
         sandwich(t, &part, &mut mid, &mut res, len);
-        let out = out;
         for (q, r) in res.chunks_exact(len).enumerate() {
             // SAFETY: values c0 .. c0 + len of cell q: no other piece touches them; `out`
             // holds rows² cells of `ch`.
-            let dst = unsafe { std::slice::from_raw_parts_mut(out.0.add(q * ch + c0), len) };
+            let dst = unsafe { std::slice::from_raw_parts_mut(out.ptr().add(q * ch + c0), len) };
             if add {
                 dst.iter_mut().zip(r).for_each(|(d, s)| *d += *s);
             } else {
