@@ -160,7 +160,6 @@ fn winograd_parts<E: DirectElem + Float>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usiz
     let bias = conv.bias.as_ref().map(host);
     let (out, v) = wg.forward(&host(t), bias.as_deref());
     let (oh, ow) = wg.out_size();
-    let wg_ci_co = conv.c_in * conv.c_out;
     let x_ghost = conv.input_grad.then(|| t.ghost());
     let w_ghost = conv.weight.ghost();
     let b_ghost = conv.bias.as_ref().map(|b| b.ghost());
@@ -168,14 +167,12 @@ fn winograd_parts<E: DirectElem + Float>(conv: &Conv2d<E, Cpu>, t: &Tensor<(usiz
         if let Some(bg) = &b_ghost {
             add_row_sums(grads.get_or_alloc_mut(bg)?, dy);
         }
-        // dW and dx come from one pass: dW into a buffer of its own, added after.
-        let mut dw = vec![E::default(); 9 * wg_ci_co];
         let dx = match &x_ghost {
             Some(xg) => Some(&mut grads.get_or_alloc_mut(xg)?[..]),
             None => None,
         };
-        wg.backward(&v, dy, &mut dw, dx);
-        grads.get_or_alloc_mut(&w_ghost)?.iter_mut().zip(&dw).for_each(|(g, d)| *g += *d);
+        let dm = wg.backward_input(&v, dy, dx);
+        wg.add_filter_grad(&v, &dm, grads.get_or_alloc_mut(&w_ghost)?);
         Ok(())
     };
     Ok((out, oh, ow, Box::new(backward)))

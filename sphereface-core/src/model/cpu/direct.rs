@@ -37,7 +37,9 @@ use super::gemm::{matmul_uninit, Operand};
 /// Which convolution route the CPU fast path takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvKernels {
-    /// The best the CPU has: AVX-512, else AVX2 + FMA, else im2col + GEMM.
+    /// The best the CPU has: AVX-512, else AVX2 + FMA, else im2col + GEMM; where the CPU has
+    /// direct kernels, training takes Winograd's F(4×4, 3×3) for the stride-1 3×3 layers on
+    /// which it needs under half the direct products.
     Auto,
     /// Direct convolutions with the AVX-512 kernels (im2col where the CPU lacks them).
     Avx512,

@@ -32,7 +32,8 @@
 //! and ½, so in f32 it is about as close to the direct convolution as the direct one; F4's
 //! larger coefficients make its f32 error about seven times F2's (the tests bound both).
 //!
-//! Training ([`Winograd::for_training`], [`Winograd::forward`], [`Winograd::backward`])
+//! Training ([`Winograd::for_training`], [`Winograd::forward`], [`Winograd::backward_input`],
+//! [`Winograd::add_filter_grad`])
 //! keeps V for the backward pass, which is the exact gradient of the forward's arithmetic:
 //! the same transforms transposed (dM = A dY Aᵀ, dV = dM·Uᵀ, dd = B dV Bᵀ, and for the
 //! filters dU = Σ Vᵀ·dM over the batch, dg = Gᵀ dU G), so 4× fewer multiplications in dX
@@ -333,20 +334,19 @@ impl<E: Dtype> Winograd<E> {
     }
 
     /// The backward pass of [`Winograd::forward`] (its exact gradient: the transposed
-    /// transforms), given V and the outputs' gradient `dy`: `dw` `[9·C_in, C_out]` += the
-    /// filters' gradient and, if given, `dx` `[n, H·W·C_in]` += the input's.
+    /// transforms), given V and the outputs' gradient `dy`: if given, `dx` `[n, H·W·C_in]`
+    /// += the input's gradient; returns dM, from which [`Winograd::add_filter_grad`] adds
+    /// the filters'.
     ///
     /// ```text
-    /// dM = A dY Aᵀ,   dU[ξ] = Σ_tiles V[ξ]ᵀ dM[ξ],   dg = Gᵀ dU G
-    /// dV[ξ] = dM[ξ] U[ξ]ᵀ,   dd = B dV Bᵀ (tiles overlap: added)
+    /// dM = A dY Aᵀ,   dV[ξ] = dM[ξ] U[ξ]ᵀ,   dd = B dV Bᵀ (tiles overlap: added)
     /// ```
-    pub(super) fn backward(&self, v: &[E], dy: &[E], dw: &mut [E], dx: Option<&mut [E]>) {
+    pub(super) fn backward_input(&self, v: &[E], dy: &[E], dx: Option<&mut [E]>) -> Vec<E> {
         let (ci, co, m, al) = (self.c_in, self.c_out, self.m, self.alpha);
         let aa = al * al;
         let tpi = self.th * self.tw;
         let n = v.len() / (tpi * aa * ci);
         assert_eq!(dy.len(), n * self.oh * self.ow * co, "one gradient per output");
-        assert_eq!(dw.len(), 9 * ci * co, "3×3 filters");
         let imgs = self.task_images(n);
         let mut dm = vec![E::default(); n * tpi * aa * co];
         // dM per chunk of images, and there dx.
@@ -410,9 +410,22 @@ impl<E: Dtype> Winograd<E> {
             Some(dx) => dm.par_chunks_mut(dm_chunk).zip(dy.par_chunks(dy_chunk)).zip(dx.par_chunks_mut(imgs * self.h * self.w * ci)).for_each(|((dmc, dyc), dxc)| dm_task(dmc, dyc, Some(dxc))),
             None => dm.par_chunks_mut(dm_chunk).zip(dy.par_chunks(dy_chunk)).for_each(|(dmc, dyc)| dm_task(dmc, dyc, None)),
         }
+        dm
+    }
+
+    /// `dw` `[9·C_in, C_out]` += the filters' gradient from V and the dM of
+    /// [`Winograd::backward_input`]:
+    ///
+    /// ```text
+    /// dU[ξ] = Σ_tiles V[ξ]ᵀ dM[ξ],   dg = Gᵀ dU G
+    /// ```
+    pub(super) fn add_filter_grad(&self, v: &[E], dm: &[E], dw: &mut [E]) {
+        let (ci, co, aa) = (self.c_in, self.c_out, self.alpha * self.alpha);
+        assert_eq!(dw.len(), 9 * ci * co, "3×3 filters");
+        let tiles = v.len() / (aa * ci);
+        assert_eq!(dm.len(), tiles * aa * co, "one dM row per tile position");
         // dU[ξ] over every tile of the batch: one GEMM per position, the positions spread
         // over the threads.
-        let tiles = n * tpi;
         let ch = ci * co;
         let mut du = vec![E::default(); aa * ch];
         du.par_chunks_mut(ch).enumerate().for_each(|(xi, d)| {
@@ -420,7 +433,6 @@ impl<E: Dtype> Winograd<E> {
             let b = View { data: &dm, offset: xi * co, rows: tiles, cols: co, rs: aa * co, cs: 1 };
             matmul_view_acc(d, 0, co, a, b, false);
         });
-        drop(dm);
         let cells: Vec<&[E]> = du.chunks_exact(ch).collect();
         par_sandwich(&self.gt, &cells, ch, SendPtr(dw.as_mut_ptr()), true);
     }
