@@ -430,7 +430,7 @@ impl<E: Dtype> Winograd<E> {
         let mut du = vec![E::default(); aa * ch];
         du.par_chunks_mut(ch).enumerate().for_each(|(xi, d)| {
             let a = View { data: v, offset: xi * ci, rows: ci, cols: tiles, rs: 1, cs: aa * ci };
-            let b = View { data: &dm, offset: xi * co, rows: tiles, cols: co, rs: aa * co, cs: 1 };
+            let b = View { data: dm, offset: xi * co, rows: tiles, cols: co, rs: aa * co, cs: 1 };
             matmul_view_acc(d, 0, co, a, b, false);
         });
         let cells: Vec<&[E]> = du.chunks_exact(ch).collect();
